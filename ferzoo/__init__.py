@@ -1,0 +1,44 @@
+"""ferzoo: a Keras 3 multi-backend model zoo for facial expression recognition.
+
+The public API:
+
+    import ferzoo
+    model = ferzoo.build("msc_wca_resnet18", num_classes=7, input_shape=(224, 224, 3))
+    ferzoo.list_models("*resnet18*")
+    ferzoo.profile(model)       # {"params": ..., "macs": ...}
+
+Submodules load lazily, so `import ferzoo` stays cheap and `ferzoo --version` does not start a
+backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build": ("ferzoo.registry", "build"),
+    "list_models": ("ferzoo.registry", "list_models"),
+    "register_model": ("ferzoo.registry", "register_model"),
+    "profile": ("ferzoo.profile", "profile"),
+    "train": ("ferzoo.train", "train"),
+}
+_SUBMODULES = {"layers", "models", "losses", "data", "datasets", "registry", "cli"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"ferzoo.{name}")
+    raise AttributeError(f"module 'ferzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))
+
+
+__all__ = ["__version__", *_LAZY]
