@@ -1,0 +1,165 @@
+"""Capsule layer with dynamic routing by agreement, and the `squash` nonlinearity."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+_SQUASH_EPSILON = 1e-7
+
+
+def squash(vectors, axis: int = -1, epsilon: float = _SQUASH_EPSILON):
+    """Squash vectors to length in [0, 1), keeping their direction (Sabour et al. 2017, eq. 1).
+
+    `v = |s|^2 / (1 + |s|^2) * s / sqrt(|s|^2 + epsilon)`. Short vectors shrink to almost zero
+    length, long ones to a length just below 1. `epsilon` keeps the gradient finite at `s = 0`.
+
+    Args:
+        vectors: a tensor of capsule vectors.
+        axis: the axis that holds each vector's components.
+        epsilon: small constant inside the square root.
+
+    Returns:
+        A tensor of the same shape and direction, every vector of length strictly below 1.
+
+    Example:
+    >>> v = squash(keras.ops.ones((2, 5, 8)))
+    >>> v.shape
+    (2, 5, 8)
+
+    Reference:
+    - [Sabour et al., Dynamic Routing Between Capsules, NeurIPS 2017](https://arxiv.org/abs/1710.09829)
+    """
+    squared_norm = ops.sum(ops.square(vectors), axis=axis, keepdims=True)
+    scale = squared_norm / (1.0 + squared_norm) / ops.sqrt(squared_norm + epsilon)
+    return scale * vectors
+
+
+@keras.saving.register_keras_serializable(package="ferzoo")
+class Capsule(keras.layers.Layer):
+    """A layer of capsules whose inputs are routed by agreement (Sabour et al. 2017).
+
+    Each input capsule `u_i` (dimension D_in) makes a prediction `u_hat_j|i = W_ij u_i` for every
+    output capsule `j`. Routing starts from logits `b_ij = 0`; at each iteration the coupling
+    coefficients are `c_ij = softmax_j(b_ij)` (they sum to 1 over the output capsules), the output
+    capsules are `v_j = squash(sum_i c_ij u_hat_j|i)`, and, except at the last iteration, the logits
+    grow by the agreement `b_ij += u_hat_j|i . v_j`. With `routings=1` the coupling is uniform,
+    `c_ij = 1 / num_capsules`.
+
+    Args:
+        num_capsules: number of output capsules (for a classifier head: the number of classes).
+        capsule_dim: dimension of each output capsule.
+        routings: number of routing iterations, at least 1. Defaults to 3 as in the paper.
+        share_weights: if True, one transformation matrix per output capsule is shared by all
+            input capsules (the input may then have an unknown number of capsules); if False
+            (Sabour et al.), every input/output pair has its own matrix.
+        kernel_initializer: initializer of the transformation matrices.
+        kernel_regularizer: regularizer of the transformation matrices.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: tensor of shape `(batch, num_input_capsules, input_dim)`.
+        return_coupling: if True, return `(outputs, coupling)`, where `coupling` has shape
+            `(batch, num_input_capsules, num_capsules)` and holds the coefficients of the last
+            routing iteration.
+
+    Returns:
+        Tensor of shape `(batch, num_capsules, capsule_dim)` (output capsule lengths are in [0, 1)).
+
+    Example:
+    >>> layer = Capsule(num_capsules=7, capsule_dim=16, routings=3)
+    >>> layer(keras.ops.ones((2, 32, 8))).shape
+    (2, 7, 16)
+
+    Reference:
+    - [Sabour et al., Dynamic Routing Between Capsules, NeurIPS 2017](https://arxiv.org/abs/1710.09829),
+      procedure 1. The WAMF paper (Wang et al., "wide attention and multi-scale fusion") uses a
+      Capsule Net as its classifier without giving its sizes; ferzoo follows Sabour et al. The
+      gradient flows through the predictions inside the routing loop, as in the original paper.
+    """
+
+    def __init__(
+        self,
+        num_capsules: int,
+        capsule_dim: int,
+        routings: int = 3,
+        share_weights: bool = False,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for arg_name, value in (("num_capsules", num_capsules), ("capsule_dim", capsule_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{arg_name} must be a positive int. Received: {arg_name}={value!r}"
+                )
+        if isinstance(routings, bool) or not isinstance(routings, int) or routings < 1:
+            raise ValueError(f"routings must be an int >= 1. Received: routings={routings!r}")
+        self.num_capsules = num_capsules
+        self.capsule_dim = capsule_dim
+        self.routings = routings
+        self.share_weights = bool(share_weights)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "Capsule expects inputs of shape (batch, num_input_capsules, input_dim). "
+                f"Received: input_shape={input_shape}"
+            )
+        num_inputs, input_dim = input_shape[1], input_shape[2]
+        if input_dim is None:
+            raise ValueError(
+                f"The input capsule dimension must be known. Received: input_shape={input_shape}"
+            )
+        if self.share_weights:
+            shape = (self.num_capsules, input_dim, self.capsule_dim)
+        else:
+            if num_inputs is None:
+                raise ValueError(
+                    "With share_weights=False the number of input capsules must be known. "
+                    f"Received: input_shape={input_shape}"
+                )
+            shape = (num_inputs, self.num_capsules, input_dim, self.capsule_dim)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=shape,
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+
+    def call(self, inputs, return_coupling: bool = False):
+        # Predictions u_hat[b, i, j, :] = u[b, i, :] @ W[i, j] (or W[j] when shared).
+        if self.share_weights:
+            u_hat = ops.einsum("bid,jde->bije", inputs, self.kernel)
+        else:
+            u_hat = ops.einsum("bid,ijde->bije", inputs, self.kernel)
+        logits = ops.zeros_like(u_hat[..., 0])  # (batch, num_inputs, num_capsules)
+        outputs = coupling = None
+        for iteration in range(self.routings):
+            coupling = ops.softmax(logits, axis=-1)
+            outputs = squash(ops.einsum("bij,bije->bje", coupling, u_hat))
+            if iteration < self.routings - 1:
+                logits = logits + ops.einsum("bije,bje->bij", u_hat, outputs)
+        if return_coupling:
+            return outputs, coupling
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_capsules, self.capsule_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_capsules": self.num_capsules,
+                "capsule_dim": self.capsule_dim,
+                "routings": self.routings,
+                "share_weights": self.share_weights,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
+        )
+        return config

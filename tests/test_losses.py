@@ -1,0 +1,92 @@
+"""Tests for ferzoo.losses: the capsule margin loss and loss_for."""
+
+import keras
+import numpy as np
+import pytest
+
+from ferzoo.layers.capsule_length import CapsuleLength
+from ferzoo.losses import MarginLoss, loss_for, margin_loss
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+LENGTHS = np.array([[0.8, 0.3, 0.05], [0.2, 0.95, 0.6]], "float32")
+LABELS = np.array([0, 2])
+
+
+def _hand_computed():
+    # Example 0, true class 0: (0.9 - 0.8)^2 + 0.5 (0.3 - 0.1)^2 + 0 = 0.01 + 0.02 = 0.03.
+    # Example 1, true class 2: (0.9 - 0.6)^2 + 0.5 [(0.2 - 0.1)^2 + (0.95 - 0.1)^2]
+    #   = 0.09 + 0.5 (0.01 + 0.7225) = 0.45625.
+    return np.array([0.03, 0.45625])
+
+
+def test_margin_loss_equals_hand_computed_value():
+    np.testing.assert_allclose(_np(margin_loss(LABELS, LENGTHS)), _hand_computed(), atol=1e-6)
+    np.testing.assert_allclose(
+        float(_np(MarginLoss()(LABELS, LENGTHS))), _hand_computed().mean(), atol=1e-6
+    )
+
+
+def test_int_column_and_one_hot_labels_agree():
+    loss = MarginLoss()
+    as_ids = float(_np(loss(LABELS, LENGTHS)))
+    as_column = float(_np(loss(LABELS[:, None], LENGTHS)))
+    as_one_hot = float(_np(loss(np.eye(3, dtype="float32")[LABELS], LENGTHS)))
+    np.testing.assert_allclose([as_column, as_one_hot], [as_ids, as_ids], atol=1e-7)
+
+
+def test_zero_when_margins_are_met():
+    lengths = np.array([[0.9, 0.1, 0.0], [0.05, 0.02, 0.99]], "float32")
+    assert float(_np(MarginLoss()(np.array([0, 2]), lengths))) == 0.0
+    # The same lengths with wrong labels cost something.
+    assert float(_np(MarginLoss()(np.array([1, 0]), lengths))) > 0.1
+
+
+def test_custom_margins():
+    lengths = np.array([[0.5, 0.5]], "float32")
+    value = _np(margin_loss(np.array([0]), lengths, m_plus=0.7, m_minus=0.2, lambda_=1.0))
+    np.testing.assert_allclose(value, [0.2**2 + 0.3**2], atol=1e-6)
+
+
+def test_serialization_round_trip():
+    loss = MarginLoss(m_plus=0.8, m_minus=0.2, lambda_=0.25)
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(clone, MarginLoss)
+    assert (clone.m_plus, clone.m_minus, clone.lambda_) == (0.8, 0.2, 0.25)
+
+
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"m_plus": 1.5}, "m_plus=1.5"),
+        ({"m_minus": -0.1}, "m_minus=-0.1"),
+        ({"lambda_": -1}, "lambda_=-1"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, text):
+    with pytest.raises(ValueError, match=text):
+        MarginLoss(**kwargs)
+
+
+def _capsule_head_model():
+    inputs = keras.Input((4, 3))
+    return keras.Model(inputs, CapsuleLength()(keras.layers.Dense(3)(inputs)))
+
+
+def test_loss_for_picks_margin_loss_for_capsule_head():
+    assert isinstance(loss_for(_capsule_head_model()), MarginLoss)
+    inputs = keras.Input((5,))
+    dense = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    assert isinstance(loss_for(dense), keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_compiled_model_with_integer_labels_reports_margin_loss():
+    model = _capsule_head_model()
+    model.compile(optimizer="sgd", loss=loss_for(model))
+    x = np.random.default_rng(0).standard_normal((4, 4, 3)).astype("float32")
+    y = np.array([0, 1, 2, 1], "int32")
+    expected = _np(margin_loss(y, _np(model(x)))).mean()
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=4, verbose=0), expected, rtol=1e-5)
