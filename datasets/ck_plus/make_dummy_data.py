@@ -1,0 +1,93 @@
+"""Writes datasets/ck_plus/dummy_data/ (CK+) and dummy_data_ck48/ (CK+48): random pixels in the
+real layouts, never real faces.
+
+    python datasets/ck_plus/make_dummy_data.py
+
+CK+ quirks reproduced: `cohn-kanade-images/` and `Emotion/` side by side, labels as one float
+("   3.0000000e+00") named after the sequence's last frame, an unlabelled sequence (its Emotion
+folder is empty or absent), an RGB frame among grayscale ones, a `.DS_Store`, and a corrupt peak
+frame that the builder must skip and report. CK+48: one folder per class of PNGs named like
+`S010_004_00000017.png`, and a corrupt one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+WIDTH, HEIGHT = 32, 24  # the real frames are mostly 640x490; tiny keeps the repository small
+
+# (subject, sequence, number of frames, emotion code or None when unlabelled)
+SEQUENCES = [
+    ("S005", "001", 11, 3),  # disgust: the example of the dataset's documentation
+    ("S010", "001", 5, None),  # unlabelled: must be ignored
+    ("S010", "002", 6, 7),  # surprise; frame 5 is RGB
+    ("S011", "001", 4, 1),  # anger; the last frame is corrupt
+]
+RGB_FRAME = "S010_002_00000005.png"
+CORRUPT_FRAME = "S011_001_00000004.png"
+
+# CK+48: (class folder, file name); one corrupt file.
+CK48 = [
+    ("anger", "S010_004_00000017.png"),
+    ("contempt", "S138_008_00000007.png"),
+    ("disgust", "S005_001_00000009.png"),
+    ("fear", "S011_003_00000012.png"),
+    ("happy", "S010_006_00000013.png"),
+    ("happy", "S010_006_00000014.png"),
+    ("sadness", "S011_002_00000021.png"),
+    ("surprise", "S010_002_00000006.png"),
+]
+CK48_CORRUPT = ("surprise", "S011_001_00000016.png")
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> Image.Image:
+    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+
+
+def make_ck(out: Path, rng: np.random.Generator) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    for subject, sequence, count, code in SEQUENCES:
+        frames = out / "cohn-kanade-images" / subject / sequence
+        frames.mkdir(parents=True)
+        for frame in range(1, count + 1):
+            name = f"{subject}_{sequence}_{frame:08d}.png"
+            if name == CORRUPT_FRAME:
+                (frames / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
+            elif name == RGB_FRAME:
+                _noise(rng, (HEIGHT, WIDTH, 3)).save(frames / name)
+            else:
+                _noise(rng, (HEIGHT, WIDTH)).save(frames / name)
+        labels = out / "Emotion" / subject / sequence
+        labels.mkdir(parents=True)  # the real Emotion/ has empty folders for unlabelled sequences
+        if code is not None:
+            (labels / f"{subject}_{sequence}_{count:08d}_emotion.txt").write_text(
+                f"   {code:.7e}\n"
+            )
+    (out / "cohn-kanade-images" / "S005" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+
+
+def make_ck48(out: Path, rng: np.random.Generator) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    root = out / "CK+48"
+    for folder, name in CK48:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        _noise(rng, (48, 48)).save(root / folder / name)
+    folder, name = CK48_CORRUPT
+    (root / folder / name).write_bytes(b"not a png")
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    make_ck(HERE / "dummy_data", rng)
+    make_ck48(HERE / "dummy_data_ck48", rng)
+
+
+if __name__ == "__main__":
+    main()
