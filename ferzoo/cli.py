@@ -17,6 +17,7 @@ from ferzoo import __version__
 # Order here is the order in `ferzoo --help`.
 COMMAND_MODULES = (
     "ferzoo.commands.models",  # ferzoo models [--profile]
+    "ferzoo.commands.data",  # ferzoo data build / info / check
     "ferzoo.commands.train",  # ferzoo train / evaluate / cv / ablate
     "ferzoo.commands.predict",  # ferzoo predict / explain / export
     "ferzoo.commands.dashboard",  # ferzoo dashboard

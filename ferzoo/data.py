@@ -167,6 +167,23 @@ def _prepare(builder: tfds.core.DatasetBuilder, name: str, manual_dir: str | Non
         ) from None
 
 
+def prepare(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    manual_dir: str | os.PathLike | None = None,
+) -> str:
+    """Build a dataset's TFDS files (a no-op when already prepared); return where they are.
+
+    Raises:
+        DatasetNotReadyError: the licensed data is not in `manual_dir`; the message carries the
+            builder's download instructions.
+    """
+    builder = _builder(name, data_dir)
+    _prepare(builder, name, None if manual_dir is None else os.fspath(manual_dir))
+    return os.fspath(builder.data_dir)
+
+
 @dataclass(frozen=True)
 class _Columns:
     ids: np.ndarray  # bytes tfds_id of each example
