@@ -632,8 +632,9 @@ def load(
     if not 0.0 <= float(augment) <= 1.0:
         raise ValueError(f"augment must be in [0, 1]. Received: augment={augment!r}")
 
+    columns = _columns(name, data_dir, manual_dir)
+    # A builder made before preparation keeps empty split info, so make it after.
     builder = _builder(name, data_dir)
-    columns = _columns(name, data_dir, manual_dir, builder)
     index = split_indices(
         name,
         columns.labels,
