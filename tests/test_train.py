@@ -1,0 +1,226 @@
+"""ferzoo.train and `ferzoo train`: end to end on synthetic_faces, determinism, SIGKILL resume,
+and the class-count check."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import ferzoo
+from ferzoo.cli import main
+from ferzoo.commands.train import ablation_grid, ablation_table, parse_overrides
+from ferzoo.train import train
+
+# A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
+SMALL = {"depths": (1, 1, 1, 1), "widths": (16, 32, 32, 64)}
+SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,32,32,64)"]
+
+
+def _prepare(name: str, data_dir: str) -> None:
+    import tensorflow_datasets as tfds
+
+    import ferzoo.datasets  # noqa: F401  (registers the builders)
+
+    tfds.builder(name, data_dir=data_dir).download_and_prepare()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """synthetic_faces/tiny (140 images, 48 px) prepared once for this module."""
+    path = os.environ.get("FERZOO_TEST_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
+    _prepare("synthetic_faces/tiny", path)
+    return path
+
+
+def _read_history(path):
+    return list(csv.DictReader(open(os.path.join(path, "history.csv"))))
+
+
+def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
+    """The smoke test run on each backend: the CLI trains one epoch and writes every file."""
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--model",
+        "resnet18",
+        "--dataset",
+        "synthetic_faces/tiny",
+        "--image-size",
+        "32",
+    ]
+    args += ["--epochs", "1", "--batch-size", "16", "--data-dir", data_dir, "--output", str(out)]
+    args += ["--verbose", "0", *SMALL_SET]
+    assert main(args) == 0
+    for name in (
+        "metrics.json",
+        "metrics.csv",
+        "confusion_matrix.csv",
+        "confusion_matrix.png",
+        "curves.png",
+        "history.csv",
+        "config.json",
+        "model.keras",
+    ):
+        assert (out / name).exists(), name
+    history = _read_history(str(out))
+    assert len(history) == 1 and math.isfinite(float(history[0]["loss"]))
+    config = json.loads((out / "config.json").read_text())
+    assert config["backend"] == keras.backend.backend()
+    assert config["model_overrides"] == {"depths": [1, 1, 1, 1], "widths": [16, 32, 32, 64]}
+    assert config["class_names"][3] == "happiness" and config["learning_rate"] == 1e-3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["num_examples"] == 14
+    # The saved model loads with its class names and gives the metrics' predictions' shape.
+    from ferzoo.predict import load_model
+
+    model, info = load_model(str(out / "model.keras"))
+    assert info["class_names"] == config["class_names"] and model.outputs[0].shape[-1] == 7
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics(data_dir, tmp_path):
+    kwargs = dict(
+        image_size=32,
+        epochs=2,
+        batch_size=16,
+        seed=3,
+        data_dir=data_dir,
+        model_overrides=SMALL,
+        verbose=0,
+    )
+    a = train("resnet18", "synthetic_faces/tiny", output_dir=str(tmp_path / "a"), **kwargs)
+    keras.backend.clear_session()
+    b = train("resnet18", "synthetic_faces/tiny", output_dir=str(tmp_path / "b"), **kwargs)
+    assert a.history["loss"] == b.history["loss"]
+    assert a.history["val_loss"] == b.history["val_loss"]
+    assert a.test["confusion_matrix"] == b.test["confusion_matrix"]
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_end_to_end_above_chance(tmp_path_factory, tmp_path):
+    """synthetic_faces (1,008 images) at 32 px: the test part is clearly above chance (1/7)."""
+    data = os.environ.get("FERZOO_TEST_DATA_DIR") or str(tmp_path_factory.mktemp("tfds_full"))
+    _prepare("synthetic_faces", data)
+    result = train(
+        "resnet18",
+        "synthetic_faces",
+        image_size=32,
+        epochs=10,
+        batch_size=16,
+        data_dir=data,
+        output_dir=str(tmp_path / "run"),
+        model_overrides=SMALL,
+        verbose=0,
+    )
+    assert result.test["num_examples"] == 98
+    assert result.test["accuracy"] > 0.35, result.test["accuracy"]  # chance: 0.143
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
+    assert result.val_loss == min(result.history["val_loss"])
+    trainable = sum(int(np.prod(w.shape)) for w in result.model.trainable_weights)
+    assert result.profile["trainable_params"] == trainable
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume(data_dir, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ferzoo.cli", "train", "--model", "resnet18"]
+    cmd += ["--dataset", "synthetic_faces/tiny", "--image-size", "32", "--epochs", "4"]
+    cmd += ["--batch-size", "2", "--data-dir", data_dir, "--output", str(out), "--verbose", "2"]
+    cmd += SMALL_SET
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    state_file = out / "checkpoints" / "state.json"
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        for line in proc.stdout:  # "Epoch 2/4" is printed when the second epoch begins
+            if line.startswith("Epoch 2/"):
+                break
+        assert state_file.exists(), "the first epoch's checkpoint must exist when epoch 2 starts"
+        time.sleep(0.5)  # well inside epoch 2 (56 steps)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = json.loads(state_file.read_text())["epochs_done"]
+    assert done >= 1
+    assert not (out / "metrics.json").exists()  # the run did not finish
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    assert f"Epoch {done + 1}/4" in rerun.stdout and "Epoch 1/4" not in rerun.stdout
+    history = _read_history(str(out))
+    assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4]  # each epoch exactly once
+    config = json.loads((out / "config.json").read_text())
+    assert config["resumed_from_epoch"] == done
+    assert json.loads(state_file.read_text())["epochs_done"] == 4
+    assert (out / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_arguments(data_dir, tmp_path):
+    kwargs = dict(
+        image_size=32, epochs=1, batch_size=16, data_dir=data_dir, model_overrides=SMALL, verbose=0
+    )
+    out = str(tmp_path / "run")
+    train("resnet18", "synthetic_faces/tiny", output_dir=out, evaluate_test=False, **kwargs)
+    with pytest.raises(
+        ValueError, match=r"other training arguments \(learning_rate: 0.001 -> 0.01\)"
+    ):
+        train("resnet18", "synthetic_faces/tiny", output_dir=out, learning_rate=0.01, **kwargs)
+
+
+def test_seven_class_model_on_five_class_data_fails_clearly(data_dir):
+    from ferzoo import data as fdata
+
+    loaded = fdata.load("synthetic_faces/tiny", image_size=32, data_dir=data_dir)
+    five = fdata.LoadedData(
+        {k: ds.unbatch().filter(lambda x, y: y < 5).batch(8) for k, ds in loaded.items()},
+        name="synthetic_faces-5",
+        class_names=loaded.class_names[:5],
+        num_classes=5,
+    )
+    model7 = ferzoo.build("resnet18", num_classes=7, input_shape=(32, 32, 3), **SMALL)
+    with pytest.raises(ValueError, match="model outputs 7 classes but the dataset has 5"):
+        train(model7, five, epochs=1, output_dir="/nonexistent/never-written")
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="epochs must be a positive int. Received: epochs=0"):
+        train("resnet18", "synthetic_faces/tiny", epochs=0)
+    with pytest.raises(ValueError, match="--set takes key=value"):
+        parse_overrides(["depths"])
+    assert parse_overrides(["attention=wca", "msc_kernels=(3,5)"]) == {
+        "attention": "wca",
+        "msc_kernels": (3, 5),
+    }
+
+
+def test_ablation_grids_are_registered_and_tabulated():
+    names = ferzoo.list_models()
+    assert ablation_grid("cnn", "msc_wca", names) == [
+        "cnn",
+        "mcnn",
+        "wca_cnn",
+        "wca_mcnn",
+        "wse_mcnn",
+    ]
+    assert ablation_grid("resnet34", "wamf", names)[-1] == "wamf_resnet34"
+    with pytest.raises(ValueError, match="has no cnn family"):
+        ablation_grid("cnn", "wamf", names)
+    row = dict(
+        model="resnet18", macro_precision=0.5, macro_recall=0.25, macro_f1=0.3, accuracy=0.75
+    )
+    table = ablation_table([{**row, "params": 11_180_000, "macs": 1_820_000_000}], "t")
+    assert "| resnet18 | 50.000 | 25.000 | 0.300000 | 75.000 | 11.1800 | 1.8200 |" in table
