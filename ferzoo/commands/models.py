@@ -1,0 +1,156 @@
+"""`ferzoo models`: list the registered models, or profile them (parameters and MACs).
+
+    ferzoo models                         # every name, one per line
+    ferzoo models '*resnet18*'            # names matching a shell pattern
+    ferzoo models --profile               # markdown table: name | family | params (M) | MACs (G)
+    ferzoo models --profile --format table
+    ferzoo models --profile --output results/models.md
+
+Profiles are per image at 7 classes and 224x224x3 unless `--num-classes` / `--image-size` say
+otherwise; params are counted as PyTorch counts them (the papers' figures), MACs as thop does
+(see `ferzoo.profile`). Exit codes: 0 done; 2 no model matches the pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "models",
+        help="list the registered models; --profile prints their parameters and MACs",
+        description="List the registered models (optionally those matching PATTERN); with "
+        "--profile, build each one and print its parameters and MACs per image.",
+    )
+    p.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="shell pattern")
+    p.add_argument("--profile", action="store_true", help="build each model and count")
+    p.add_argument(
+        "--format",
+        choices=("md", "table"),
+        default="md",
+        help="markdown (default) or aligned plain text",
+    )
+    p.add_argument("--num-classes", type=int, default=7, help="default 7")
+    p.add_argument("--image-size", type=int, default=224, help="square side, default 224")
+    p.add_argument(
+        "--output", default=None, help="also write the output to this file, with a header"
+    )
+    p.set_defaults(func=run_models)
+
+
+def _rows(names: list[str], num_classes: int, image_size: int) -> list[list[str]]:
+    import keras
+
+    from ferzoo.profile import profile
+    from ferzoo.registry import build, get_entry
+
+    rows = []
+    for name in names:
+        model = build(name, num_classes=num_classes, input_shape=(image_size, image_size, 3))
+        stats = profile(model)
+        rows.append(
+            [
+                name,
+                get_entry(name).family,
+                f"{stats['params'] / 1e6:.4f}",
+                f"{stats['macs'] / 1e9:.4f}",
+            ]
+        )
+        del model
+        keras.backend.clear_session()
+    return rows
+
+
+def format_rows(header: list[str], rows: list[list[str]], fmt: str) -> str:
+    """Render rows as a markdown table (`md`) or as aligned plain-text columns (`table`)."""
+    numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(header))]
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |"]
+        lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+
+    def line(cells):
+        return "  ".join(
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from ferzoo.registry import get_entry, list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
+        return 2
+    if args.profile:
+        header = ["name", "family", "params (M)", "MACs (G)"]
+        text = format_rows(header, _rows(names, args.num_classes, args.image_size), args.format)
+    elif args.format == "table":
+        text = format_rows(["name", "family"], [[n, get_entry(n).family] for n in names], "table")
+    else:
+        text = "\n".join(names)
+    print(text)
+    if args.output:
+        _write(args, text)
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this output (from the parsed arguments)."""
+    parts = ["ferzoo", "models"]
+    if args.pattern != "*":
+        parts.append(repr(args.pattern))
+    if args.profile:
+        parts.append("--profile")
+    if args.format != "md":
+        parts += ["--format", args.format]
+    if args.num_classes != 7:
+        parts += ["--num-classes", str(args.num_classes)]
+    if args.image_size != 224:
+        parts += ["--image-size", str(args.image_size)]
+    parts += ["--output", args.output]
+    return " ".join(parts)
+
+
+def _write(args: argparse.Namespace, text: str) -> None:
+    import keras
+
+    command = _command_line(args)
+    header = [
+        "# ferzoo models",
+        "",
+        f"Generated by `{command}` on {datetime.date.today().isoformat()} "
+        f"(Keras {keras.__version__}, backend {keras.backend.backend()}, "
+        f"{platform.machine()}, Python {platform.python_version()}).",
+    ]
+    if args.profile:
+        header += [
+            "",
+            f"Per image at {args.num_classes} classes and {args.image_size}x{args.image_size}x3. "
+            "Params as PyTorch counts them (batch norm moving statistics excluded), the papers' "
+            'figures; MACs (multiply-accumulates, the papers\' "FLOPs") of the convolutions, '
+            "dense layers, attention 1x1 convs and capsule products, as thop counts them "
+            "(batch norm, activations and pooling not counted). See `ferzoo.profile`.",
+        ]
+    directory = os.path.dirname(args.output)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write("\n".join(header) + "\n\n" + text + "\n")

@@ -1,0 +1,228 @@
+"""The AlexNet-style CNN of seed 003 and its MsC / wCA / wSE variants.
+
+One generic builder, `cnn`, and the table `VARIANTS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from ferzoo import layers as L
+from ferzoo.models.heads import (
+    ATTENTIONS,
+    HEADS,
+    SpatialOp,
+    attention_block,
+    batch_norm,
+    capsule_head,
+    check_choice,
+    check_dropout,
+    check_input_size,
+    check_int_tuple,
+    check_num_classes,
+    check_positive_int,
+    head_spatial_ops,
+    resolve_input,
+)
+
+STEMS = ("conv", "msc")
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "cnn": dict(),
+    "mcnn": dict(stem="msc"),
+    "wca_cnn": dict(attention="wca", wca_ratio=16),
+    "wca_mcnn": dict(stem="msc", attention="wca", wca_ratio=16),
+    "wse_mcnn": dict(stem="msc", attention="wse"),  # the paper's failure case
+}
+
+
+def _conv(x, filters: int, kernel: int, stride: int, padding: int, name: str, data_format: str):
+    """Conv + ReLU with PyTorch's symmetric `padding` (explicit when the stride is not 1)."""
+    if padding and stride > 1:
+        x = keras.layers.ZeroPadding2D(padding, data_format=data_format, name=f"{name}_pad")(x)
+        mode = "valid"
+    else:  # stride 1: symmetric padding (kernel - 1) / 2 is Keras' "same"
+        mode = "same" if padding else "valid"
+    return keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding=mode, data_format=data_format, name=name
+    )(x)
+
+
+def _pool(x, name: str, data_format: str):
+    return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
+
+
+def cnn(
+    *,
+    num_classes: int = 7,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    name: str = "cnn",
+    stem: str = "conv",
+    stem_filters: int = 64,
+    msc_kernels: tuple[int, ...] = (3, 5, 7),
+    msc_strides: int = 4,
+    attention: str | None = None,
+    wca_ratio: int = 16,
+    wca_shared: bool = False,
+    wse_ratio: int = 16,
+    wa_reduction: int = 32,
+    head: str = "dense",
+    fc_units: int = 4096,
+    dropout: tuple[float, float] = (0.5, 0.3),
+    primary_capsules: int = 32,
+    primary_dim: int = 8,
+    primary_kernel: int = 3,
+    primary_strides: int = 2,
+    capsule_dim: int = 16,
+    routings: int = 3,
+    data_format: str | None = None,
+) -> keras.Model:
+    """Seed 003's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FC layers.
+
+    Layout (PyTorch notation, every conv followed by ReLU):
+    conv 64@11x11/4 p2 -> maxpool 3/2 -> [attention] -> conv 192@5x5 p2 + BN -> maxpool 3/2 ->
+    conv 384@3x3 p1 -> conv 256@3x3 p1 -> conv 256@3x3 p1 + BN -> maxpool 3/2 ->
+    adaptive average pool to 6x6 -> FC 4096 -> dropout 0.5 -> FC 4096 -> dropout 0.3 ->
+    FC num_classes softmax.
+
+    Args:
+        num_classes: number of classes, at least 2.
+        input_shape: `(H, W, C)` (`(C, H, W)` with channels_first). The three valid 3x3/2 max
+            pools set the minimum: 63x63 with the conv stem, 57x57 with the MsC stem.
+        name: the model's name.
+        stem: `"conv"` (the 11x11/4 conv) or `"msc"` (MultiScaleConv in its place).
+        stem_filters: filters of the first conv (per branch for MsC).
+        msc_kernels: the MsC kernel sizes (odd).
+        msc_strides: the MsC stride; 4, the stride of the conv it replaces.
+        attention: module after the first pooling layer: `None`, `"wca"`, `"wse"` or `"wa"`.
+        wca_ratio: wCA channel reduction, both branches. Defaults to 16 (see Reference).
+        wca_shared: whether the wCA branches share their weights.
+        wse_ratio: wSE channel reduction. Defaults to 16 (the SE paper's value; seed 003 gives
+            none for its failure case).
+        wa_reduction: WA bottleneck reduction.
+        head: `"dense"` (the FC stack above) or `"capsule"` (primary capsules on the last max
+            pool's output, as in `resnet`).
+        fc_units: units of the two hidden FC layers.
+        dropout: the two dropout rates after the hidden FC layers (one number sets both).
+        primary_capsules, primary_dim, primary_kernel, primary_strides, capsule_dim, routings:
+            the capsule head (see `ferzoo.models.resnet.resnet`).
+        data_format: `"channels_last"` or `"channels_first"`; defaults to Keras' setting.
+
+    Returns:
+        A `keras.Model` mapping images to `(batch, num_classes)` softmax probabilities (or
+        capsule lengths with `head="capsule"`).
+
+    Example:
+    ```python
+    model = cnn(stem="msc", attention="wca", name="wca_mcnn")   # 57.65 M parameters
+    ```
+
+    Reference:
+    - Seed 003 (Liu et al., Sci. Rep. 2025), Fig. 1 and Table 8; Krizhevsky et al., ImageNet
+      Classification with Deep Convolutional Neural Networks, NeurIPS 2012; torchvision's
+      `alexnet` for the paddings (2, 2, 1, 1, 1). Batch norm follows the conv, before the ReLU.
+    - "Pool to 6x6" is `keras.layers.AdaptiveAveragePooling2D(6)`, which equals PyTorch's
+      `AdaptiveAvgPool2d(6)` (checked on all three backends), including for maps smaller than
+      6x6 (they are repeated), so small inputs work. At 224x224 the map is already 6x6.
+    - The paper's dropout notation "FC 4096 (dropout 0.5)" is read as dropout after that FC
+      layer's ReLU.
+    - MCNN: the MsC layer (three 64-filter branches, "same" padding) replaces the first conv at
+      its stride 4, so the second conv receives 192 channels (224 -> 56 -> pool -> 27): with
+      BN counted as PyTorch counts it this gives 57,640,647 parameters, Table 8's 57.6406 M.
+    - wCA: unshared branches, ratio 16, with biases (9,628 parameters on 192 channels), the
+      reading closest to Table 8's 10.3 K (see `ferzoo.models.resnet.resnet`).
+    """
+    check_num_classes(num_classes)
+    data_format, hw = resolve_input(input_shape, data_format)
+    check_choice("stem", stem, STEMS)
+    check_choice("attention", attention, ATTENTIONS, allow_none=True)
+    check_choice("head", head, HEADS)
+    check_int_tuple("msc_kernels", msc_kernels)
+    for argument, value in (
+        ("stem_filters", stem_filters),
+        ("msc_strides", msc_strides),
+        ("fc_units", fc_units),
+        ("primary_capsules", primary_capsules),
+        ("primary_dim", primary_dim),
+        ("primary_kernel", primary_kernel),
+        ("primary_strides", primary_strides),
+        ("capsule_dim", capsule_dim),
+    ):
+        check_positive_int(argument, value)
+    if isinstance(dropout, int | float) and not isinstance(dropout, bool):
+        dropout = (dropout, dropout)
+    if not isinstance(dropout, tuple | list) or len(dropout) != 2:
+        raise ValueError(
+            f"dropout must be a rate or a pair of rates. Received: dropout={dropout!r}"
+        )
+    dropout = tuple(check_dropout("dropout", d) for d in dropout)
+
+    if stem == "conv":
+        spatial = [SpatialOp("conv1", 11, 4, 2)]
+    else:
+        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
+    spatial += [
+        SpatialOp("pool1", 3, 2, 0),
+        SpatialOp("pool2", 3, 2, 0),
+        SpatialOp("pool3", 3, 2, 0),
+    ]
+    spatial += head_spatial_ops(head, primary_kernel, primary_strides)
+    check_input_size(name, input_shape, hw, spatial)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    if stem == "conv":
+        x = _conv(inputs, stem_filters, 11, 4, 2, "conv1", data_format)
+    else:
+        x = L.MultiScaleConv(
+            stem_filters,
+            kernel_sizes=tuple(msc_kernels),
+            strides=msc_strides,
+            data_format=data_format,
+            name="stem_msc",
+        )(inputs)
+    x = keras.layers.ReLU(name="conv1_relu")(x)
+    x = _pool(x, "pool1", data_format)
+    if attention:
+        x = attention_block(
+            x,
+            attention,
+            name=f"pool1_{attention}",
+            data_format=data_format,
+            wca_ratio=wca_ratio,
+            wca_shared=wca_shared,
+            wse_ratio=wse_ratio,
+            wa_reduction=wa_reduction,
+        )
+    x = _conv(x, 192, 5, 1, 2, "conv2", data_format)
+    x = batch_norm(data_format, "conv2_bn")(x)
+    x = keras.layers.ReLU(name="conv2_relu")(x)
+    x = _pool(x, "pool2", data_format)
+    x = keras.layers.ReLU(name="conv3_relu")(_conv(x, 384, 3, 1, 1, "conv3", data_format))
+    x = keras.layers.ReLU(name="conv4_relu")(_conv(x, 256, 3, 1, 1, "conv4", data_format))
+    x = _conv(x, 256, 3, 1, 1, "conv5", data_format)
+    x = batch_norm(data_format, "conv5_bn")(x)
+    x = keras.layers.ReLU(name="conv5_relu")(x)
+    x = _pool(x, "pool3", data_format)
+
+    if head == "capsule":
+        outputs = capsule_head(
+            x,
+            num_classes,
+            primary_capsules=primary_capsules,
+            primary_dim=primary_dim,
+            primary_kernel=primary_kernel,
+            primary_strides=primary_strides,
+            capsule_dim=capsule_dim,
+            routings=routings,
+            data_format=data_format,
+        )
+    else:
+        x = keras.layers.AdaptiveAveragePooling2D(6, data_format=data_format, name="pool_6x6")(x)
+        x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
+        for k, rate in enumerate(dropout):
+            x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{k + 1}")(x)
+            x = keras.layers.Dropout(rate, name=f"fc{k + 1}_dropout")(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)

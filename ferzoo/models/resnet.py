@@ -1,0 +1,286 @@
+"""ResNet with basic blocks: seed 003's ResNet18 variants (MsC, wCA) and seed 000's WAMF grid.
+
+One generic builder, `resnet`, and the table `VARIANTS`. Every choice the variants make (stem,
+attention after the first pooling layer, attention in every stage, fusion at the stage joins,
+head) is an argument, so `ferzoo.build(name, **overrides)` reaches any combination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from ferzoo import layers as L
+from ferzoo.models.heads import (
+    ATTENTIONS,
+    HEADS,
+    SpatialOp,
+    attention_block,
+    batch_norm,
+    capsule_head,
+    check_choice,
+    check_dropout,
+    check_input_size,
+    check_int_tuple,
+    check_num_classes,
+    check_positive_int,
+    dense_head,
+    head_spatial_ops,
+    resolve_input,
+)
+
+STEMS = ("conv", "msc")
+FUSIONS = ("mf",)
+STAGE_ATTENTIONS = ATTENTIONS
+
+_R18 = (2, 2, 2, 2)
+_R34 = (3, 4, 6, 3)
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    # Seed 003 (dense head; wCA after the first pooling layer).
+    "resnet18": dict(depths=_R18),
+    "msc_resnet18": dict(depths=_R18, stem="msc"),
+    "wca_resnet18": dict(depths=_R18, attention="wca", wca_ratio=16),
+    "msc_wca_resnet18": dict(depths=_R18, stem="msc", attention="wca", wca_ratio=16),
+    # Seed 000's ablation grid (capsule head; WA in every stage, MF at every stage join).
+    "resnet18_caps": dict(depths=_R18, head="capsule"),
+    "mf_resnet18_caps": dict(depths=_R18, fusion="mf", head="capsule"),
+    "wa_resnet18_caps": dict(depths=_R18, stage_attention="wa", head="capsule"),
+    "wamf_resnet18": dict(depths=_R18, stage_attention="wa", fusion="mf", head="capsule"),
+    "resnet34_caps": dict(depths=_R34, head="capsule"),
+    "mf_resnet34_caps": dict(depths=_R34, fusion="mf", head="capsule"),
+    "wa_resnet34_caps": dict(depths=_R34, stage_attention="wa", head="capsule"),
+    "wamf_resnet34": dict(depths=_R34, stage_attention="wa", fusion="mf", head="capsule"),
+}
+
+
+def _conv(x, filters: int, kernel: int, stride: int, name: str, data_format: str):
+    """A bias-free conv with PyTorch's symmetric padding `(kernel - 1) // 2`."""
+    pad = (kernel - 1) // 2
+    padding = "same"
+    if pad and stride > 1:
+        # Keras "same" pads stride-2 convs asymmetrically; pad explicitly as torchvision does.
+        x = keras.layers.ZeroPadding2D(pad, data_format=data_format, name=f"{name}_pad")(x)
+        padding = "valid"
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        data_format=data_format,
+        name=name,
+    )(x)
+
+
+def _basic_block(x, filters: int, stride: int, name: str, data_format: str):
+    """torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU."""
+    channel_axis = -1 if data_format == "channels_last" else 1
+    shortcut = x
+    if stride != 1 or x.shape[channel_axis] != filters:
+        shortcut = _conv(x, filters, 1, stride, f"{name}_downsample_conv", data_format)
+        shortcut = batch_norm(data_format, f"{name}_downsample_bn")(shortcut)
+    y = _conv(x, filters, 3, stride, f"{name}_conv1", data_format)
+    y = batch_norm(data_format, f"{name}_bn1")(y)
+    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = _conv(y, filters, 3, 1, f"{name}_conv2", data_format)
+    y = batch_norm(data_format, f"{name}_bn2")(y)
+    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def resnet(
+    *,
+    num_classes: int = 7,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    name: str = "resnet",
+    depths: tuple[int, ...] = _R18,
+    widths: tuple[int, ...] = (64, 128, 256, 512),
+    stem: str = "conv",
+    stem_filters: int | None = None,
+    msc_kernels: tuple[int, ...] = (3, 5, 7),
+    msc_strides: int = 1,
+    attention: str | None = None,
+    stage_attention: str | None = None,
+    wca_ratio: int = 16,
+    wca_shared: bool = False,
+    wse_ratio: int = 16,
+    wa_reduction: int = 32,
+    fusion: str | None = None,
+    mf_kernels: tuple[int, ...] = (1, 7, 5, 3),
+    head: str = "dense",
+    dropout: float = 0.0,
+    primary_capsules: int = 32,
+    primary_dim: int = 8,
+    primary_kernel: int = 3,
+    primary_strides: int = 2,
+    capsule_dim: int = 16,
+    routings: int = 3,
+    data_format: str | None = None,
+) -> keras.Model:
+    """A ResNet with basic blocks (torchvision layout) and the papers' optional modules.
+
+    Layout: stem -> max pool 3x3/2 -> [attention] -> stages (each `depths[i]` basic blocks of
+    `widths[i]` filters, stride 2 from stage 2 on; [stage_attention] at the end of each stage;
+    [fusion] joining each stage's input and output) -> head. Every convolution is followed by
+    batch norm (PyTorch's momentum 0.1 and epsilon 1e-5) and has no bias.
+
+    Args:
+        num_classes: number of classes, at least 2.
+        input_shape: `(H, W, C)` (`(C, H, W)` with channels_first). The minimum size is computed
+            from the layers (every stride-2 layer must receive at least 2 pixels); e.g. 17x17 for
+            ResNet18 with the conv stem, 33x33 with the capsule head.
+        name: the model's name.
+        depths: basic blocks per stage; `(2, 2, 2, 2)` is ResNet18, `(3, 4, 6, 3)` ResNet34.
+        widths: filters per stage, one per entry of `depths`.
+        stem: `"conv"` (7x7/2 conv, BN, ReLU) or `"msc"` (MultiScaleConv, BN, ReLU).
+        stem_filters: stem filters (per branch for MsC). Defaults to `widths[0]`.
+        msc_kernels: the MsC kernel sizes (odd).
+        msc_strides: the MsC stride; 1 in seed 003 (see Reference).
+        attention: module after the first pooling layer (seed 003): `None`, `"wca"`, `"wse"`
+            or `"wa"`.
+        stage_attention: module at the end of every stage (seed 000): `None`, `"wa"`, `"wca"`
+            or `"wse"`.
+        wca_ratio: wCA channel reduction, both branches. Defaults to 16 (see Reference).
+        wca_shared: whether the wCA branches share their weights.
+        wse_ratio: wSE channel reduction.
+        wa_reduction: WA bottleneck reduction (at most the channels it sees).
+        fusion: `None` or `"mf"`: MultiScaleFusion of every stage's input and output.
+        mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in seed 000.
+        head: `"dense"` (global average pool, dropout, Dense softmax) or `"capsule"`.
+        dropout: dropout before the dense head's Dense layer.
+        primary_capsules: capsule channels of the primary capsule layer (capsule head).
+        primary_dim: dimension of a primary capsule.
+        primary_kernel: kernel of the primary capsule convolution.
+        primary_strides: stride of the primary capsule convolution ("same" padding).
+        capsule_dim: dimension of a class capsule.
+        routings: routing iterations of the class capsules.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to Keras' setting.
+
+    Returns:
+        A `keras.Model` mapping images to `(batch, num_classes)` softmax probabilities (dense
+        head) or capsule lengths in (0, 1) (capsule head, last layer a `CapsuleLength`).
+
+    Example:
+    ```python
+    model = resnet(depths=(2, 2, 2, 2), stem="msc", attention="wca", name="msc_wca_resnet18")
+    model = resnet(depths=(3, 4, 6, 3), stage_attention="wa", fusion="mf", head="capsule")
+    ```
+
+    Reference:
+    - He et al., Deep Residual Learning for Image Recognition, CVPR 2016; torchvision's
+      `resnet18`/`resnet34` layout (stride on the first 3x3 conv, 1x1 projection shortcut).
+    - Seed 003 (Liu et al., "Multiscale wavelet attention convolutional network for facial
+      expression recognition", Sci. Rep. 2025): MsC replaces the first conv; wCA goes "after the
+      first pooling layer". Its Table 8 (11.29 M / 8.73 G MACs for MsC-wCA-ResNet18 against
+      11.18 M / 1.82 G for ResNet18) implies that the MsC stem is three 64-filter branches
+      (3x3, 5x5, 7x7) at stride 1: the 192-channel map goes through the max pool, so stage 1
+      receives 192 channels at 112x112 (its first block then has a 1x1 projection shortcut).
+      wCA: the paper's ratio 4 gives 37 K parameters on 192 channels, which does not fit
+      Table 8's wCA-MCNN - MCNN = 10.3 K. Of the readings (ratio 4/8/16, shared or not, bias
+      or not; see `WaveletChannelAttention`), unshared branches with ratio 16 and biases
+      (9,628 parameters on 192 channels) come closest, so `wca_ratio=16`, `wca_shared=False`
+      are the defaults here and in alexnet.py.
+    - Seed 000 (the WAMF paper): "WA mechanisms in each layer" (each ResNet stage) and "MF
+      mechanisms between every two layers" with kernels 1, 7, 5, 3; a capsule network
+      classifies the last feature map. The paper does not place WA inside the stage, so ferzoo
+      applies it once at the end of each stage (on the stage output, before MF), which keeps
+      the block structure torchvision's. MF's output is the next stage's input. The capsule
+      sizes are not given: ferzoo uses Sabour et al.'s 32 x 8D primary capsules, from a 3x3
+      stride-2 conv with "same" padding (a 7x7 map gives 4x4x32 = 512 capsules, 1.2 M + 0.46 M
+      parameters at 7 classes), and 16D class capsules with 3 routing iterations.
+    - Padding: stride-2 convs and the stem max pool pad symmetrically (PyTorch); after a ReLU
+      the zero padding of the max pool equals PyTorch's -inf padding.
+    """
+    check_num_classes(num_classes)
+    data_format, hw = resolve_input(input_shape, data_format)
+    depths = check_int_tuple("depths", depths)
+    widths = check_int_tuple("widths", widths, len(depths))
+    check_choice("stem", stem, STEMS)
+    check_choice("attention", attention, ATTENTIONS, allow_none=True)
+    check_choice("stage_attention", stage_attention, STAGE_ATTENTIONS, allow_none=True)
+    check_choice("fusion", fusion, FUSIONS, allow_none=True)
+    check_choice("head", head, HEADS)
+    mf_kernels = check_int_tuple("mf_kernels", mf_kernels, len(depths))
+    msc_kernels = check_int_tuple("msc_kernels", msc_kernels)
+    for argument, value in (
+        ("msc_strides", msc_strides),
+        ("primary_capsules", primary_capsules),
+        ("primary_dim", primary_dim),
+        ("primary_kernel", primary_kernel),
+        ("primary_strides", primary_strides),
+        ("capsule_dim", capsule_dim),
+    ):
+        check_positive_int(argument, value)
+    dropout = check_dropout("dropout", dropout)
+    stem_filters = widths[0] if stem_filters is None else stem_filters
+    check_positive_int("stem_filters", stem_filters)
+
+    # The size check: every layer that changes the spatial size, in order.
+    if stem == "conv":
+        spatial = [SpatialOp("stem_conv", 7, 2, 3)]
+    else:
+        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
+    spatial.append(SpatialOp("stem_pool", 3, 2, 1))
+    spatial += [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
+    spatial += head_spatial_ops(head, primary_kernel, primary_strides)
+    check_input_size(name, input_shape, hw, spatial)
+
+    attention_args = dict(
+        data_format=data_format,
+        wca_ratio=wca_ratio,
+        wca_shared=wca_shared,
+        wse_ratio=wse_ratio,
+        wa_reduction=wa_reduction,
+    )
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    if stem == "conv":
+        x = _conv(inputs, stem_filters, 7, 2, "stem_conv", data_format)
+    else:
+        x = L.MultiScaleConv(
+            stem_filters,
+            kernel_sizes=tuple(msc_kernels),
+            strides=msc_strides,
+            use_bias=False,
+            data_format=data_format,
+            name="stem_msc",
+        )(inputs)
+    x = batch_norm(data_format, "stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
+    if attention:
+        x = attention_block(x, attention, name=f"stem_{attention}", **attention_args)
+
+    for i, (depth, filters) in enumerate(zip(depths, widths, strict=True)):
+        stage = f"stage{i + 1}"
+        stage_input = x
+        for j in range(depth):
+            stride = 2 if (i > 0 and j == 0) else 1
+            x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
+        if stage_attention:
+            x = attention_block(
+                x, stage_attention, name=f"{stage}_{stage_attention}", **attention_args
+            )
+        if fusion:
+            x = L.MultiScaleFusion(
+                kernel_size=mf_kernels[i], data_format=data_format, name=f"{stage}_mf"
+            )([stage_input, x])
+
+    if head == "dense":
+        outputs = dense_head(x, num_classes, dropout=dropout, data_format=data_format)
+    else:
+        outputs = capsule_head(
+            x,
+            num_classes,
+            primary_capsules=primary_capsules,
+            primary_dim=primary_dim,
+            primary_kernel=primary_kernel,
+            primary_strides=primary_strides,
+            capsule_dim=capsule_dim,
+            routings=routings,
+            data_format=data_format,
+        )
+    return keras.Model(inputs, outputs, name=name)

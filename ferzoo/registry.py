@@ -1,0 +1,229 @@
+"""Models by name: `build`, `list_models`, `register_model` (after timm's registry).
+
+Every registered name maps to a builder (one generic function per family, see
+`ferzoo/models/`) and a dict of defaults (the family's VARIANTS table row). `build(name,
+**overrides)` calls `builder(**dict(defaults, **overrides))`, so an override always wins over the
+table, as in timm's `dict(model_args, **kwargs)`.
+
+The built-in families register themselves the first time any function here is called (importing
+`ferzoo.registry` stays cheap: Keras loads only then).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: its builder, the builder's defaults for it, and its family."""
+
+    name: str
+    builder: Callable[..., Any]
+    defaults: dict = field(default_factory=dict)
+    family: str = "custom"
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    from ferzoo import models  # lazy: keeps `import ferzoo` cheap
+
+    for family, (builder, variants) in models.FAMILIES.items():
+        for name, defaults in variants.items():
+            _register(name, builder, defaults, family=family, overwrite=False)
+
+
+def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
+    """Keyword names the builder accepts, or None when it takes **kwargs (anything goes)."""
+    params = inspect.signature(builder).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def _check_keys(name: str, builder: Callable[..., Any], keys, what: str) -> None:
+    accepted = _accepted_keywords(builder)
+    if accepted is None:
+        return
+    unknown = sorted(set(keys) - accepted)
+    if unknown:
+        settable = sorted(accepted - {"num_classes", "input_shape", "name"})
+        raise ValueError(
+            f"Unknown {what} for model '{name}': {', '.join(unknown)}. "
+            f"Received: {', '.join(f'{k}=...' for k in unknown)}. "
+            f"Accepted: {', '.join(settable)}."
+        )
+
+
+def _register(
+    name: str, builder: Callable[..., Any], defaults: dict, *, family: str, overwrite: bool
+) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            "name must be lowercase letters, digits and underscores, starting with a letter. "
+            f"Received: name={name!r}"
+        )
+    if not callable(builder):
+        raise ValueError(f"builder must be callable. Received: builder={builder!r}")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"A model named '{name}' is already registered; pass overwrite=True to replace it. "
+            f"Received: name={name!r}"
+        )
+    for reserved in ("num_classes", "input_shape", "name"):
+        if reserved in defaults:
+            raise ValueError(
+                f"{reserved} is given to build(), not fixed at registration. "
+                f"Received: {reserved}={defaults[reserved]!r}"
+            )
+    _check_keys(name, builder, defaults, "default(s)")
+    _REGISTRY[name] = ModelEntry(name, builder, dict(defaults), family)
+
+
+def register_model(
+    name: str,
+    builder: Callable[..., Any] | None = None,
+    /,
+    *,
+    overwrite: bool = False,
+    **defaults: Any,
+):
+    """Register a model name: `build(name, **overrides)` will call `builder(**defaults, **overrides)`.
+
+    The builder is called with the keyword arguments `num_classes`, `input_shape` and `name`, plus
+    the defaults and the user's overrides, and must return a `keras.Model`. A family builder
+    (`ferzoo.models.resnet.resnet`, `ferzoo.models.alexnet.cnn`) with new defaults gives a new
+    variant in one line. Used without `builder`, `register_model` is a decorator.
+
+    Args:
+        name: the model name; lowercase letters, digits and `_`.
+        builder: the function that builds the model. Omit it to use `register_model` as a
+            decorator.
+        overwrite: replace an existing registration of `name` instead of raising.
+        **defaults: keyword arguments for the builder; `build`'s overrides win over them.
+
+    Returns:
+        The builder (so that the decorator form leaves the function usable).
+
+    Example:
+    ```python
+    from ferzoo.models.resnet import resnet
+    ferzoo.register_model("wa_resnet10_caps", resnet, depths=(1, 1, 1, 1),
+                          stage_attention="wa", head="capsule")
+    model = ferzoo.build("wa_resnet10_caps", num_classes=6)
+
+    @ferzoo.register_model("tiny_mlp", units=32)
+    def tiny_mlp(*, num_classes, input_shape, name, units):
+        ...
+    ```
+    """
+    _load_builtins()
+    from ferzoo import models
+
+    def family_of(fn) -> str:
+        for family, (family_builder, _) in models.FAMILIES.items():
+            if fn is family_builder:
+                return family
+        return "custom"
+
+    if builder is None:
+
+        def decorator(fn):
+            _register(name, fn, defaults, family=family_of(fn), overwrite=overwrite)
+            return fn
+
+        return decorator
+    _register(name, builder, defaults, family=family_of(builder), overwrite=overwrite)
+    return builder
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """The registered model names matching a shell-style pattern, sorted.
+
+    Args:
+        pattern: an `fnmatch` pattern (`*`, `?`, `[...]`), case-sensitive. Defaults to all.
+
+    Returns:
+        A sorted list of names.
+
+    Example:
+    >>> list_models("*resnet18")
+    ['msc_resnet18', 'msc_wca_resnet18', 'resnet18', 'wamf_resnet18', 'wca_resnet18']
+    """
+    _load_builtins()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registration of `name` (builder, defaults, family); ValueError if unknown."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        known = sorted(_REGISTRY)
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        hint = (
+            f"Did you mean: {', '.join(close)}?"
+            if close
+            else f"Registered models: {', '.join(known)}."
+        )
+        raise ValueError(f"Unknown model name. Received: name={name!r}. {hint}")
+    return _REGISTRY[name]
+
+
+def build(
+    name: str,
+    *,
+    num_classes: int = 7,
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    **overrides: Any,
+):
+    """Build a registered model by name.
+
+    Args:
+        name: a registered name (see `list_models()`).
+        num_classes: number of classes, at least 2.
+        input_shape: the image shape without the batch axis, `(H, W, C)` (or `(C, H, W)` with
+            `data_format="channels_first"`). An image too small for the network raises a
+            ValueError that states the minimum size.
+        **overrides: builder arguments that replace the variant's defaults, e.g.
+            `stem="msc"`, `attention="wca"`, `wca_ratio=8`, `head="capsule"`, `routings=2`,
+            `depths=(3, 4, 6, 3)`. An argument the family does not take raises a ValueError.
+
+    Returns:
+        An uncompiled `keras.Model` named `name`. Dense heads output softmax probabilities,
+        capsule heads capsule lengths in (0, 1); both of shape `(batch, num_classes)`.
+
+    Example:
+    ```python
+    model = ferzoo.build("msc_wca_resnet18", num_classes=7, input_shape=(224, 224, 3))
+    model = ferzoo.build("resnet18", stem="msc", msc_kernels=(3, 5), attention="wca",
+                         wca_ratio=8, head="capsule", routings=2)
+    ```
+    """
+    entry = get_entry(name)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2. Received: num_classes={num_classes!r}")
+    _check_keys(name, entry.builder, overrides, "override(s)")
+    kwargs = dict(entry.defaults, **overrides)
+    return entry.builder(num_classes=num_classes, input_shape=input_shape, name=name, **kwargs)
+
+
+__all__ = ["ModelEntry", "build", "get_entry", "list_models", "register_model"]
