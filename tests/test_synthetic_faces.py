@@ -66,7 +66,8 @@ def _hog(images, cell=6, bins=8):
 
 def test_learnable_across_subjects_but_not_trivially(small):
     # Ridge regression on HOG features, trained on 12 subjects and tested on 4 unseen ones
-    # (4 folds): clearly above chance (1/7), far from perfect; a CNN does much better.
+    # (4 folds): well above chance (1/7), far from perfect; a CNN does much better. (0.67 with
+    # the v1.1.0 cues; 0.35 with v1.0.0's, too weak for a tiny model at 32 px.)
     images, labels, subject_ids = small
     features = _hog(images)
     subject = np.array([int(s[1:]) - 1 for s in subject_ids])
@@ -78,4 +79,4 @@ def test_learnable_across_subjects_but_not_trivially(small):
         w = np.linalg.solve((x - mean).T @ (x - mean) + 10 * np.eye(x.shape[1]), (x - mean).T @ y)
         correct += ((features[test] - mean) @ w).argmax(1).__eq__(labels[test]).sum()
     accuracy = correct / len(labels)
-    assert 0.25 < accuracy < 0.9, accuracy
+    assert 0.5 < accuracy < 0.9, accuracy

@@ -27,8 +27,12 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for synthetic_faces."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Stronger expression cues (bigger brow, eye and mouth changes, thicker lips and "
+        "brows), intensity floor 0.55 -> 0.65, occlusion in 20 % of images (was 25 %).",
+    }
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(
             name="default",
