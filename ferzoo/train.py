@@ -396,12 +396,18 @@ def train(
         model_name = model.name
     ev.check_num_classes(net, class_names)
 
+    from ferzoo import performance
     from ferzoo.losses import loss_for
 
+    # The measured per-backend speed defaults (results/bench.md): batch norm through the
+    # backend's fused kernel on TF and torch (same outputs), and the compile settings.
+    if performance.resolve()["fuse_batch_norm"]:
+        performance.fuse_batch_norm(net)
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=loss_for(net),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **performance.default_compile_kwargs(),
     )
 
     output_dir = output_dir or default_output_dir(dataset_name, model_name, protocol, fold)

@@ -1,0 +1,442 @@
+"""The ferzoo benchmark suite: training and inference speed per model and backend, against hand-written PyTorch.
+
+    python benchmarks/run.py                                   # everything (slow on 2 cores)
+    python benchmarks/run.py --quick                           # fewer steps, 224 px only for training
+    python benchmarks/run.py --backends tensorflow --models resnet18 --sizes 96 --steps 3
+
+Every (backend, model, image size) runs in its own subprocess (`benchmarks/worker.py`) with
+`KERAS_BACKEND` set, because Keras fixes its backend per process; the hand-written PyTorch
+references (`benchmarks/reference_torch.py`, resnet18 and msc_wca_resnet18) run in the same
+invocation, on the same machine, interleaved with the Keras runs. Records are kept in
+`results/bench.json` (with `--merge`, the records of earlier invocations that this one does not
+redo are kept, so a long suite can be run in parts under the 10-minute limit per command) and
+`results/bench.csv`, and `results/bench.md` is written from all of them, followed by the notes
+in `benchmarks/notes.md` (the speed work and the profiles).
+
+Each Keras run uses ferzoo's default speed configuration (`ferzoo.performance.resolve`: the data
+format, `jit_compile` and, on TensorFlow, op determinism that `ferzoo.train` uses), unless
+`--worker-args` overrides it (e.g. `--worker-args "--jit-compile true" --label xla`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, "benchmarks", "worker.py")
+NOTES = os.path.join(ROOT, "benchmarks", "notes.md")
+MODELS = ("resnet18", "msc_wca_resnet18", "wamf_resnet18", "cnn", "wca_mcnn")
+REFERENCE_MODELS = ("resnet18", "msc_wca_resnet18")
+BACKENDS = ("tensorflow", "jax", "torch")
+REFERENCE = "reference (torch)"
+#: The backend Keras uses when KERAS_BACKEND is unset, so the one `ferzoo.train` gets by default.
+DEFAULT_BACKEND = "tensorflow"
+
+
+# --- the machine --------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    """CPU model, cores, frequency, RAM and an estimated FP32 peak, from /proc."""
+    info = {"nproc": os.cpu_count(), "cpu": platform.processor() or "?", "mhz": None, "flags": ""}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name":
+                    info["cpu"] = value
+                elif key == "cpu MHz" and info["mhz"] is None:
+                    info["mhz"] = float(value)
+                elif key == "flags" and not info["flags"]:
+                    info["flags"] = value
+        with open("/proc/meminfo") as f:
+            info["ram_gib"] = int(f.readline().split()[1]) / 2**20
+    except OSError:
+        pass
+    flags = set(info.pop("flags").split())
+    if "avx512f" in flags:
+        per_cycle, simd = 32, "AVX-512 FMA: 16 FP32 lanes x 2 FLOP, one FMA per cycle"
+    elif "avx2" in flags and "fma" in flags:
+        per_cycle, simd = 16, "AVX2 FMA: 8 FP32 lanes x 2 FLOP, one FMA per cycle"
+    else:
+        per_cycle, simd = 8, "SSE: 4 FP32 lanes x 2 FLOP"
+    ghz = (info["mhz"] or 0) / 1000
+    info["flops_per_cycle"] = per_cycle
+    info["simd"] = simd
+    info["peak_gflops"] = (info["nproc"] or 1) * ghz * per_cycle
+    return info
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        sys.path.insert(0, ROOT)
+        from ferzoo import __version__
+
+        out["ferzoo"] = __version__
+    except ImportError:
+        pass
+    return out
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
+    command = [sys.executable, WORKER, "--model", model, "--size", str(size)]
+    command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.quick and size != min(args.sizes):
+        command.append("--train-only")  # --quick: inference at the smallest size only
+    if reference:
+        command.append("--reference")
+        env["KERAS_BACKEND"] = "torch"
+    else:
+        command += shlex.split(args.worker_args)
+        env["KERAS_BACKEND"] = backend
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=args.timeout, check=False
+    )
+    wall = time.perf_counter() - started
+    last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
+    try:
+        record = json.loads(last[0])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        record = {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
+        record.update(backend=REFERENCE if reference else backend, model=model, size=size)
+    record["label"] = "" if reference else args.label
+    record["wall_s"] = wall
+    return record
+
+
+def _key(record: dict) -> tuple:
+    return (record.get("backend"), record.get("model"), record.get("size"), record.get("label", ""))
+
+
+def run(args) -> list[dict]:
+    """Run every requested configuration; return the records (one per subprocess)."""
+    records = []
+    for size in args.sizes:
+        for model in args.models:
+            jobs = [(b, False) for b in args.backends]
+            if args.reference and model in REFERENCE_MODELS:
+                jobs.append((REFERENCE, True))
+            for backend, reference in jobs:
+                print(f"[bench] {backend} {model} {size}px ...", end=" ", flush=True)
+                record = _run_worker(backend, model, size, args, reference)
+                record["loadavg_1min_before_after"] = os.getloadavg()[0]
+                print(
+                    record.get("error")
+                    or f"train {record['train_step_s']:.3f} s/step ({record['wall_s']:.0f} s)",
+                    flush=True,
+                )
+                records.append(record)
+    return records
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _peak_for(record: dict, machine: dict) -> float:
+    """The peak of the cores the run could use (`--threads` limits it)."""
+    threads = record.get("threads") or machine["nproc"]
+    return machine["peak_gflops"] * min(threads, machine["nproc"]) / machine["nproc"]
+
+
+def _gflops(record: dict, images_per_s: float | None, factor: int) -> float | None:
+    macs = (record.get("profile") or {}).get("macs")
+    if not macs or images_per_s is None:
+        return None
+    return 2 * macs * factor * images_per_s / 1e9
+
+
+def write_report(records: list[dict], meta: dict, path_md: str) -> str:
+    """Write bench.md from the records and the run metadata; return the markdown."""
+    machine = meta["machine"]
+    peak = machine["peak_gflops"]
+    lines = ["# ferzoo benchmarks", ""]
+    lines += ["Produced by `benchmarks/run.py`:", ""]
+    for command in meta["commands"]:
+        lines.append(f"    {command}")
+    lines += [
+        "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['mhz']:.0f} MHz, "
+        f"{machine['ram_gib']:.1f} GiB RAM.",
+        f"- Estimated FP32 peak: {peak:.0f} GFLOP/s = {machine['nproc']} cores x "
+        f"{machine['mhz'] / 1000:.2f} GHz x {machine['flops_per_cycle']} FLOP/cycle "
+        f"({machine['simd']}). An estimate from /proc/cpuinfo, not a measurement.",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+        f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores: the "
+        "machine was shared with other jobs, so every figure is noisy (see the per-step times "
+        "in bench.json).",
+        "- Batch 16 for training and inference throughput, batch 1 for latency; random images, "
+        "one fixed batch (no input pipeline). Medians over the repeated steps after the first "
+        "(the first step, with tracing/compilation, is reported on its own) and the warm-up "
+        "steps. Training: `train_on_batch` with Adam (Keras), forward + backward + Adam step "
+        "(reference). Inference: `predict_on_batch`.",
+        "- GFLOP/s = 2 x MACs (from `ferzoo.profile`, per image, forward) x images/s; a training "
+        "step is counted as 3 forward passes (forward + backward for activations and weights).",
+        "- Threads: "
+        + (", ".join(sorted({str(r.get("threads") or "framework default") for r in records})))
+        + " compute thread(s) per process; % of peak is against the peak of that many cores.",
+        "- Peak memory: the RSS high-water mark of the subprocess that ran the configuration "
+        "(framework import, model, training and inference steps).",
+        "",
+    ]
+    ok = [r for r in records if "error" not in r]
+    labels = sorted({r.get("label", "") for r in ok})
+    sizes = sorted({r["size"] for r in ok}, reverse=True)
+
+    def pick(backend, model, size, label=""):
+        for r in ok:
+            if _key(r) == (backend, model, size, label):
+                return r
+        return None
+
+    order = [b for b in (*BACKENDS, REFERENCE) if any(r["backend"] == b for r in ok)]
+    models = [m for m in MODELS if any(r["model"] == m for r in ok)]
+    models += sorted({r["model"] for r in ok} - set(models))
+
+    # Ratio rows first: the headline.
+    lines += ["## ferzoo / hand-written PyTorch (training throughput)", ""]
+    lines += [
+        f"Training images/s of ferzoo's default configuration (backend `{DEFAULT_BACKEND}`, "
+        "the one Keras uses when KERAS_BACKEND is unset, and the other backends for "
+        "comparison) over the hand-written PyTorch reference (channels_last), same machine, "
+        "same run. >= 1.00 means ferzoo is at least as fast.",
+        "",
+        "| model | size | reference img/s | "
+        + " | ".join(f"{b} img/s (ratio)" for b in BACKENDS if b in order)
+        + " |",
+        "|---|---|---|" + "---|" * len([b for b in BACKENDS if b in order]),
+    ]
+    for model in REFERENCE_MODELS:
+        for size in sizes:
+            ref = pick(REFERENCE, model, size)
+            if ref is None:
+                continue
+            cells = []
+            for backend in BACKENDS:
+                if backend not in order:
+                    continue
+                r = pick(backend, model, size)
+                if r is None:
+                    cells.append("-")
+                    continue
+                ratio = r["train_images_per_s"] / ref["train_images_per_s"]
+                mark = "**" if backend == DEFAULT_BACKEND else ""
+                cells.append(f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark})")
+            lines.append(
+                f"| {model} | {size} | {_fmt(ref['train_images_per_s'])} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    lines.append("")
+
+    for label in labels:
+        title = "" if not label else f" (configuration `{label}`)"
+        lines += [f"## Training{title}", ""]
+        lines += [
+            "| model | backend | size | data format | jit | img/s | s/step | first step s | GFLOP/s | % of peak | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for model in models:
+            for size in sizes:
+                for backend in order:
+                    r = pick(backend, model, size, "" if backend == REFERENCE else label)
+                    if r is None:
+                        continue
+                    g = _gflops(r, r["train_images_per_s"], 3)
+                    if g is None and backend == REFERENCE:
+                        twin = next(
+                            (pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None
+                        )
+                        g = _gflops(twin, r["train_images_per_s"], 3) if twin else None
+                    lines.append(
+                        f"| {model} | {backend} | {size} | {r.get('data_format', '-')} | "
+                        f"{r.get('jit_compile', '-')} | {_fmt(r['train_images_per_s'])} | "
+                        f"{_fmt(r['train_step_s'], 3)} | {_fmt(r['first_train_step_s'], 1)} | "
+                        f"{_fmt(g)} | {_fmt(100 * g / _peak_for(r, machine) if g else None)} | "
+                        f"{_fmt(r['peak_rss_mib'], 0)} |"
+                    )
+        lines.append("")
+        lines += [f"## Inference{title}", ""]
+        lines += [
+            "| model | backend | size | img/s (batch 16) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for model in models:
+            for size in sizes:
+                for backend in order:
+                    r = pick(backend, model, size, "" if backend == REFERENCE else label)
+                    if r is None or "infer_images_per_s" not in r:
+                        continue
+                    g = _gflops(r, r["infer_images_per_s"], 1)
+                    if g is None and backend == REFERENCE:
+                        twin = next(
+                            (pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None
+                        )
+                        g = _gflops(twin, r["infer_images_per_s"], 1) if twin else None
+                    lines.append(
+                        f"| {model} | {backend} | {size} | {_fmt(r['infer_images_per_s'])} | "
+                        f"{_fmt(r['first_infer_s'], 2)} | {_fmt(g)} | "
+                        f"{_fmt(100 * g / _peak_for(r, machine) if g else None)} | {_fmt(r['latency_ms'], 1)} |"
+                    )
+        lines.append("")
+    failed = [r for r in records if "error" in r]
+    if failed:
+        lines += ["## Failed runs", ""]
+        for r in failed:
+            lines.append(f"- {r['backend']} {r['model']} {r['size']} px: {r['error']}")
+        lines.append("")
+    if os.path.exists(NOTES):
+        with open(NOTES) as f:
+            lines += [f.read().rstrip(), ""]
+    text = "\n".join(lines)
+    with open(path_md, "w") as f:
+        f.write(text)
+    return text
+
+
+def write_csv(records: list[dict], path: str) -> None:
+    fields = [
+        "backend",
+        "model",
+        "size",
+        "label",
+        "data_format",
+        "jit_compile",
+        "deterministic",
+        "threads",
+        "steps",
+        "warmup",
+        "train_images_per_s",
+        "train_step_s",
+        "first_train_step_s",
+        "infer_images_per_s",
+        "first_infer_s",
+        "latency_ms",
+        "first_latency_s",
+        "peak_rss_mib",
+        "macs",
+        "params",
+        "error",
+    ]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for r in records:
+            row = dict(r)
+            row.update({k: (r.get("profile") or {}).get(k) for k in ("macs", "params")})
+            writer.writerow(row)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Parse the arguments, run the benchmarks, write results/bench.{md,json,csv}."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--sizes", default="224,96")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 timed steps after 1 warm-up step, inference only at the smallest size",
+    )
+    parser.add_argument("--threads", type=int, default=0, help="threads per process; 0 = default")
+    parser.add_argument("--no-reference", dest="reference", action="store_false")
+    parser.add_argument("--worker-args", default="", help="extra arguments for worker.py")
+    parser.add_argument("--label", default="", help="configuration label (with --worker-args)")
+    parser.add_argument("--merge", action="store_true", help="keep other records in bench.json")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite bench.md/csv from bench.json, run nothing",
+    )
+    parser.add_argument("--timeout", type=float, default=580.0, help="seconds per subprocess")
+    parser.add_argument("--output-dir", default=os.path.join(ROOT, "results"))
+    args = parser.parse_args(argv)
+    args.backends = [b for b in args.backends.split(",") if b]
+    for backend in args.backends:
+        if backend not in BACKENDS:
+            raise ValueError(f"backends must be among {BACKENDS}. Received: backends={backend!r}")
+    args.models = [m for m in args.models.split(",") if m]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.quick:
+        args.steps, args.warmup = min(args.steps, 3), 1
+
+    if args.report_only:
+        with open(os.path.join(args.output_dir, "bench.json")) as f:
+            saved = json.load(f)
+        write_csv(saved["records"], os.path.join(args.output_dir, "bench.csv"))
+        write_report(saved["records"], saved, os.path.join(args.output_dir, "bench.md"))
+        return saved["records"]
+    command = "python benchmarks/run.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    load_before = os.getloadavg()[0]
+    records = run(args)
+    load_after = os.getloadavg()[0]
+    for r in records:
+        r["command"] = command.strip()
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    path_json = os.path.join(args.output_dir, "bench.json")
+    previous = {"records": [], "commands": [], "loads": []}
+    if args.merge and os.path.exists(path_json):
+        with open(path_json) as f:
+            previous = json.load(f)
+    redone = {_key(r) for r in records}
+    kept = [r for r in previous["records"] if _key(r) not in redone]
+    all_records = kept + records
+    commands = [c for c in previous.get("commands", []) if any(r.get("command") == c for r in kept)]
+    commands.append(command.strip())
+    loads = previous.get("loads", []) + [load_before, load_after]
+    meta = {
+        "commands": commands,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(),
+        "versions": versions(),
+        "load": f"{min(loads):.1f} to {max(loads):.1f} (median {statistics.median(loads):.1f})",
+        "loads": loads,
+    }
+    with open(path_json, "w") as f:
+        json.dump({**meta, "records": all_records}, f, indent=1)
+    write_csv(all_records, os.path.join(args.output_dir, "bench.csv"))
+    write_report(all_records, meta, os.path.join(args.output_dir, "bench.md"))
+    print(f"[bench] wrote {args.output_dir}/bench.md, bench.json, bench.csv")
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""One benchmark measurement in this process: a ferzoo model on one Keras backend, or a reference.
+
+`benchmarks/run.py` starts one subprocess per (backend, model, image size) with `KERAS_BACKEND`
+set, because Keras fixes its backend when it is first imported; each subprocess prints one JSON
+record on its last line. Run it directly to time a single configuration:
+
+    KERAS_BACKEND=tensorflow python benchmarks/worker.py --model resnet18 --size 96 --steps 3
+    python benchmarks/worker.py --reference --model resnet18 --size 96 --steps 3
+
+Timings are wall-clock medians over `--steps` repeated steps on one fixed random batch, after
+the first step (reported separately as `first_*_s`: tracing, XLA/JIT compilation, allocator
+warm-up) and `--warmup` further unrecorded steps. Peak memory is this process's RSS high-water
+mark (`resource.getrusage`), which covers everything the process did (imports, training and
+inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+BATCH = 16
+
+
+def _median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
+    """(first call, median of `steps` calls after `warmup` more, all recorded times), seconds."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), times
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _keras_record(args) -> dict:
+    import keras
+
+    import ferzoo
+    from ferzoo import performance
+    from ferzoo.losses import loss_for
+
+    backend = keras.backend.backend()
+    settings = performance.resolve(
+        backend,
+        data_format=args.data_format,
+        jit_compile=args.jit_compile,
+        deterministic=args.deterministic,
+        fuse_batch_norm=args.fuse_bn,
+    )
+    performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
+    data_format = settings["data_format"]
+    shape = (
+        (args.size, args.size, 3) if data_format == "channels_last" else (3, args.size, args.size)
+    )
+    keras.utils.set_random_seed(0)
+    model = ferzoo.build(args.model, num_classes=7, input_shape=shape, data_format=data_format)
+    fused = performance.fuse_batch_norm(model) if settings["fuse_batch_norm"] else 0
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=loss_for(model),
+        jit_compile=settings["jit_compile"],
+    )
+    rng = np.random.default_rng(0)
+    images = rng.random((BATCH, *shape), dtype=np.float32)
+    labels = rng.integers(0, 7, BATCH).astype("int32")
+    record = {"jit_compile": bool(model.jit_compile), "fused_batch_norm": fused}
+    record.update(
+        _time_all(
+            train=lambda: model.train_on_batch(images, labels),
+            infer=lambda: model.predict_on_batch(images),
+            latency=lambda: model.predict_on_batch(images[:1]),
+            args=args,
+        )
+    )
+    record.update(
+        backend=backend,
+        data_format=data_format,
+        deterministic=settings["deterministic"],
+        profile=ferzoo.profile(model),
+    )
+    return record
+
+
+def _reference_record(args) -> dict:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.reference_torch import build_reference, count_params
+
+    torch.manual_seed(0)
+    fmt = torch.channels_last if args.data_format != "channels_first" else torch.contiguous_format
+    net = build_reference(args.model, num_classes=7).to(memory_format=fmt)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    images = torch.rand(BATCH, 3, args.size, args.size).contiguous(memory_format=fmt)
+    labels = torch.randint(0, 7, (BATCH,))
+
+    def train():
+        net.train()
+        optimizer.zero_grad(set_to_none=True)
+        probs = net(images)
+        # The same loss as Keras' sparse categorical cross-entropy on probabilities.
+        loss = torch.nn.functional.nll_loss(torch.log(probs.clamp(1e-7, 1 - 1e-7)), labels)
+        loss.backward()
+        optimizer.step()
+
+    def infer(batch):
+        net.eval()
+        with torch.no_grad():
+            net(batch)
+
+    record = _time_all(
+        train=train,
+        infer=lambda: infer(images),
+        latency=lambda: infer(images[:1]),
+        args=args,
+    )
+    record.update(
+        backend="reference (torch)",
+        data_format="channels_last" if fmt is torch.channels_last else "channels_first",
+        jit_compile=False,
+        deterministic=False,
+        profile={"params": count_params(net)},
+    )
+    return record
+
+
+def _time_all(train, infer, latency, args) -> dict:
+    first_train, train_s, train_times = _median_time(train, args.steps, args.warmup)
+    record = {
+        "first_train_step_s": first_train,
+        "train_step_s": train_s,
+        "train_step_times_s": train_times,
+        "train_images_per_s": BATCH / train_s,
+    }
+    if not args.train_only:
+        first_infer, infer_s, _ = _median_time(infer, args.steps, args.warmup)
+        first_lat, latency_s, _ = _median_time(latency, args.steps, args.warmup)
+        record.update(
+            first_infer_s=first_infer,
+            infer_images_per_s=BATCH / infer_s,
+            first_latency_s=first_lat,
+            latency_ms=1000.0 * latency_s,
+        )
+    return record
+
+
+def limit_threads(threads: int) -> None:
+    """Limit every framework in this process to `threads` compute threads (call before imports)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[name] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1:
+        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    if "torch" in sys.modules or os.environ.get("KERAS_BACKEND") == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Time one configuration and print its JSON record as the last line of stdout."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--reference", action="store_true", help="time benchmarks/reference_torch")
+    parser.add_argument("--data-format", default=None, choices=["channels_last", "channels_first"])
+    parser.add_argument("--jit-compile", default=None, choices=["true", "false", "auto"])
+    parser.add_argument(
+        "--deterministic",
+        default=None,
+        choices=["true", "false"],
+        help="TF op determinism (ferzoo.train turns it on); default: ferzoo.performance's",
+    )
+    parser.add_argument("--fuse-bn", default=None, choices=["true", "false"])
+    parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--label", default="", help="a free-form tag stored in the record")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="compute threads per process; 0 = the framework's default",
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        limit_threads(args.threads)
+    if args.jit_compile is not None:
+        args.jit_compile = {"true": True, "false": False, "auto": "auto"}[args.jit_compile]
+    if args.fuse_bn is not None:
+        args.fuse_bn = args.fuse_bn == "true"
+    if args.deterministic is not None:
+        args.deterministic = args.deterministic == "true"
+    record = _reference_record(args) if args.reference else _keras_record(args)
+    record.update(
+        model=args.model,
+        size=args.size,
+        batch=BATCH,
+        steps=args.steps,
+        warmup=args.warmup,
+        label=args.label,
+        threads=args.threads,
+        load_average=os.getloadavg(),
+        peak_rss_mib=_peak_rss_mib(),
+    )
+    print(json.dumps(record), flush=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()

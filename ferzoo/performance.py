@@ -1,0 +1,279 @@
+"""Speed defaults per backend: the data format and compilation ferzoo recommends for training.
+
+`ferzoo.train` (and anyone compiling a ferzoo model) can ask this module instead of hard-coding
+Keras' defaults:
+
+```python
+import keras
+from ferzoo import performance
+
+backend = keras.backend.backend()
+model = ferzoo.build("resnet18", data_format=performance.recommended_data_format(backend))
+model.compile(optimizer="adam", loss=..., **performance.default_compile_kwargs(backend))
+```
+
+The values come from `benchmarks/run.py` on the 2-core CPU machine of results/bench.md, which
+gives the measurements behind each choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+# Measured choices (results/bench.md, "Speed work"); see the module docstring.
+_DATA_FORMAT = {"tensorflow": "channels_last", "jax": "channels_last", "torch": "channels_last"}
+_JIT_COMPILE: dict[str, bool | str] = {"tensorflow": "auto", "jax": "auto", "torch": "auto"}
+# ferzoo.train turns TF op determinism on (reproducible metrics); benchmarks measure that.
+_DETERMINISTIC = {"tensorflow": True, "jax": False, "torch": False}
+# Run batch norm with the backend's fused kernel (`fuse_batch_norm`); JAX/XLA fuses it itself.
+_FUSE_BATCH_NORM = {"tensorflow": True, "jax": False, "torch": True}
+
+
+def _check_backend(backend: str | None) -> str:
+    if backend is None:
+        import keras  # noqa: PLC0415  (keep `import ferzoo.performance` free of Keras)
+
+        backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}")
+    return backend
+
+
+def recommended_data_format(backend: str | None = None) -> str:
+    """The image data format that trains fastest on `backend` (CPU measurements).
+
+    Args:
+        backend: `"tensorflow"`, `"jax"` or `"torch"`; defaults to Keras' current backend.
+
+    Returns:
+        `"channels_last"` or `"channels_first"`.
+
+    Example:
+    >>> recommended_data_format("tensorflow")
+    'channels_last'
+    """
+    return _DATA_FORMAT[_check_backend(backend)]
+
+
+def default_compile_kwargs(backend: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `model.compile` that pick the fastest compilation on `backend`.
+
+    Args:
+        backend: `"tensorflow"`, `"jax"` or `"torch"`; defaults to Keras' current backend.
+
+    Returns:
+        A dict, currently `{"jit_compile": ...}`.
+
+    Example:
+    >>> default_compile_kwargs("jax")
+    {'jit_compile': 'auto'}
+    """
+    return {"jit_compile": _JIT_COMPILE[_check_backend(backend)]}
+
+
+def resolve(
+    backend: str | None = None,
+    *,
+    data_format: str | None = None,
+    jit_compile: bool | str | None = None,
+    deterministic: bool | None = None,
+    fuse_batch_norm: bool | None = None,
+) -> dict[str, Any]:
+    """The full speed configuration on `backend`, with the given values overriding the defaults.
+
+    Args:
+        backend: the Keras backend; defaults to the current one.
+        data_format: `"channels_last"`/`"channels_first"`, or None for the recommended one.
+        jit_compile: a `model.compile` `jit_compile` value, or None for the default.
+        deterministic: TF op determinism, or None for what `ferzoo.train` does.
+        fuse_batch_norm: whether to call `fuse_batch_norm(model)`, or None for the default.
+
+    Returns:
+        `{"backend", "data_format", "jit_compile", "deterministic", "fuse_batch_norm"}`.
+    """
+    backend = _check_backend(backend)
+    if data_format is not None and data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "data_format must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return {
+        "backend": backend,
+        "data_format": _DATA_FORMAT[backend] if data_format is None else data_format,
+        "jit_compile": _JIT_COMPILE[backend] if jit_compile is None else jit_compile,
+        "deterministic": _DETERMINISTIC[backend] if deterministic is None else deterministic,
+        "fuse_batch_norm": (
+            _FUSE_BATCH_NORM[backend] if fuse_batch_norm is None else fuse_batch_norm
+        ),
+    }
+
+
+def apply_runtime_settings(backend: str | None = None, *, deterministic: bool = False) -> None:
+    """Process-wide settings that go with `resolve`: TF op determinism when asked for.
+
+    Args:
+        backend: the Keras backend; defaults to the current one.
+        deterministic: turn TensorFlow's op determinism on (as `ferzoo.train` does).
+    """
+    backend = _check_backend(backend)
+    if deterministic and backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.experimental.enable_op_determinism()
+
+
+# --- fused batch norm -----------------------------------------------------------------------------
+#
+# Keras 3's BatchNormalization is written with keras.ops: on TensorFlow and torch it runs as a
+# chain of element-wise ops (mean, squared difference, rsqrt, multiply, add, and as many again
+# in the backward pass), each one a pass over the feature map. TensorFlow (FusedBatchNormV3)
+# and torch (batch_norm) have fused kernels that do the same arithmetic in one or two passes.
+# `fuse_batch_norm` points the batch-norm layers of a built model at those kernels: same
+# weights, same outputs and the same moving-statistics updates (up to float rounding), and
+# the model's config, weights and `.keras` file are unchanged (the layers stay
+# `keras.layers.BatchNormalization`; only the instances' `call` is replaced).
+
+
+def _fusable(layer, inputs, mask) -> bool:
+    import keras  # noqa: PLC0415
+
+    return (
+        mask is None
+        and not getattr(layer, "renorm", False)
+        and not getattr(layer, "synchronized", False)
+        and len(inputs.shape) == 4
+        and layer.axis in (-1, 3, 1)
+        and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+        and layer.compute_dtype == "float32"
+    )
+
+
+def _tf_batch_norm(layer, inputs, training):
+    import tensorflow as tf  # noqa: PLC0415
+
+    channels_last = layer.axis in (-1, 3)
+    channels = int(inputs.shape[-1 if channels_last else 1])
+    scale = layer.gamma.value if layer.scale else tf.ones((channels,), "float32")
+    offset = layer.beta.value if layer.center else tf.zeros((channels,), "float32")
+    fmt = "NHWC" if channels_last else "NCHW"
+    if training and layer.trainable:
+        empty = tf.constant([], "float32")
+        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=scale,
+            offset=offset,
+            mean=empty,
+            variance=empty,
+            epsilon=layer.epsilon,
+            exponential_avg_factor=1.0,
+            data_format=fmt,
+            is_training=True,
+        )
+        # The kernel returns the unbiased (n - 1) variance; Keras tracks the biased one.
+        n = tf.cast(tf.size(inputs) // channels, "float32")
+        variance = variance * (n - 1.0) / n
+        layer.moving_mean.assign(layer.moving_mean * layer.momentum + mean * (1.0 - layer.momentum))
+        layer.moving_variance.assign(
+            layer.moving_variance * layer.momentum + variance * (1.0 - layer.momentum)
+        )
+        return y
+    y, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=inputs,
+        scale=scale,
+        offset=offset,
+        mean=layer.moving_mean.value,
+        variance=layer.moving_variance.value,
+        epsilon=layer.epsilon,
+        exponential_avg_factor=1.0,
+        data_format=fmt,
+        is_training=False,
+    )
+    return y
+
+
+def _torch_batch_norm(layer, inputs, training):
+    import torch  # noqa: PLC0415
+
+    channels_last = layer.axis in (-1, 3)
+    x = inputs.permute(0, 3, 1, 2) if channels_last else inputs  # a view: no copy
+    weight = layer.gamma.value if layer.scale else None
+    bias = layer.beta.value if layer.center else None
+    if training and layer.trainable:
+        channels = x.shape[1]
+        # momentum=1 makes the buffers the batch statistics (the variance unbiased).
+        mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
+        variance = torch.ones(channels, dtype=x.dtype, device=x.device)
+        y = torch.nn.functional.batch_norm(
+            x, mean, variance, weight, bias, training=True, momentum=1.0, eps=layer.epsilon
+        )
+        n = x.numel() // channels
+        variance = variance * ((n - 1) / n)
+        layer.moving_mean.assign(layer.moving_mean * layer.momentum + mean * (1.0 - layer.momentum))
+        layer.moving_variance.assign(
+            layer.moving_variance * layer.momentum + variance * (1.0 - layer.momentum)
+        )
+    else:
+        y = torch.nn.functional.batch_norm(
+            x,
+            layer.moving_mean.value,
+            layer.moving_variance.value,
+            weight,
+            bias,
+            training=False,
+            eps=layer.epsilon,
+        )
+    return y.permute(0, 2, 3, 1) if channels_last else y
+
+
+def fuse_batch_norm(model) -> int:
+    """Run the model's 4D float32 batch-norm layers with the backend's fused kernel.
+
+    On TensorFlow (`FusedBatchNormV3`) and torch (`torch.nn.functional.batch_norm`) this
+    replaces Keras' element-wise formulation with one fused op per direction; on JAX it does
+    nothing (XLA fuses the element-wise ops itself). Outputs, gradients and moving statistics
+    are those of `keras.layers.BatchNormalization` up to float rounding; layers with a mask,
+    renorm, synchronisation, mixed precision or a rank other than 4 keep Keras' own path.
+    Call it before `compile`. The layers' class, config and weights are unchanged, so a saved
+    model loads anywhere without ferzoo.performance.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        The number of batch-norm layers switched to the fused kernel (0 on JAX).
+
+    Example:
+    ```python
+    model = ferzoo.build("resnet18")
+    performance.fuse_batch_norm(model)   # 20 on TensorFlow and torch
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ```
+    """
+    import keras  # noqa: PLC0415
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        fused = _tf_batch_norm
+    elif backend == "torch":
+        fused = _torch_batch_norm
+    else:
+        return 0
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if type(layer) is not keras.layers.BatchNormalization or getattr(
+            layer, "_ferzoo_fused", False
+        ):
+            continue
+        original = layer.call
+
+        def call(inputs, training=None, mask=None, _layer=layer, _original=original):
+            if not _fusable(_layer, inputs, mask):
+                return _original(inputs, training=training, mask=mask)
+            return fused(_layer, inputs, training)
+
+        layer.call = call
+        layer._ferzoo_fused = True
+        count += 1
+    return count

@@ -1,0 +1,225 @@
+"""ferzoo.performance, the benchmark report, and the hand-written PyTorch references.
+
+The references must be the same networks as ferzoo's: equal parameter counts, and equal outputs
+once ferzoo's weights are copied in. No timing is asserted here (speed belongs to benchmarks/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import ferzoo
+from ferzoo import performance
+from ferzoo.losses import loss_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import run as bench_run  # noqa: E402
+
+# --- ferzoo.performance ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", performance.BACKENDS)
+def test_defaults_are_valid_compile_and_format_values(backend):
+    assert performance.recommended_data_format(backend) in ("channels_last", "channels_first")
+    kwargs = performance.default_compile_kwargs(backend)
+    assert set(kwargs) == {"jit_compile"}
+    assert kwargs["jit_compile"] in (True, False, "auto")
+    settings = performance.resolve(backend)
+    assert settings["backend"] == backend
+    assert settings["data_format"] == performance.recommended_data_format(backend)
+    assert settings["jit_compile"] == kwargs["jit_compile"]
+
+
+def test_resolve_overrides_win_and_default_backend_is_current():
+    settings = performance.resolve(data_format="channels_first", jit_compile=False)
+    assert settings["backend"] == keras.backend.backend()
+    assert settings["data_format"] == "channels_first"
+    assert settings["jit_compile"] is False
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="backend=.*mxnet"):
+        performance.recommended_data_format("mxnet")
+    with pytest.raises(ValueError, match="data_format=.*nhwc"):
+        performance.resolve("jax", data_format="nhwc")
+
+
+def test_recommended_configuration_keeps_outputs():
+    """A model built and compiled the recommended way computes what the plain model computes."""
+    fmt = performance.recommended_data_format()
+    x = np.random.default_rng(0).random((2, 40, 40, 3), dtype=np.float32)
+    keras.utils.set_random_seed(1)
+    plain = ferzoo.build("resnet18", input_shape=(40, 40, 3), data_format="channels_last")
+    shape = (40, 40, 3) if fmt == "channels_last" else (3, 40, 40)
+    fast = ferzoo.build("resnet18", input_shape=shape, data_format=fmt)
+    assert ferzoo.profile(fast)["params"] == ferzoo.profile(plain)["params"]
+    fast.set_weights(plain.get_weights())  # kernels do not depend on the data format
+    settings = performance.resolve()
+    if settings["fuse_batch_norm"]:
+        performance.fuse_batch_norm(fast)
+    fast.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        **performance.default_compile_kwargs(),
+    )
+    xf = x if fmt == "channels_last" else np.transpose(x, (0, 3, 1, 2))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fast.predict_on_batch(xf)),
+        keras.ops.convert_to_numpy(plain(x, training=False)),
+        atol=1e-5,
+    )
+
+
+def _twin_models(name="resnet18", size=40):
+    keras.utils.set_random_seed(0)
+    plain = ferzoo.build(name, input_shape=(size, size, 3), data_format="channels_last")
+    fused = ferzoo.build(name, input_shape=(size, size, 3), data_format="channels_last")
+    fused.set_weights(plain.get_weights())
+    return plain, fused
+
+
+def test_fuse_batch_norm_counts_layers_per_backend():
+    plain, fused = _twin_models()
+    count = performance.fuse_batch_norm(fused)
+    expected = 0 if keras.backend.backend() == "jax" else 20  # ResNet18: 20 batch norms
+    assert count == expected
+    assert performance.fuse_batch_norm(fused) == 0  # already fused: nothing more to do
+    assert fused.get_config() == plain.get_config()  # so a saved model is unchanged
+
+
+@pytest.mark.parametrize("name", ["resnet18", "wamf_resnet18"])
+def test_fuse_batch_norm_keeps_outputs_gradients_and_statistics(name):
+    if keras.backend.backend() == "jax":
+        pytest.skip("fuse_batch_norm leaves JAX models untouched (XLA fuses batch norm)")
+    plain, fused = _twin_models(name, size=40 if name == "resnet18" else 64)
+    performance.fuse_batch_norm(fused)
+    rng = np.random.default_rng(0)
+    x = rng.random((3, *plain.input_shape[1:]), dtype=np.float32)
+    # Non-trivial moving statistics, so that the inference path is checked too.
+    for a, b in zip(plain.weights, fused.weights, strict=True):
+        if "moving" in a.path:
+            value = rng.uniform(0.5, 1.5, a.shape).astype("float32")
+            a.assign(value)
+            b.assign(value)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fused(x, training=False)),
+        keras.ops.convert_to_numpy(plain(x, training=False)),
+        atol=1e-5,
+    )
+    # One training step with SGD: same loss, same updated weights and moving statistics.
+    y = np.array([0, 1, 2])
+    losses = []
+    for model in (plain, fused):
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss_for(model))
+        losses.append(float(model.train_on_batch(x, y)))
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    for a, b in zip(plain.weights, fused.weights, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a), atol=1e-4, err_msg=a.path
+        )
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def _record(backend, model, size, img_s, macs=1_000_000_000):
+    return {
+        "backend": backend,
+        "model": model,
+        "size": size,
+        "label": "",
+        "data_format": "channels_last",
+        "jit_compile": False,
+        "train_images_per_s": img_s,
+        "train_step_s": 16 / img_s,
+        "first_train_step_s": 1.0,
+        "infer_images_per_s": 4 * img_s,
+        "first_infer_s": 0.5,
+        "latency_ms": 10.0,
+        "peak_rss_mib": 900.0,
+        "profile": {"macs": macs, "params": 1},
+    }
+
+
+def test_report_gives_ratio_and_gflops(tmp_path):
+    records = [
+        _record("tensorflow", "resnet18", 96, 12.0),
+        _record("torch", "resnet18", 96, 5.0),
+        _record(bench_run.REFERENCE, "resnet18", 96, 10.0),
+    ]
+    meta = {
+        "commands": ["python benchmarks/run.py --quick"],
+        "date": "today",
+        "machine": {
+            "nproc": 2,
+            "cpu": "cpu",
+            "mhz": 2000.0,
+            "ram_gib": 8.0,
+            "flops_per_cycle": 32,
+            "simd": "x",
+            "peak_gflops": 128.0,
+        },
+        "versions": {"keras": "3"},
+        "load": "1.0",
+    }
+    text = bench_run.write_report(records, meta, str(tmp_path / "bench.md"))
+    assert text.startswith("# ferzoo benchmarks")
+    assert "python benchmarks/run.py --quick" in text
+    ratio_row = next(
+        line for line in text.splitlines() if line.startswith("| resnet18 | 96 | 10.0")
+    )
+    assert "12.0 (**1.20**)" in ratio_row  # the default backend, marked
+    assert "5.0 (0.50)" in ratio_row
+    # Training GFLOP/s = 2 x 1 GMAC x 3 (forward + backward) x 12 img/s = 72 = 56.2 % of 128.
+    tf_row = next(line for line in text.splitlines() if "| resnet18 | tensorflow | 96 |" in line)
+    assert "| 72.0 | 56.2 |" in tf_row
+
+
+def test_machine_peak_is_cores_times_frequency_times_width():
+    info = bench_run.machine_info()
+    assert info["flops_per_cycle"] in (8, 16, 32)
+    expected = info["nproc"] * (info["mhz"] or 0) / 1000 * info["flops_per_cycle"]
+    assert info["peak_gflops"] == pytest.approx(expected)
+
+
+# --- the PyTorch references -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["resnet18", "msc_wca_resnet18"])
+def test_reference_matches_ferzoo_parameters_and_outputs(name):
+    torch = pytest.importorskip("torch")
+    from benchmarks.reference_torch import build_reference, count_params, load_keras_weights
+
+    keras.utils.set_random_seed(0)
+    model = ferzoo.build(name, input_shape=(40, 40, 3), data_format="channels_last")
+    net = build_reference(name).eval()
+    assert count_params(net) == ferzoo.profile(model)["params"]
+    # Non-trivial batch-norm statistics and Morlet shifts, so that a mismatch shows.
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        if any(key in variable.path for key in ("moving", "gamma", "beta", "shift")):
+            variable.assign(rng.uniform(0.5, 1.5, variable.shape).astype("float32"))
+    load_keras_weights(net, model)
+    x = rng.random((2, 40, 40, 3), dtype=np.float32)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    with torch.no_grad():
+        got = net(
+            torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        )
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+
+
+def test_reference_rejects_unknown_name():
+    pytest.importorskip("torch")
+    from benchmarks.reference_torch import build_reference
+
+    with pytest.raises(ValueError, match="name=.*resnet50"):
+        build_reference("resnet50")
