@@ -22,8 +22,8 @@ _LAZY = {
     "build": ("ferzoo.registry", "build"),
     "list_models": ("ferzoo.registry", "list_models"),
     "register_model": ("ferzoo.registry", "register_model"),
-    "profile": ("ferzoo.profile", "profile"),
-    "train": ("ferzoo.train", "train"),
+    "profile": ("ferzoo.profiling", "profile"),
+    "train": ("ferzoo.training", "train"),
 }
 _SUBMODULES = {"layers", "models", "losses", "data", "datasets", "registry", "cli"}
 

@@ -19,7 +19,7 @@ import pytest
 import ferzoo
 from ferzoo.cli import main
 from ferzoo.commands.train import ablation_grid, ablation_table, parse_overrides
-from ferzoo.train import train
+from ferzoo.training import train
 
 # A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
 SMALL = {"depths": (1, 1, 1, 1), "widths": (16, 32, 32, 64)}

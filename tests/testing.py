@@ -65,7 +65,9 @@ def run_layer_test(
         history = model.fit(x, target, batch_size=input_shape[0], epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
         after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-        assert any(not np.allclose(b, a) for b, a in zip(before, after)), "fit changed no weight"
+        assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True)), (
+            "fit changed no weight"
+        )
 
     # 5. Save and load with no custom_objects.
     if run_save:

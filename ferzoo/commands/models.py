@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _rows(names: list[str], num_classes: int, image_size: int) -> list[list[str]]:
     import keras
 
-    from ferzoo.profile import profile
+    from ferzoo.profiling import profile
     from ferzoo.registry import build, get_entry
 
     rows = []

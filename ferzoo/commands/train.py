@@ -219,7 +219,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     set_backend(args.backend)
-    from ferzoo.train import train
+    from ferzoo.training import train
 
     result = train(
         args.model, args.dataset, fold=args.fold, output_dir=args.output, **_train_kwargs(args)
@@ -299,7 +299,7 @@ def run_cv(args: argparse.Namespace) -> int:
     import keras
 
     from ferzoo import evaluate as ev
-    from ferzoo.train import train
+    from ferzoo.training import train
 
     folds = args.folds if args.folds is not None else list(range(args.num_folds))
     base = args.output or os.path.join("results", args.dataset, args.model, args.protocol)
@@ -430,7 +430,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     import ferzoo
     from ferzoo import evaluate as ev
-    from ferzoo.train import train
+    from ferzoo.training import train
 
     grid = args.grid or ("wamf" if args.head == "capsule" else "msc_wca")
     names = ablation_grid(args.family, grid, ferzoo.list_models())

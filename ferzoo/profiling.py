@@ -23,8 +23,6 @@ counter is reported with a warning and counted as 0.
 from __future__ import annotations
 
 import math
-import sys
-import types
 import warnings
 from collections.abc import Callable
 
@@ -219,7 +217,7 @@ def _count_macs(model, warned: set) -> int:
                 warnings.warn(
                     f"ferzoo.profile: no MAC counter for {type(layer).__name__} (layer "
                     f"'{layer.name}'); its MACs are not counted. Add one with "
-                    "ferzoo.profile.register_macs.",
+                    "ferzoo.profiling.register_macs.",
                     stacklevel=3,
                 )
             continue
@@ -280,19 +278,5 @@ def profile(model: keras.Model) -> dict[str, int]:
             trainable += _size(variable)
     return {"params": params, "trainable_params": trainable, "macs": _count_macs(model, set())}
 
-
-class _CallableModule(types.ModuleType):
-    """`ferzoo.profile` is both this module and its `profile` function.
-
-    Importing the submodule `ferzoo.profile` makes Python set the package attribute
-    `ferzoo.profile` to the module, hiding the lazily exported function after its first use;
-    making the module callable keeps `ferzoo.profile(model)` working either way.
-    """
-
-    def __call__(self, model: keras.Model) -> dict[str, int]:
-        return profile(model)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["profile", "register_macs"]

@@ -1,0 +1,253 @@
+"""The search spaces of the sweeps, in one place, for Optuna and for KerasTuner.
+
+A space is a list of parameters; a parameter may depend on others (`when`): the MsC kernel set is
+searched only with the MsC stem, the wCA ratio only with wCA, MF and its kernels only on ResNets
+(the only backbone with stages to join), the routing iterations only with the capsule head.
+`sample(space, choose)` walks the list in order and asks `choose` for each active parameter;
+`optuna_choose(trial)` and `keras_tuner_choose(hp)` are the two `choose`s, so both tools search
+exactly the same space. `to_build(params, study)` turns sampled values into
+`(model_name, model_overrides, train_kwargs)` for `ferzoo.build` / `ferzoo.train`.
+
+Kernel sets are categorical strings ("3,5,7") because Optuna and KerasTuner store only scalars.
+
+Example:
+
+    import optuna, space
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    model_name, overrides, train_kwargs = space.suggest(trial, STUDIES["demo"])
+    # ("resnet18", {"depths": (1, 1, 1, 1), ..., "stem": "msc", "msc_kernels": (3, 5)},
+    #  {"learning_rate": 0.0031, "batch_size": 16, "augment": 0.1})
+
+Reference:
+    Backbones, MsC kernel sets and the wCA ratio after seed 003 (MsC/wCA: ResNet18 and the
+    AlexNet-style CNN, kernels (3, 5, 7), ratio 16 by default); WA in every ResNet stage, MF
+    between stages with kernels (1, 7, 5, 3) and the capsule head after seed 000 (WAMF).
+    `attention="wa"` is therefore WA at the end of every stage on a ResNet (seed 000's place)
+    and WA after the first pooling layer on the CNN (it has no stages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+RESNETS = ("resnet18", "resnet34")
+BACKBONES = (*RESNETS, "cnn")
+KERNEL_SETS = ("3,5,7", "3,5", "5,7", "1,3,5,7", "3,5,7,9")
+MF_KERNEL_SETS = ("1,7,5,3", "1,3,5,7", "3,3,3,3")
+ATTENTIONS = ("none", "wca", "wa")
+WCA_RATIOS = (2, 4, 8, 16)
+HEADS = ("dense", "capsule")
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One searched parameter.
+
+    Attributes:
+        name: the parameter's name (Optuna param / KerasTuner hyperparameter).
+        choices: the values of a categorical parameter (None for a float).
+        low, high, log, step: the range of a float parameter.
+        when: `{parent: allowed values}`: the parameter exists only when every parent was
+            sampled with one of its allowed values.
+    """
+
+    name: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    when: tuple[tuple[str, tuple], ...] = ()
+
+    def active(self, values: Mapping[str, Any]) -> bool:
+        return all(parent in values and values[parent] in ok for parent, ok in self.when)
+
+
+def _cat(name: str, choices: tuple, **when: tuple) -> Param:
+    return Param(name, choices=tuple(choices), when=tuple(when.items()))
+
+
+def _float(name: str, low: float, high: float, *, log=False, step=None, **when) -> Param:
+    return Param(name, low=low, high=high, log=log, step=step, when=tuple(when.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+    """A search space: its parameters, the values of those it does not search, fixed overrides.
+
+    Attributes:
+        params: the searched parameters, parents before children.
+        defaults: values used for parameters this space does not search.
+        base_overrides: `ferzoo.build` overrides per backbone, applied before the sampled ones
+            (the demo's tiny ResNet).
+    """
+
+    params: tuple[Param, ...]
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    base_overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+
+SPACES: dict[str, Space] = {
+    # Both papers' design space on ResNet18/34 and the AlexNet-style CNN.
+    "full": Space(
+        params=(
+            _cat("backbone", BACKBONES),
+            _cat("stem", ("conv", "msc")),
+            _cat("msc_kernels", KERNEL_SETS, stem=("msc",)),
+            _cat("attention", ATTENTIONS),
+            _cat("wca_ratio", WCA_RATIOS, attention=("wca",)),
+            _cat("mf", (False, True), backbone=RESNETS),
+            _cat("mf_kernels", MF_KERNEL_SETS, backbone=RESNETS, mf=(True,)),
+            _cat("head", HEADS),
+            _cat("routings", (1, 2, 3), head=("capsule",)),
+            _float("learning_rate", 1e-4, 3e-3, log=True),
+            _cat("batch_size", (16, 32)),
+            _float("augment", 0.0, 0.5, step=0.1),
+        ),
+    ),
+    # A tiny ResNet (one block per stage, narrow) so that a trial takes seconds on a CPU.
+    # No capsule head: it needs >= 33 px inputs and is the slowest part on a CPU.
+    "demo": Space(
+        params=(
+            _cat("stem", ("conv", "msc")),
+            _cat("msc_kernels", ("3,5,7", "3,5", "5,7"), stem=("msc",)),
+            _cat("attention", ATTENTIONS),
+            _cat("wca_ratio", (4, 8, 16), attention=("wca",)),
+            _cat("mf", (False, True)),
+            _float("learning_rate", 1e-3, 1e-2, log=True),
+            _float("augment", 0.0, 0.2, step=0.1),
+        ),
+        defaults={"backbone": "resnet18", "batch_size": 16},
+        base_overrides={
+            # WA's bottleneck reduction must not exceed the 16 channels of the first stage.
+            "resnet18": {"depths": (1, 1, 1, 1), "widths": (16, 32, 64, 128), "wa_reduction": 8}
+        },
+    ),
+}
+
+Choose = Callable[[Param, Mapping[str, Any]], Any]
+
+
+def get_space(name: str) -> Space:
+    """The space called `name`; a ValueError lists the known ones."""
+    if name not in SPACES:
+        raise ValueError(f"space must be one of {', '.join(SPACES)}. Received: space={name!r}")
+    return SPACES[name]
+
+
+def sample(
+    space: str | Space,
+    choose: Choose,
+    fixed: Mapping[str, Any] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Sample the active parameters of `space` in order with `choose(param, values_so_far)`.
+
+    Args:
+        space: a space or its name.
+        choose: draws one parameter's value (`optuna_choose(trial)`, `keras_tuner_choose(hp)`).
+        fixed: values set instead of sampled (e.g. a `--batch-size` given on the command line).
+        exclude: parameters not searched (their default applies).
+
+    Returns:
+        `{name: value}` for the sampled and fixed parameters.
+    """
+    space = get_space(space) if isinstance(space, str) else space
+    fixed = dict(fixed or {})
+    values: dict[str, Any] = {}
+    for p in space.params:
+        if not p.active(values) or p.name in exclude:
+            continue
+        values[p.name] = fixed.pop(p.name) if p.name in fixed else choose(p, values)
+    values.update(fixed)
+    return values
+
+
+def optuna_choose(trial) -> Choose:
+    """`choose` for an `optuna.Trial`: `suggest_categorical` / `suggest_float`."""
+
+    def choose(p: Param, values: Mapping[str, Any]) -> Any:
+        if p.choices is not None:
+            return trial.suggest_categorical(p.name, list(p.choices))
+        return trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
+
+    return choose
+
+
+def keras_tuner_choose(hp) -> Choose:
+    """`choose` for `keras_tuner.HyperParameters`: `hp.Choice` / `hp.Float` in conditional scopes."""
+
+    def choose(p: Param, values: Mapping[str, Any]) -> Any:
+        with contextlib.ExitStack() as stack:
+            for parent, allowed in p.when:
+                stack.enter_context(hp.conditional_scope(parent, list(allowed)))
+            if p.choices is not None:
+                return hp.Choice(p.name, list(p.choices), ordered=False)
+            return hp.Float(
+                p.name,
+                p.low,
+                p.high,
+                step=p.step,
+                sampling="log" if p.log else "linear",
+            )
+
+    return choose
+
+
+def _kernels(text: str) -> tuple[int, ...]:
+    return tuple(int(k) for k in str(text).split(","))
+
+
+def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
+    """`(model_name, model_overrides, train_kwargs)` for sampled `params`.
+
+    Args:
+        params: the sampled values (a trial's params, plus fixed ones).
+        study: a `StudyConfig` (its `space` names the space) or a space name.
+
+    Returns:
+        The `ferzoo.build` model name (the backbone), its overrides, and `learning_rate`,
+        `batch_size`, `augment` for `ferzoo.train`.
+    """
+    space = get_space(study if isinstance(study, str) else study.space)
+    p = {**space.defaults, **params}
+    backbone = p.get("backbone", "resnet18")
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}. Received: backbone={backbone!r}")
+    overrides: dict[str, Any] = dict(space.base_overrides.get(backbone, {}))
+    if p.get("stem", "conv") == "msc":
+        overrides["stem"] = "msc"
+        overrides["msc_kernels"] = _kernels(p.get("msc_kernels", "3,5,7"))
+    attention = p.get("attention", "none")
+    if attention == "wca":
+        overrides["attention"] = "wca"
+        overrides["wca_ratio"] = int(p.get("wca_ratio", 16))
+    elif attention == "wa":
+        overrides["stage_attention" if backbone in RESNETS else "attention"] = "wa"
+    elif attention != "none":
+        raise ValueError(f"attention must be one of {ATTENTIONS}. Received: {attention!r}")
+    if p.get("mf") and backbone in RESNETS:
+        overrides["fusion"] = "mf"
+        overrides["mf_kernels"] = _kernels(p.get("mf_kernels", "1,7,5,3"))
+    if p.get("head", "dense") == "capsule":
+        overrides["head"] = "capsule"
+        overrides["routings"] = int(p.get("routings", 3))
+    train_kwargs = {
+        "learning_rate": float(p.get("learning_rate", 1e-3)),
+        "batch_size": int(p.get("batch_size", 16)),
+        "augment": float(p.get("augment", 0.0)),
+    }
+    return backbone, overrides, train_kwargs
+
+
+def suggest(trial, study: Any, fixed: Mapping[str, Any] | None = None) -> tuple[str, dict, dict]:
+    """Sample a configuration for an Optuna trial: `(model_name, overrides, train_kwargs)`."""
+    space = study if isinstance(study, str) else study.space
+    return to_build(sample(space, optuna_choose(trial), fixed), study)

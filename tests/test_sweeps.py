@@ -1,0 +1,682 @@
+"""Optuna sweeps: the search space, pruning, the worker loop, the report, reliability, the dashboard.
+
+The fast tests use stand-in objectives and trainers. The `slow` ones train real (tiny) models on
+synthetic_faces/tiny at 32 px for one epoch, in worker subprocesses where the test is about
+processes (SIGKILL mid-trial, two workers on one study, PostgreSQL, the dashboard server).
+
+PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_POSTGRES_URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from ferzoo import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = ROOT / "sweeps"
+RUN = SWEEPS / "run.py"
+TINY = "synthetic_faces/tiny"
+sys.path.insert(0, str(SWEEPS))
+
+import space  # noqa: E402
+from studies import STUDIES  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _load_run_module():
+    spec = importlib.util.spec_from_file_location("sweeps_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
+    base = dict(
+        study=STUDIES["demo"],
+        study_name="demo",
+        storage_url=f"sqlite:///{tmp_path}/optuna.db",
+        n_trials=3,
+        epochs=2,
+        image_size=32,
+        results_dir=str(tmp_path / "results"),
+        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
+    )
+    base.update(kwargs)
+    return sweep.SweepSettings(**base)
+
+
+# ---------------------------------------------------------------------------------------------
+# The search space
+# ---------------------------------------------------------------------------------------------
+
+
+def _first_choice(param, values):
+    return param.choices[0] if param.choices is not None else param.low
+
+
+def _pick(**picks):
+    def choose(param, values):
+        if param.name in picks:
+            return picks[param.name]
+        return _first_choice(param, values)
+
+    return choose
+
+
+def test_space_conditional_parameters_appear_only_with_their_parent():
+    plain = space.sample("full", _pick(backbone="cnn", stem="conv", attention="wa", head="dense"))
+    assert "msc_kernels" not in plain and "wca_ratio" not in plain and "routings" not in plain
+    assert "mf" not in plain and "mf_kernels" not in plain  # MF only joins ResNet stages
+    full = space.sample(
+        "full",
+        _pick(backbone="resnet34", stem="msc", attention="wca", mf=True, head="capsule"),
+    )
+    for name in ("msc_kernels", "wca_ratio", "mf_kernels", "routings"):
+        assert name in full, name
+    no_mf = space.sample("full", _pick(backbone="resnet18", mf=False))
+    assert "mf" in no_mf and "mf_kernels" not in no_mf
+
+
+def test_space_has_the_issue_choices():
+    full = {p.name: p for p in space.SPACES["full"].params}
+    assert set(full["backbone"].choices) == {"resnet18", "resnet34", "cnn"}
+    assert [space._kernels(k) for k in full["msc_kernels"].choices] == [
+        (3, 5, 7), (3, 5), (5, 7), (1, 3, 5, 7), (3, 5, 7, 9)
+    ]  # fmt: skip
+    assert full["wca_ratio"].choices == (2, 4, 8, 16)
+    assert set(full["attention"].choices) == {"none", "wca", "wa"}
+    assert full["learning_rate"].log
+
+
+def test_to_build_maps_parameters_to_overrides():
+    name, overrides, kw = space.to_build(
+        {"backbone": "resnet18", "stem": "msc", "msc_kernels": "1,3,5,7", "attention": "wa",
+         "mf": True, "mf_kernels": "3,3,3,3", "head": "capsule", "routings": 2,
+         "learning_rate": 0.002, "batch_size": 32, "augment": 0.3},
+        "full",
+    )  # fmt: skip
+    assert name == "resnet18"
+    assert overrides == {
+        "stem": "msc",
+        "msc_kernels": (1, 3, 5, 7),
+        "stage_attention": "wa",  # WA in every stage on a ResNet (the WAMF paper)
+        "fusion": "mf",
+        "mf_kernels": (3, 3, 3, 3),
+        "head": "capsule",
+        "routings": 2,
+    }
+    assert kw == {"learning_rate": 0.002, "batch_size": 32, "augment": 0.3}
+    name, overrides, _ = space.to_build({"backbone": "cnn", "attention": "wa", "mf": True}, "full")
+    assert (name, overrides) == ("cnn", {"attention": "wa"})  # no stages, no MF on the CNN
+    name, overrides, kw = space.to_build({"attention": "wca", "wca_ratio": 4}, "demo")
+    assert overrides["depths"] == (1, 1, 1, 1) and overrides["wca_ratio"] == 4
+    assert kw["batch_size"] == 16  # the demo does not search it
+    with pytest.raises(ValueError, match="space must be one of"):
+        space.to_build({}, "nope")
+
+
+def test_fixed_values_are_not_sampled():
+    asked = []
+
+    def choose(param, values):
+        asked.append(param.name)
+        return _first_choice(param, values)
+
+    values = space.sample("full", choose, fixed={"batch_size": 8})
+    assert values["batch_size"] == 8 and "batch_size" not in asked
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"stem": "msc", "msc_kernels": "5,7", "attention": "wa", "mf": True},
+        {"stem": "msc", "msc_kernels": "3,5", "attention": "wca", "wca_ratio": 16},
+        {"stem": "conv", "attention": "none", "mf": False},
+    ],
+)
+def test_demo_space_builds_at_32_px(params):
+    import ferzoo
+
+    name, overrides, _ = space.to_build(params, "demo")
+    model = ferzoo.build(name, num_classes=7, input_shape=(32, 32, 3), **overrides)
+    assert model.output_shape == (None, 7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pruning (every backend)
+# ---------------------------------------------------------------------------------------------
+
+
+class _FakeTrial:
+    def __init__(self, prune_at: int | None):
+        self.prune_at = prune_at
+        self.reports: list[tuple[int, float]] = []
+        self.user_attrs: dict = {}
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return self.prune_at is not None and self.reports[-1][0] >= self.prune_at
+
+    def set_user_attr(self, key, value):
+        self.user_attrs[key] = value
+
+
+def _tiny_model():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_pruning_callback_reports_every_epoch_and_prunes():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 8, 8, 3), dtype=np.float32), rng.integers(0, 3, 8)
+    trial = _FakeTrial(prune_at=1)
+    callback = sweep.PruningCallback(trial, "val_accuracy")
+    with pytest.raises(optuna.TrialPruned, match="epoch 1"):
+        _tiny_model().fit(x, y, validation_data=(x, y), epochs=4, verbose=0, callbacks=[callback])
+    assert [step for step, _ in trial.reports] == [0, 1]  # stopped at the pruner's word
+    assert all(0.0 <= v <= 1.0 for _, v in trial.reports)
+    assert trial.user_attrs["pruned_at_epoch"] == 1
+    assert trial.user_attrs["params"] == 3 * 3 * 3 * 4 + 4 + 4 * 3 + 3
+    assert trial.user_attrs["macs"] > 0 and trial.user_attrs["epoch_time"] > 0
+
+    trial = _FakeTrial(prune_at=None)
+    _tiny_model().fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
+                      callbacks=[sweep.PruningCallback(trial, "val_accuracy")])  # fmt: skip
+    assert [step for step, _ in trial.reports] == [0, 1, 2]
+
+
+def test_pruning_callback_names_a_missing_metric():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 8, 8, 3), dtype=np.float32), rng.integers(0, 3, 4)
+    with pytest.raises(ValueError, match="val_accuracy"):
+        _tiny_model().fit(x, y, epochs=1, verbose=0,
+                          callbacks=[sweep.PruningCallback(_FakeTrial(None), "val_accuracy")])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker loop and the study (stand-in objectives)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_worker_stops_at_n_finished_trials_and_resumes(tmp_path):
+    settings = _settings(tmp_path, n_trials=3)
+    study = optuna.create_study(direction="maximize")
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.number)
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 1:
+            raise optuna.TrialPruned()  # pruned trials count towards n_trials
+        return x
+
+    assert sweep.run_worker(study, objective, settings) == 3
+    counts = sweep.count_trials(study)
+    assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.PRUNED] == 1
+    assert sweep.run_worker(study, objective, settings) == 0  # resumed: nothing left to do
+    settings.n_trials = 4
+    assert sweep.run_worker(study, objective, settings) == 1
+    assert calls == [0, 1, 2, 3]
+
+
+def test_run_worker_gives_up_after_failures_in_a_row(tmp_path):
+    settings = _settings(tmp_path, n_trials=10)
+    study = optuna.create_study(direction="maximize")
+
+    def objective(trial):
+        raise RuntimeError("broken setup")
+
+    with pytest.raises(sweep.SweepError, match="3 trials in a row failed.*broken setup"):
+        sweep.run_worker(study, objective, settings, max_consecutive_failures=3)
+    assert sweep.count_trials(study)[TrialState.FAIL] == 3
+
+
+def test_a_trial_beyond_n_trials_is_closed_without_running(tmp_path, monkeypatch):
+    # Race: another worker asks for the last slot between our count and our ask.
+    settings = _settings(tmp_path, n_trials=2)
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.create_trial(value=0.5))
+    stale = sweep.count_trials(study)  # 1 complete: one slot seems free
+    held = study.ask()  # ... but another worker takes it
+    monkeypatch.setattr(sweep, "count_trials", lambda _study: stale)
+    called = []
+    assert sweep.run_worker(study, lambda t: called.append(t) or 1.0, settings) == 1
+    assert called == []  # the surplus trial never trained
+    surplus = study.trials[-1]
+    assert surplus.state == TrialState.FAIL and surplus.user_attrs["surplus"] is True
+    assert study.trials[held.number].state == TrialState.RUNNING  # untouched
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    storage = sweep.open_storage(f"sqlite:///{tmp_path}/s.db", heartbeat_interval=None)
+    sweep.create_or_load_study(_settings(tmp_path, epochs=2), storage)
+    sweep.create_or_load_study(_settings(tmp_path, epochs=2), storage)  # same: fine
+    with pytest.raises(sweep.StudyMismatchError, match="epochs=2 \\(now 3\\)"):
+        sweep.create_or_load_study(_settings(tmp_path, epochs=3), storage)
+
+
+def test_mask_url_hides_the_password():
+    assert sweep.mask_url("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
+    assert sweep.mask_url("sqlite:///results/optuna.db") == "sqlite:///results/optuna.db"
+
+
+# ---------------------------------------------------------------------------------------------
+# After the study: best.json, summary.md, plots (stand-in trainer)
+# ---------------------------------------------------------------------------------------------
+
+_DEMO_DISTRIBUTIONS = {
+    "stem": CategoricalDistribution(["conv", "msc"]),
+    "attention": CategoricalDistribution(["none", "wca", "wa"]),
+    "learning_rate": FloatDistribution(1e-3, 1e-2, log=True),
+}
+
+
+def _add_trials(study, rows):
+    for stem, attention, lr, value in rows:
+        study.add_trial(
+            optuna.create_trial(
+                params={"stem": stem, "attention": attention, "learning_rate": lr},
+                distributions=_DEMO_DISTRIBUTIONS,
+                value=value,
+                user_attrs={"params": 1000, "macs": 5000, "epoch_time": 0.5, "model": "resnet18"},
+            )
+        )
+
+
+def _fake_train(calls):
+    def train(model, dataset, **kwargs):
+        calls.append((model, dataset, kwargs))
+        test = {"accuracy": 0.75, "macro_f1": 0.7, "num_examples": 14}
+        return SimpleNamespace(test=test, val_accuracy=0.8, best_epoch=1)
+
+    return train
+
+
+def test_finalize_retrains_the_best_and_writes_the_report(tmp_path):
+    settings = _settings(tmp_path)
+    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    study = sweep.create_or_load_study(settings, storage)
+    _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6),
+                        ("conv", "wa", 0.001, 0.4)])  # fmt: skip
+    calls = []
+    best = sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train(calls))
+
+    assert best["trial"] == 1 and best["value"] == 0.6
+    assert best["test"]["accuracy"] == 0.75
+    [(model, dataset, kwargs)] = calls
+    assert (model, dataset) == ("resnet18", "synthetic_faces")
+    assert kwargs["evaluate_test"] is True and kwargs["epochs"] == settings.epochs
+    assert kwargs["model_overrides"]["stem"] == "msc"
+    assert kwargs["learning_rate"] == 0.005
+    out = Path(settings.study_dir)
+    assert json.loads((out / "best.json").read_text())["params"]["attention"] == "wca"
+    summary = (out / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "trial" not in line]
+    assert [r.split("|")[1].strip() for r in rows[:3]] == ["1", "2", "0"]  # ranked by value
+    assert "0.75" in summary  # the test accuracy of the retrained best
+    assert (out / "optimization_history.png").stat().st_size > 1000
+    assert (out / "param_importances.png").stat().st_size > 1000
+    assert not list(out.glob("*.tmp*"))  # atomic writes left nothing behind
+
+
+def test_finalize_with_one_trial_skips_the_importances(tmp_path):
+    settings = _settings(tmp_path)
+    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    study = sweep.create_or_load_study(settings, storage)
+    _add_trials(study, [("conv", "none", 0.002, 0.3)])
+    sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train([]))
+    out = Path(settings.study_dir)
+    assert (out / "optimization_history.png").exists()
+    assert not (out / "param_importances.png").exists()
+    assert (
+        "param_importances: skipped: needs >= 2 complete trials" in (out / "summary.md").read_text()
+    )
+
+
+def test_finalize_without_complete_trials_says_so(tmp_path):
+    settings = _settings(tmp_path)
+    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    study = sweep.create_or_load_study(settings, storage)
+    study.add_trial(optuna.create_trial(state=TrialState.FAIL))
+    with pytest.raises(sweep.SweepError, match="no trial"):
+        sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train([]))
+    assert "No trial completed" in (Path(settings.study_dir) / "summary.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_study_lists_the_known_ones(capsys):
+    run = _load_run_module()
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--study", "affectnet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown study 'affectnet'" in err
+    assert "demo, ck_plus, jaffe, kdef, fesr" in err
+
+
+def test_unreachable_storage_is_one_line_and_exit_2(capsys):
+    run = _load_run_module()
+    code = run.main(
+        [
+            "--study",
+            "demo",
+            "--storage",
+            "postgresql://me:pw@127.0.0.1:9/nowhere",
+            "--n-trials",
+            "1",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: cannot open the Optuna storage postgresql")
+    assert "pw@" not in err and "Traceback" not in err
+
+
+@pytest.mark.tf_only
+def test_missing_dataset_prints_the_builder_instructions(tmp_path, capsys):
+    run = _load_run_module()
+    empty = tmp_path / "manual"
+    empty.mkdir()
+    code = run.main([
+        "--study", "jaffe", "--storage", f"sqlite:///{tmp_path}/o.db",
+        "--data-dir", str(tmp_path / "tfds"), "--manual-dir", str(empty),
+        "--results-dir", str(tmp_path / "results"),
+    ])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "jaffe" in err.lower() and "manual_dir" in err
+    assert "Traceback" not in err
+    # Nothing was created for a study that never started.
+    storage = sweep.open_storage(f"sqlite:///{tmp_path}/o.db", heartbeat_interval=None)
+    assert optuna.get_all_study_names(storage) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end (slow): real training on synthetic_faces/tiny, 32 px, 1 epoch
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_data_dir(tmp_path_factory):
+    from ferzoo import data
+
+    folder = str(tmp_path_factory.mktemp("tfds"))
+    data.load(TINY, protocol="subject", image_size=32, batch_size=4, data_dir=folder)
+    return folder
+
+
+def _sweep_args(tmp_path, data_dir, storage, n_trials, *extra):
+    return [
+        "--study", "demo", "--dataset", TINY, "--image-size", "32", "--epochs", "1",
+        "--batch-size", "8", "--n-trials", str(n_trials), "--storage", storage,
+        "--data-dir", data_dir, "--results-dir", str(tmp_path / "results"),
+        "--pruner", "none", "--heartbeat", "1", *extra,
+    ]  # fmt: skip
+
+
+def _env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
+
+
+def _spawn(args, log):
+    return subprocess.Popen(
+        [sys.executable, str(RUN), *args], env=_env(), stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _trials(storage_url, name="demo"):
+    storage = sweep.open_storage(storage_url, heartbeat_interval=None)
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def _finished(trials):
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def _check_no_duplicates(trials, n):
+    done = _finished(trials)
+    assert len(done) == n, [(t.number, t.state) for t in trials]
+    # FAIL only for a surplus trial (two workers asked for the last slot at once).
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state == TrialState.FAIL)
+    keys = [json.dumps(t.params, sort_keys=True) for t in done]
+    assert len(set(keys)) == n, keys
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data_dir, capsys):
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2)) == 0
+
+    trials = _trials(url)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    storage = sweep.open_storage(url, heartbeat_interval=None)
+    for t in trials:
+        assert t.user_attrs["params"] > 1000 and t.user_attrs["macs"] > t.user_attrs["params"]
+        assert t.user_attrs["epoch_time"] > 0 and t.user_attrs["model"] == "resnet18"
+        assert 0.0 <= t.value <= 1.0 and list(t.intermediate_values) == [0]
+        files = {a.filename for a in optuna.artifacts.get_all_artifact_meta(t, storage=storage)}
+        assert {"curves.png", "val_confusion_matrix.png", "history.csv"} <= files
+    out = tmp_path / "results" / "demo"
+    best = json.loads((out / "best.json").read_text())
+    assert best["value"] == max(t.value for t in trials)
+    assert 0.0 <= best["test"]["accuracy"] <= 1.0 and best["dataset"] == TINY
+    assert (out / "best" / "confusion_matrix.png").exists()  # the retrained run, on test data
+    assert (out / "optimization_history.png").exists()
+    assert f"trial {best['trial']}" in (out / "summary.md").read_text()
+
+    # Run again: the study is loaded, not recreated, and nothing is left to do.
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    assert len(_trials(url)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")
+    with open(tmp_path / "worker1.log", "wb") as log:
+        worker = _spawn(args, log)
+        try:
+            victim = None
+            deadline = time.monotonic() + 400  # generous: CPU may be shared
+            while victim is None and time.monotonic() < deadline:
+                time.sleep(0.3)
+                with contextlib.suppress(KeyError):  # the study does not exist yet
+                    trials = _trials(url)
+                    done = [t for t in trials if t.state == TrialState.COMPLETE]
+                    running = [
+                        t for t in trials
+                        if t.state == TrialState.RUNNING and "params" in t.user_attrs
+                    ]  # fmt: skip
+                    if done and running:  # one trial kept, the next one training
+                        victim = running[0]
+            assert victim is not None, (tmp_path / "worker1.log").read_text()[-2000:]
+            os.kill(worker.pid, signal.SIGKILL)
+        finally:
+            worker.kill()
+            worker.wait()
+    kept = done[0]
+    time.sleep(3.5)  # the grace period (3 heartbeats of 1 s)
+    with open(tmp_path / "worker2.log", "wb") as log:
+        assert _spawn(args, log).wait(timeout=240) == 0, (tmp_path / "worker2.log").read_text()
+
+    trials = {t.number: t for t in _trials(url)}
+    assert trials[victim.number].state == TrialState.FAIL
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == victim.params  # the same configuration, run again
+    assert trials[kept.number].state == TrialState.COMPLETE
+    assert trials[kept.number].value == kept.value  # no completed trial lost
+    assert len(_finished(trials.values())) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_two_workers_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 3, "--workers", "2", "--no-final")
+    with open(tmp_path / "run.log", "wb") as log:
+        assert _spawn(args, log).wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+    trials = _trials(url)
+    _check_no_duplicates(trials, 3)
+    assert {t.user_attrs["worker"] for t in _finished(trials)} <= {0, 1}
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_postgresql_serves_a_study_that_two_workers_share(tmp_path, tiny_data_dir):
+    url = os.environ.get("FERZOO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(
+            "FERZOO_TEST_POSTGRES_URL is unset: start a server with `scripts/postgres.sh start` "
+            "and export the URL it prints"
+        )
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    logs = [open(tmp_path / f"host{i}.log", "wb") for i in range(2)]
+    try:
+        # Two independent commands, as on two machines: same study, different sampler seeds.
+        procs = [
+            _spawn(
+                _sweep_args(
+                    tmp_path,
+                    tiny_data_dir,
+                    url,
+                    2,
+                    "--study-name",
+                    name,
+                    "--seed",
+                    str(i),
+                    "--no-final",
+                ),
+                logs[i],
+            )  # fmt: skip
+            for i in range(2)
+        ]
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for log in logs:
+            log.close()
+    assert codes == [0, 0], [(tmp_path / f"host{i}.log").read_text()[-2000:] for i in range(2)]
+    _check_no_duplicates(_trials(url, name), 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_dashboard_serves_the_study_and_its_artifacts(tmp_path):
+    storage_url = f"sqlite:///{tmp_path}/optuna.db"
+    storage = sweep.open_storage(storage_url, heartbeat_interval=None)
+    study = optuna.create_study(study_name="demo", storage=storage, direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)
+    store_dir = tmp_path / "results" / "demo" / "artifacts"
+    store_dir.mkdir(parents=True)
+    curves = tmp_path / "curves.png"
+    curves.write_bytes(b"\x89PNG fake curves")
+    store = optuna.artifacts.FileSystemArtifactStore(str(store_dir))
+    artifact_id = optuna.artifacts.upload_artifact(
+        artifact_store=store, file_path=str(curves), study_or_trial=trial
+    )
+    study.tell(trial, 0.5)
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "ferzoo.cli", "dashboard", "--storage", storage_url,
+           "--port", str(port), "--results-dir", str(tmp_path / "results")]  # fmt: skip
+    server = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["demo"]
+        study_id = studies[0]["study_id"]
+        detail = _get_json(f"http://127.0.0.1:{port}/api/studies/{study_id}")
+        [served] = detail["trials"][0]["artifacts"]
+        assert served["artifact_id"] == artifact_id and served["filename"] == "curves.png"
+        trial_id = detail["trials"][0]["trial_id"]
+        url = f"http://127.0.0.1:{port}/artifacts/{study_id}/{trial_id}/{artifact_id}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == b"\x89PNG fake curves"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_dashboard_refuses_an_unknown_study(tmp_path, capsys):
+    from ferzoo import cli
+
+    storage_url = f"sqlite:///{tmp_path}/optuna.db"
+    storage = sweep.open_storage(storage_url, heartbeat_interval=None)
+    optuna.create_study(study_name="demo", storage=storage)
+    assert cli.main(["dashboard", "--storage", storage_url, "--study", "kdef"]) == 2
+    err = capsys.readouterr().err
+    assert "no study 'kdef'" in err and "studies there: demo" in err
+    assert cli.main(["dashboard", "--storage", f"sqlite:///{tmp_path}/none.db"]) == 2
+    assert "run a sweep first" in capsys.readouterr().err
+
+
+def test_artifact_dirs_reads_from_every_folder(tmp_path):
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    from ferzoo.commands.dashboard import ArtifactDirs
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "b" / "id-1").write_bytes(b"one")
+    store = ArtifactDirs([str(tmp_path / "a"), str(tmp_path / "b")])
+    with store.open_reader("id-1") as f:
+        assert f.read() == b"one"
+    with pytest.raises(ArtifactNotFound):
+        store.open_reader("id-2")
