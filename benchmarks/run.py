@@ -262,6 +262,15 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
             )
     lines.append("")
 
+    def gflops(r, images_per_s, factor):
+        """`_gflops` of a picked record; the reference's falls back on a ferzoo twin's MACs."""
+        g = _gflops(r, images_per_s, factor)
+        if g is None and r["backend"] == REFERENCE:
+            model, size = r["model"], r["size"]
+            twin = next((pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None)
+            g = _gflops(twin, images_per_s, factor) if twin else None
+        return g
+
     for label in labels:
         title = "" if not label else f" (configuration `{label}`)"
         lines += [f"## Training{title}", ""]
@@ -275,12 +284,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
                     r = pick(backend, model, size, "" if backend == REFERENCE else label)
                     if r is None:
                         continue
-                    g = _gflops(r, r["train_images_per_s"], 3)
-                    if g is None and backend == REFERENCE:
-                        twin = next(
-                            (pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None
-                        )
-                        g = _gflops(twin, r["train_images_per_s"], 3) if twin else None
+                    g = gflops(r, r["train_images_per_s"], 3)
                     lines.append(
                         f"| {model} | {backend} | {size} | {r.get('data_format', '-')} | "
                         f"{r.get('jit_compile', '-')} | {_fmt(r['train_images_per_s'])} | "
@@ -300,12 +304,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
                     r = pick(backend, model, size, "" if backend == REFERENCE else label)
                     if r is None or "infer_images_per_s" not in r:
                         continue
-                    g = _gflops(r, r["infer_images_per_s"], 1)
-                    if g is None and backend == REFERENCE:
-                        twin = next(
-                            (pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None
-                        )
-                        g = _gflops(twin, r["infer_images_per_s"], 1) if twin else None
+                    g = gflops(r, r["infer_images_per_s"], 1)
                     lines.append(
                         f"| {model} | {backend} | {size} | {_fmt(r['infer_images_per_s'])} | "
                         f"{_fmt(r['first_infer_s'], 2)} | {_fmt(g)} | "

@@ -419,7 +419,13 @@ def subjects(
     _check_protocol(protocol)
     _check_folds(fold, num_folds)
     columns = _columns(name, data_dir, manual_dir)
-    index = split_indices(
+    index = _split_columns(name, columns, protocol, fold, num_folds, seed)
+    return _part_subjects(name, columns.subject_ids, index)
+
+
+def _split_columns(name: str, columns, protocol: str, fold: int, num_folds: int, seed: int):
+    """`split_indices` on the columns that `_columns` read."""
+    return split_indices(
         name,
         columns.labels,
         columns.subject_ids,
@@ -429,7 +435,6 @@ def subjects(
         num_folds=num_folds,
         seed=seed,
     )
-    return _part_subjects(name, columns.subject_ids, index)
 
 
 def _columns(
@@ -635,16 +640,7 @@ def load(
     columns = _columns(name, data_dir, manual_dir)
     # A builder made before preparation keeps empty split info, so make it after.
     builder = _builder(name, data_dir)
-    index = split_indices(
-        name,
-        columns.labels,
-        columns.subject_ids,
-        columns.source_splits,
-        protocol=protocol,
-        fold=fold,
-        num_folds=num_folds,
-        seed=seed,
-    )
+    index = _split_columns(name, columns, protocol, fold, num_folds, seed)
     codes = np.full(len(columns.ids), -1, np.int32)
     for code, part in enumerate(PARTS):
         codes[index[part]] = code

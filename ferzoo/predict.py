@@ -137,6 +137,35 @@ def _faces(image: np.ndarray, detect: bool) -> list[tuple[float, float, float, f
     return detect_faces(image)
 
 
+def _face_batches(paths: Sequence[str], image_size: int, detect: bool, records: list[dict]):
+    """Yield `(path, image, boxes, batch)` per image with a face, the faces preprocessed in
+    `batch`; an image that cannot be read or has no face gets its error record in `records`."""
+    for path in paths:
+        image = read_image(path)
+        if image is None:
+            records.append({"file": path, "error": "cannot read image"})
+            continue
+        boxes = _faces(image, detect)
+        if not boxes:
+            records.append({"file": path, "error": "no face found"})
+            continue
+        yield path, image, boxes, np.stack([_preprocess(image, image_size, box) for box in boxes])
+
+
+def _face_record(
+    path: str, index: int, box: Sequence[float], class_names: Sequence[str], row: np.ndarray
+) -> dict[str, Any]:
+    """The fields common to a face's record: `file`, `face`, `box`, `label`, `score`."""
+    k = int(np.argmax(row))
+    return {
+        "file": path,
+        "face": index,
+        "box": [round(float(b), 6) for b in box],
+        "label": str(class_names[k]),
+        "score": float(row[k]),
+    }
+
+
 def predict_images(
     model: keras.Model,
     paths: Sequence[str],
@@ -166,28 +195,12 @@ def predict_images(
     records: list[dict[str, Any]] = []
     if annotate_dir:
         os.makedirs(annotate_dir, exist_ok=True)
-    for path in paths:
-        image = read_image(path)
-        if image is None:
-            records.append({"file": path, "error": "cannot read image"})
-            continue
-        boxes = _faces(image, detect)
-        if not boxes:
-            records.append({"file": path, "error": "no face found"})
-            continue
-        batch = np.stack([_preprocess(image, image_size, box) for box in boxes])
+    for path, image, boxes, batch in _face_batches(paths, image_size, detect, records):
         scores = keras.ops.convert_to_numpy(model(batch, training=False))
         for i, (box, row) in enumerate(zip(boxes, scores, strict=True)):
-            k = int(np.argmax(row))
+            scores_by_class = {str(n): float(s) for n, s in zip(class_names, row, strict=True)}
             records.append(
-                {
-                    "file": path,
-                    "face": i,
-                    "box": [round(float(b), 6) for b in box],
-                    "label": str(class_names[k]),
-                    "score": float(row[k]),
-                    "scores": {str(n): float(s) for n, s in zip(class_names, row, strict=True)},
-                }
+                {**_face_record(path, i, box, class_names, row), "scores": scores_by_class}
             )
         if annotate_dir:
             faces = [r for r in records if r["file"] == path and "label" in r]
@@ -386,16 +399,7 @@ def explain_images(
     """
     os.makedirs(output_dir, exist_ok=True)
     records: list[dict[str, Any]] = []
-    for path in paths:
-        image = read_image(path)
-        if image is None:
-            records.append({"file": path, "error": "cannot read image"})
-            continue
-        boxes = _faces(image, detect)
-        if not boxes:
-            records.append({"file": path, "error": "no face found"})
-            continue
-        batch = np.stack([_preprocess(image, image_size, box) for box in boxes])
+    for path, _image, boxes, batch in _face_batches(paths, image_size, detect, records):
         cams, scores = grad_cam(model, batch, layer=layer)
         stem = os.path.splitext(os.path.basename(path))[0]
         for i, (box, face, cam, row) in enumerate(zip(boxes, batch, cams, scores, strict=True)):
@@ -417,11 +421,7 @@ def explain_images(
             cv2.imwrite(out, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
             records.append(
                 {
-                    "file": path,
-                    "face": i,
-                    "box": [round(float(b), 6) for b in box],
-                    "label": str(class_names[k]),
-                    "score": float(row[k]),
+                    **_face_record(path, i, box, class_names, row),
                     "overlay": out,
                 }
             )

@@ -4,10 +4,8 @@ dummy_data/, and CK+48 with a corrupt file in dummy_data_ck48/."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ferzoo.datasets import manual
+from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
@@ -26,26 +24,10 @@ DUMMY = HERE / "dummy_data"
 DUMMY_CK48 = HERE / "dummy_data_ck48"
 
 
-def _builder_module():
-    """The builder module, registered by `ferzoo.datasets` or else loaded by path."""
-    try:
-        import ferzoo.datasets  # noqa: F401  (registers every builder once it exists)
-
-        return sys.modules[tfds.builder_cls(NAME).__module__]
-    except (ImportError, tfds.core.registered.DatasetNotFoundError):
-        module_name = f"{NAME}_dataset_builder"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, HERE / f"{module_name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[module_name]
+ck = testing.builder_module(NAME)
 
 
-ck = _builder_module()
-
-
-if importlib.util.find_spec("dill") is not None:  # tfds.testing imports dill
+if testing.HAS_DILL:
 
     class CkPlusPeak3Test(tfds.testing.DatasetBuilderTestCase):
         DATASET_CLASS = ck.Builder
@@ -75,11 +57,7 @@ else:
 
 def _examples(tmp_path: Path, manual_dir: Path, config: str = "peak3"):
     builder = ck.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = tfds.download.DownloadManager(
-        download_dir=tmp_path / "dl",
-        manual_dir=manual_dir,
-        manual_dir_instructions=ck.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
-    )
+    dl = testing.download_manager(tmp_path, manual_dir, ck.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     return builder, dict(builder._split_generators(dl)["train"])
 
 
@@ -134,9 +112,7 @@ def test_neutral_config_adds_first_frames(tmp_path):
 def test_custom_peak_frames(tmp_path):
     config = ck.CkPlusConfig(name="peak1", peak_frames=1)
     builder = ck.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = tfds.download.DownloadManager(
-        download_dir=tmp_path / "dl", manual_dir=DUMMY, manual_dir_instructions="x"
-    )
+    dl = testing.download_manager(tmp_path, DUMMY, "x")
     keys = sorted(k for k, _ in builder._split_generators(dl)["train"])
     assert keys == ["S005_001_00000011.png", "S010_002_00000006.png"]  # S011's last is corrupt
 

@@ -4,17 +4,15 @@ folder names and a corrupt image in each."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ferzoo.datasets import manual
+from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
@@ -24,26 +22,10 @@ DUMMY = HERE / "dummy_data"
 DUMMY_FLAT = HERE / "dummy_data_flat"
 
 
-def _builder_module():
-    """The builder module, registered by `ferzoo.datasets` or else loaded by path."""
-    try:
-        import ferzoo.datasets  # noqa: F401  (registers every builder once it exists)
-
-        return sys.modules[tfds.builder_cls(NAME).__module__]
-    except (ImportError, tfds.core.registered.DatasetNotFoundError):
-        module_name = f"{NAME}_dataset_builder"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, HERE / f"{module_name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[module_name]
+fesr = testing.builder_module(NAME)
 
 
-fesr = _builder_module()
-
-
-if importlib.util.find_spec("dill") is not None:  # tfds.testing imports dill
+if testing.HAS_DILL:
 
     class FesrSplitLayoutTest(tfds.testing.DatasetBuilderTestCase):
         DATASET_CLASS = fesr.Builder
@@ -65,11 +47,7 @@ else:
 
 def _splits(tmp_path: Path, manual_dir: Path):
     builder = fesr.Builder(data_dir=str(tmp_path / "data"))
-    dl = tfds.download.DownloadManager(
-        download_dir=tmp_path / "dl",
-        manual_dir=manual_dir,
-        manual_dir_instructions=fesr.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
-    )
+    dl = testing.download_manager(tmp_path, manual_dir, fesr.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     return {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
 
 

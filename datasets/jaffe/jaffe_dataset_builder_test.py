@@ -4,9 +4,7 @@ README and a macOS `._` file."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ferzoo.datasets import manual
+from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
@@ -24,26 +22,10 @@ NAME = "jaffe"
 DUMMY = HERE / "dummy_data"
 
 
-def _builder_module():
-    """The builder module, registered by `ferzoo.datasets` or else loaded by path."""
-    try:
-        import ferzoo.datasets  # noqa: F401  (registers every builder once it exists)
-
-        return sys.modules[tfds.builder_cls(NAME).__module__]
-    except (ImportError, tfds.core.registered.DatasetNotFoundError):
-        module_name = f"{NAME}_dataset_builder"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, HERE / f"{module_name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[module_name]
+jaffe = testing.builder_module(NAME)
 
 
-jaffe = _builder_module()
-
-
-if importlib.util.find_spec("dill") is not None:  # tfds.testing imports dill
+if testing.HAS_DILL:
 
     class JaffeTest(tfds.testing.DatasetBuilderTestCase):
         DATASET_CLASS = jaffe.Builder
@@ -111,11 +93,7 @@ def test_pixels_survive_including_palette_tiff(built):
 
 def test_corrupt_file_is_skipped_and_reported(tmp_path, caplog):
     builder = jaffe.Builder(data_dir=str(tmp_path))
-    dl = tfds.download.DownloadManager(
-        download_dir=tmp_path / "dl",
-        manual_dir=DUMMY,
-        manual_dir_instructions=jaffe.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
-    )
+    dl = testing.download_manager(tmp_path, DUMMY, jaffe.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     with caplog.at_level(logging.WARNING, logger="ferzoo.datasets"):
         keys = [key for key, _ in builder._split_generators(dl)["train"]]
     assert len(keys) == 7 and "UY.AN1.146.tiff" not in keys

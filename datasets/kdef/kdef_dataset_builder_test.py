@@ -4,9 +4,7 @@ and a corrupt JPEG."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import tarfile
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ferzoo.datasets import manual
+from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
@@ -24,26 +22,10 @@ NAME = "kdef"
 DUMMY = HERE / "dummy_data"
 
 
-def _builder_module():
-    """The builder module, registered by `ferzoo.datasets` or else loaded by path."""
-    try:
-        import ferzoo.datasets  # noqa: F401  (registers every builder once it exists)
-
-        return sys.modules[tfds.builder_cls(NAME).__module__]
-    except (ImportError, tfds.core.registered.DatasetNotFoundError):
-        module_name = f"{NAME}_dataset_builder"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, HERE / f"{module_name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[module_name]
+kdef = testing.builder_module(NAME)
 
 
-kdef = _builder_module()
-
-
-if importlib.util.find_spec("dill") is not None:  # tfds.testing imports dill
+if testing.HAS_DILL:
 
     class KdefAllViewsTest(tfds.testing.DatasetBuilderTestCase):
         DATASET_CLASS = kdef.Builder
@@ -66,11 +48,7 @@ else:
 
 def _examples(tmp_path: Path, manual_dir: Path, config: str = "all", caplog=None):
     builder = kdef.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = tfds.download.DownloadManager(
-        download_dir=tmp_path / "dl",
-        manual_dir=manual_dir,
-        manual_dir_instructions=kdef.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
-    )
+    dl = testing.download_manager(tmp_path, manual_dir, kdef.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     return builder, dict(builder._split_generators(dl)["train"])
 
 

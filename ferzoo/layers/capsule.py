@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers import _checks
+
 _SQUASH_EPSILON = 1e-7
 
 
@@ -89,13 +91,9 @@ class Capsule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg_name, value in (("num_capsules", num_capsules), ("capsule_dim", capsule_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{arg_name} must be a positive int. Received: {arg_name}={value!r}"
-                )
-        if isinstance(routings, bool) or not isinstance(routings, int) or routings < 1:
-            raise ValueError(f"routings must be an int >= 1. Received: routings={routings!r}")
+        _checks.positive_int("num_capsules", num_capsules)
+        _checks.positive_int("capsule_dim", capsule_dim)
+        _checks.positive_int("routings", routings, requirement="an int >= 1")
         self.num_capsules = num_capsules
         self.capsule_dim = capsule_dim
         self.routings = routings

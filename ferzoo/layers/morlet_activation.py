@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from ferzoo.layers import _checks
+
 #: Smallest value the effective scale `a` can take; a power of two, so that `a` at
 #: initialisation equals `scale_initializer` exactly (see `MorletActivation`).
 MIN_SCALE = 2.0**-10
@@ -95,12 +97,7 @@ class MorletActivation(keras.layers.Layer):
             )
         if not isinstance(per_channel, bool):
             raise ValueError(f"per_channel must be a bool. Received: per_channel={per_channel}")
-        data_format = keras.config.image_data_format() if data_format is None else data_format
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format}"
-            )
+        data_format = _checks.data_format(data_format, quote=False)
         self.scale_initializer = float(scale_initializer)
         self.shift_initializer = float(shift_initializer)
         self.per_channel = per_channel

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from ferzoo.layers import _checks
+
 
 def _normalize_strides(strides) -> tuple[int, int]:
     if isinstance(strides, int) and not isinstance(strides, bool):
@@ -12,9 +14,7 @@ def _normalize_strides(strides) -> tuple[int, int]:
         values = tuple(strides)
     else:
         values = None
-    if values is None or any(
-        not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in values
-    ):
+    if values is None or not all(_checks.is_positive_int(s) for s in values):
         raise ValueError(
             f"strides must be a positive int or a tuple of 2 positive ints. Received: strides={strides}"
         )
@@ -86,17 +86,13 @@ class MultiScaleConv(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"filters must be a positive int. Received: filters={filters}")
+        _checks.positive_int("filters", filters, quote=False)
         if isinstance(kernel_sizes, int) and not isinstance(kernel_sizes, bool):
             kernel_sizes = (kernel_sizes,)
         if (
             not isinstance(kernel_sizes, (tuple, list))
             or len(kernel_sizes) == 0
-            or any(
-                not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0
-                for k in kernel_sizes
-            )
+            or not all(_checks.is_positive_int(k) and k % 2 == 1 for k in kernel_sizes)
             or len(set(kernel_sizes)) != len(kernel_sizes)
         ):
             raise ValueError(
@@ -107,12 +103,7 @@ class MultiScaleConv(keras.layers.Layer):
         padding_value = padding.lower() if isinstance(padding, str) else padding
         if padding_value not in ("same", "valid"):
             raise ValueError(f"padding must be 'same' or 'valid'. Received: padding={padding}")
-        data_format = keras.config.image_data_format() if data_format is None else data_format
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format}"
-            )
+        data_format = _checks.data_format(data_format, quote=False)
         self.filters = filters
         self.kernel_sizes = tuple(kernel_sizes)
         self.strides = strides

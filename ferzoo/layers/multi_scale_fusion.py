@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers import _checks
+
 
 def _same_conv_length(size: int, stride: int) -> int:
     return -(-size // stride)
@@ -76,39 +78,13 @@ class MultiScaleFusion(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if filters is not None and (
-            isinstance(filters, bool) or not isinstance(filters, int) or filters < 1
-        ):
-            raise ValueError(
-                f"filters must be a positive int or None. Received: filters={filters!r}"
-            )
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 1
-            or kernel_size % 2 == 0
-        ):
-            raise ValueError(
-                f"kernel_size must be an odd positive int. Received: kernel_size={kernel_size!r}"
-            )
-        if strides is not None and (
-            isinstance(strides, bool) or not isinstance(strides, int) or strides < 1
-        ):
-            raise ValueError(
-                f"strides must be a positive int or None. Received: strides={strides!r}"
-            )
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
-        try:
-            self.activation = keras.activations.get(activation)
-        except ValueError as error:
-            raise ValueError(
-                f"activation is not a known activation. Received: activation={activation!r}"
-            ) from error
+        optional = "a positive int or None"
+        _checks.positive_int("filters", filters, allow_none=True, requirement=optional)
+        _checks.odd_positive_int("kernel_size", kernel_size)
+        _checks.positive_int("strides", strides, allow_none=True, requirement=optional)
+        # `or None`: an empty data_format also means the keras default here.
+        data_format = _checks.data_format(data_format or None)
+        self.activation = _checks.activation(activation)
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides

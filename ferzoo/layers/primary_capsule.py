@@ -5,12 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers import _checks
 from ferzoo.layers.capsule import squash
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
@@ -69,18 +65,14 @@ class PrimaryCapsule(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("num_capsules", num_capsules)
-        _check_positive_int("capsule_dim", capsule_dim)
-        _check_positive_int("kernel_size", kernel_size)
-        _check_positive_int("strides", strides)
+        _checks.positive_int("num_capsules", num_capsules)
+        _checks.positive_int("capsule_dim", capsule_dim)
+        _checks.positive_int("kernel_size", kernel_size)
+        _checks.positive_int("strides", strides)
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}")
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
+        # `or None`: an empty data_format also means the keras default here.
+        data_format = _checks.data_format(data_format or None)
         self.num_capsules = num_capsules
         self.capsule_dim = capsule_dim
         self.kernel_size = kernel_size

@@ -5,54 +5,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ferzoo.layers.morlet_activation import MorletActivation
-
-
-def _check_ratio(name: str, value, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value}")
-    return value
-
-
-def _check_data_format(data_format):
-    data_format = keras.config.image_data_format() if data_format is None else data_format
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "data_format must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format}"
-        )
-    return data_format
-
-
-def _channels_and_spatial_axes(input_shape, data_format):
-    rank = len(input_shape)
-    if rank < 3:
-        raise ValueError(
-            "Channel attention expects inputs of rank >= 3 (batch, spatial..., channels). "
-            f"Received: input_shape={tuple(input_shape)}"
-        )
-    if data_format == "channels_last":
-        channels, spatial_axes = input_shape[-1], tuple(range(1, rank - 1))
-    else:
-        channels, spatial_axes = input_shape[1], tuple(range(2, rank))
-    if channels is None:
-        raise ValueError(
-            f"The channel dimension must be known. Received: input_shape={tuple(input_shape)}"
-        )
-    return int(channels), spatial_axes
-
-
-def _broadcast_per_channel(weights, spatial_axes):
-    # (batch, C) -> (batch, 1, 1, C) or (batch, C, 1, 1): one size-1 axis per spatial axis.
-    for axis in spatial_axes:
-        weights = ops.expand_dims(weights, axis=axis)
-    return weights
+from ferzoo.layers import _checks
+from ferzoo.layers._channel_gate import (
+    MorletChannelGate,
+    channels_and_spatial_axes,
+    check_ratio_fits,
+)
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
-class WaveletChannelAttention(keras.layers.Layer):
+class WaveletChannelAttention(MorletChannelGate):
     """Wavelet channel attention (wCA): max- and average-pooled gates with a Morlet activation.
 
     For an input with `C` channels: global max pooling and global average pooling each give a
@@ -154,10 +116,9 @@ class WaveletChannelAttention(keras.layers.Layer):
         shift_initializer: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        ratio = _check_ratio("ratio", ratio)
-        max_ratio = _check_ratio("max_ratio", max_ratio, allow_none=True)
-        avg_ratio = _check_ratio("avg_ratio", avg_ratio, allow_none=True)
+        ratio = _checks.positive_int("ratio", ratio, quote=False)
+        max_ratio = _checks.positive_int("max_ratio", max_ratio, allow_none=True, quote=False)
+        avg_ratio = _checks.positive_int("avg_ratio", avg_ratio, allow_none=True, quote=False)
         if not isinstance(shared, bool):
             raise ValueError(f"shared must be a bool. Received: shared={shared}")
         effective_max = ratio if max_ratio is None else max_ratio
@@ -167,19 +128,20 @@ class WaveletChannelAttention(keras.layers.Layer):
                 "shared=True needs the same ratio in both branches. Received: "
                 f"ratio={ratio}, max_ratio={max_ratio}, avg_ratio={avg_ratio}"
             )
-        # Validates the Morlet arguments now rather than at build time.
-        MorletActivation(scale_initializer=scale_initializer, shift_initializer=shift_initializer)
+        super().__init__(
+            use_bias=use_bias,
+            data_format=data_format,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            scale_initializer=scale_initializer,
+            shift_initializer=shift_initializer,
+            **kwargs,
+        )
         self.ratio = ratio
         self.max_ratio = max_ratio
         self.avg_ratio = avg_ratio
         self.shared = shared
-        self.use_bias = use_bias
-        self.data_format = _check_data_format(data_format)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.scale_initializer = float(scale_initializer)
-        self.shift_initializer = float(shift_initializer)
 
     @property
     def branch_ratios(self) -> dict:
@@ -191,51 +153,20 @@ class WaveletChannelAttention(keras.layers.Layer):
 
     def _make_branch(self, prefix: str, channels: int, ratio: int):
         hidden = channels // ratio
-        reduce = keras.layers.Dense(
-            hidden,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_reduce",
-        )
-        morlet = MorletActivation(
-            scale_initializer=self.scale_initializer,
-            shift_initializer=self.shift_initializer,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_morlet",
-        )
-        expand = keras.layers.Dense(
-            channels,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=self.dtype_policy,
-            name=f"{prefix}_expand",
-        )
+        reduce = self._dense(hidden, f"{prefix}_reduce")
+        morlet = self._morlet(f"{prefix}_morlet")
+        expand = self._dense(channels, f"{prefix}_expand")
         reduce.build((None, channels))
         morlet.build((None, hidden))
         expand.build((None, hidden))
         return [reduce, morlet, expand]
 
     def build(self, input_shape):
-        channels, self._spatial_axes = _channels_and_spatial_axes(input_shape, self.data_format)
+        channels, self._spatial_axes = channels_and_spatial_axes(input_shape, self.data_format)
         ratios = self.branch_ratios
         for branch, name in (("max", "max_ratio"), ("avg", "avg_ratio")):
-            ratio = ratios[branch]
-            if ratio > channels:
-                argument = "ratio" if getattr(self, name) is None else name
-                raise ValueError(
-                    f"{argument}={ratio} is larger than the number of input channels "
-                    f"({channels}): the hidden layer would have no unit. "
-                    f"Received: {argument}={ratio}, channels={channels}"
-                )
+            argument = "ratio" if getattr(self, name) is None else name
+            check_ratio_fits(argument, ratios[branch], channels)
         if self.shared:
             self.max_branch = self._make_branch("shared", channels, ratios["max"])
             self.avg_branch = self.max_branch
@@ -249,20 +180,10 @@ class WaveletChannelAttention(keras.layers.Layer):
             x = layer(x)
         return x
 
-    def attention_weights(self, inputs):
-        """The per-channel sigmoid weights, shaped to broadcast against `inputs`."""
-        if not self.built:
-            self.build(tuple(inputs.shape))
+    def _logits(self, inputs):
         pooled_max = ops.max(inputs, axis=self._spatial_axes)
         pooled_avg = ops.mean(inputs, axis=self._spatial_axes)
-        logits = self._apply(self.max_branch, pooled_max) + self._apply(self.avg_branch, pooled_avg)
-        return _broadcast_per_channel(ops.sigmoid(logits), self._spatial_axes)
-
-    def call(self, inputs):
-        return inputs * self.attention_weights(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return self._apply(self.max_branch, pooled_max) + self._apply(self.avg_branch, pooled_avg)
 
     def get_config(self):
         config = super().get_config()
@@ -272,13 +193,6 @@ class WaveletChannelAttention(keras.layers.Layer):
                 "max_ratio": self.max_ratio,
                 "avg_ratio": self.avg_ratio,
                 "shared": self.shared,
-                "use_bias": self.use_bias,
-                "data_format": self.data_format,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "scale_initializer": self.scale_initializer,
-                "shift_initializer": self.shift_initializer,
             }
         )
         return config

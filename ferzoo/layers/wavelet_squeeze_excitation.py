@@ -5,17 +5,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ferzoo.layers.morlet_activation import MorletActivation
-from ferzoo.layers.wavelet_channel_attention import (
-    _broadcast_per_channel,
-    _channels_and_spatial_axes,
-    _check_data_format,
-    _check_ratio,
+from ferzoo.layers import _checks
+from ferzoo.layers._channel_gate import (
+    MorletChannelGate,
+    channels_and_spatial_axes,
+    check_ratio_fits,
 )
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
-class WaveletSqueezeExcitation(keras.layers.Layer):
+class WaveletSqueezeExcitation(MorletChannelGate):
     """Wavelet squeeze-and-excitation (wSE): SE with a Morlet activation in place of ReLU.
 
     For an input with `C` channels: global average pooling gives a `(batch, C)` vector, which
@@ -72,78 +71,35 @@ class WaveletSqueezeExcitation(keras.layers.Layer):
         shift_initializer: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.ratio = _check_ratio("ratio", ratio)
-        # Validates the Morlet arguments now rather than at build time.
-        MorletActivation(scale_initializer=scale_initializer, shift_initializer=shift_initializer)
-        self.use_bias = use_bias
-        self.data_format = _check_data_format(data_format)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.scale_initializer = float(scale_initializer)
-        self.shift_initializer = float(shift_initializer)
-
-    def _dense(self, units: int, name: str):
-        return keras.layers.Dense(
-            units,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=self.dtype_policy,
-            name=name,
+        ratio = _checks.positive_int("ratio", ratio, quote=False)
+        super().__init__(
+            use_bias=use_bias,
+            data_format=data_format,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            scale_initializer=scale_initializer,
+            shift_initializer=shift_initializer,
+            **kwargs,
         )
+        self.ratio = ratio
 
     def build(self, input_shape):
-        channels, self._spatial_axes = _channels_and_spatial_axes(input_shape, self.data_format)
-        if self.ratio > channels:
-            raise ValueError(
-                f"ratio={self.ratio} is larger than the number of input channels "
-                f"({channels}): the hidden layer would have no unit. "
-                f"Received: ratio={self.ratio}, channels={channels}"
-            )
+        channels, self._spatial_axes = channels_and_spatial_axes(input_shape, self.data_format)
+        check_ratio_fits("ratio", self.ratio, channels)
         hidden = channels // self.ratio
         self.squeeze = self._dense(hidden, "squeeze")
-        self.morlet = MorletActivation(
-            scale_initializer=self.scale_initializer,
-            shift_initializer=self.shift_initializer,
-            dtype=self.dtype_policy,
-            name="morlet",
-        )
+        self.morlet = self._morlet("morlet")
         self.excite = self._dense(channels, "excite")
         self.squeeze.build((None, channels))
         self.morlet.build((None, hidden))
         self.excite.build((None, hidden))
 
-    def attention_weights(self, inputs):
-        """The per-channel sigmoid weights, shaped to broadcast against `inputs`."""
-        if not self.built:
-            self.build(tuple(inputs.shape))
+    def _logits(self, inputs):
         pooled = ops.mean(inputs, axis=self._spatial_axes)
-        logits = self.excite(self.morlet(self.squeeze(pooled)))
-        return _broadcast_per_channel(ops.sigmoid(logits), self._spatial_axes)
-
-    def call(self, inputs):
-        return inputs * self.attention_weights(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return self.excite(self.morlet(self.squeeze(pooled)))
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "ratio": self.ratio,
-                "use_bias": self.use_bias,
-                "data_format": self.data_format,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "scale_initializer": self.scale_initializer,
-                "shift_initializer": self.shift_initializer,
-            }
-        )
+        config["ratio"] = self.ratio
         return config

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers import _checks
+
 
 @keras.saving.register_keras_serializable(package="ferzoo")
 class WideAttention(keras.layers.Layer):
@@ -76,24 +78,11 @@ class WideAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
-            raise ValueError(f"reduction must be an int >= 1. Received: reduction={reduction!r}")
-        if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 1:
-            raise ValueError(
-                f"min_channels must be an int >= 1. Received: min_channels={min_channels!r}"
-            )
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "data_format must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
-        try:
-            self.activation = keras.activations.get(activation)
-        except ValueError as error:
-            raise ValueError(
-                f"activation is not a known activation. Received: activation={activation!r}"
-            ) from error
+        _checks.positive_int("reduction", reduction, requirement="an int >= 1")
+        _checks.positive_int("min_channels", min_channels, requirement="an int >= 1")
+        # `or None`: an empty data_format also means the keras default here.
+        data_format = _checks.data_format(data_format or None)
+        self.activation = _checks.activation(activation)
         self.reduction = reduction
         self.min_channels = min_channels
         self.data_format = data_format
