@@ -61,12 +61,20 @@ def machine_info() -> dict:
                     info["mhz"] = float(value)
                 elif key == "flags" and not info["flags"]:
                     info["flags"] = value
+                elif key == "vendor_id" and "vendor" not in info:
+                    info["vendor"] = value
+                elif key == "cpu family" and "family" not in info:
+                    info["family"] = int(value)
         with open("/proc/meminfo") as f:
             info["ram_gib"] = int(f.readline().split()[1]) / 2**20
     except OSError:
         pass
     flags = set(info.pop("flags").split())
-    if "avx512f" in flags:
+    zen5 = info.get("vendor") == "AuthenticAMD" and info.get("family", 0) >= 26
+    if "avx512f" in flags and zen5:
+        # Zen 5 (AMD family 26) has two full-width 512-bit FMA pipes per core.
+        per_cycle, simd = 64, "AVX-512 FMA on Zen 5: 16 FP32 lanes x 2 FLOP x 2 FMA pipes"
+    elif "avx512f" in flags:
         per_cycle, simd = 32, "AVX-512 FMA: 16 FP32 lanes x 2 FLOP, one FMA per cycle"
     elif "avx2" in flags and "fma" in flags:
         per_cycle, simd = 16, "AVX2 FMA: 8 FP32 lanes x 2 FLOP, one FMA per cycle"
@@ -195,9 +203,9 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         f"{machine['mhz'] / 1000:.2f} GHz x {machine['flops_per_cycle']} FLOP/cycle "
         f"({machine['simd']}). An estimate from /proc/cpuinfo, not a measurement.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
-        f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores: the "
-        "machine was shared with other jobs, so every figure is noisy (see the per-step times "
-        "in bench.json).",
+        f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores "
+        "(the benchmark's own processes count in it; more than the core count means other jobs "
+        "shared the machine and the figures are noisier: see the per-step times in bench.json).",
         "- Batch 16 for training and inference throughput, batch 1 for latency; random images, "
         "one fixed batch (no input pipeline). Medians over the repeated steps after the first "
         "(the first step, with tracing/compilation, is reported on its own) and the warm-up "
