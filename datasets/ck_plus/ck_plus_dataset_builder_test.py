@@ -1,6 +1,6 @@
 """Tests for the CK+ builder on dummy data (random pixels in the real layouts, see
 make_dummy_data.py): CK+ with an RGB frame, an unlabelled sequence and a corrupt peak frame in
-dummy_data/, and CK+48 with a corrupt file in dummy_data_ck48/."""
+dummy_data/, and CK+48 with a corrupt file in ck48/dummy_data/."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.tf_only
 HERE = Path(__file__).resolve().parent
 NAME = "ck_plus"
 DUMMY = HERE / "dummy_data"
-DUMMY_CK48 = HERE / "dummy_data_ck48"
+DUMMY_CK48 = HERE / "ck48" / "dummy_data"
 
 
 ck = testing.builder_module(NAME)

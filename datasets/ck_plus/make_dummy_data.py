@@ -1,4 +1,4 @@
-"""Writes datasets/ck_plus/dummy_data/ (CK+) and dummy_data_ck48/ (CK+48): random pixels in the
+"""Writes datasets/ck_plus/dummy_data/ (CK+) and ck48/dummy_data/ (CK+48): random pixels in the
 real layouts, never real faces.
 
     python datasets/ck_plus/make_dummy_data.py
@@ -86,7 +86,7 @@ def make_ck48(out: Path, rng: np.random.Generator) -> None:
 def main() -> None:
     rng = np.random.default_rng(0)
     make_ck(HERE / "dummy_data", rng)
-    make_ck48(HERE / "dummy_data_ck48", rng)
+    make_ck48(HERE / "ck48" / "dummy_data", rng)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Tests for the FESR builder on dummy data (random pixels, see make_dummy_data.py): the split
-layout in dummy_data/ and the class-folders-only layout in dummy_data_flat/, with mixed-case
+layout in dummy_data/ and the class-folders-only layout in flat/dummy_data/, with mixed-case
 folder names and a corrupt image in each."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.tf_only
 HERE = Path(__file__).resolve().parent
 NAME = "fesr"
 DUMMY = HERE / "dummy_data"
-DUMMY_FLAT = HERE / "dummy_data_flat"
+DUMMY_FLAT = HERE / "flat" / "dummy_data"
 
 
 fesr = testing.builder_module(NAME)

@@ -1,4 +1,4 @@
-"""Writes datasets/fesr/dummy_data/ (split layout) and dummy_data_flat/ (class folders only):
+"""Writes datasets/fesr/dummy_data/ (split layout) and flat/dummy_data/ (class folders only):
 random pixels, never real faces.
 
     python datasets/fesr/make_dummy_data.py
@@ -59,7 +59,7 @@ def _write(out: Path, names: list[str], corrupt: str, rng: np.random.Generator) 
 def main() -> None:
     rng = np.random.default_rng(0)
     _write(HERE / "dummy_data", SPLIT_LAYOUT, SPLIT_CORRUPT, rng)
-    _write(HERE / "dummy_data_flat", FLAT_LAYOUT, FLAT_CORRUPT, rng)
+    _write(HERE / "flat" / "dummy_data", FLAT_LAYOUT, FLAT_CORRUPT, rng)
 
 
 if __name__ == "__main__":
