@@ -34,6 +34,7 @@ import datetime
 import json
 import math
 import os
+import random
 import re
 import shutil
 import statistics
@@ -251,8 +252,18 @@ def open_storage(
             retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
             heartbeat["failed_trial_callback"] = retry
     try:
-        with _quiet_experimental():
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        # Workers that start together on an empty database race to create Optuna's tables; on
+        # PostgreSQL the loser gets a duplicate-key error from the catalog. The tables exist by
+        # then, so opening again succeeds.
+        for attempt in range(4):
+            try:
+                with _quiet_experimental():
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as err:
+                racing = any(words in str(err) for words in ("duplicate key", "already exists"))
+                if not racing or attempt == 3:
+                    raise
+                time.sleep(0.5 + random.random())
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()
         first = reason[0].strip() if reason else type(err).__name__
