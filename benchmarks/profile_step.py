@@ -1,6 +1,7 @@
 """Op breakdown of one training step with torch.profiler: Keras on torch vs the hand-written model.
 
     KERAS_BACKEND=torch python benchmarks/profile_step.py --model resnet18 --size 96
+    KERAS_BACKEND=torch python benchmarks/profile_step.py --model resnet18 --size 96 --plain-keras
     python benchmarks/profile_step.py --reference --model resnet18 --size 96
 
 Prints the ops that take the most self CPU time over `--steps` steps (after one warm-up step),
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--reference", action="store_true")
-    parser.add_argument("--fuse-bn", action="store_true", help="ferzoo.performance.fuse_batch_norm")
+    parser.add_argument(
+        "--plain-keras",
+        action="store_true",
+        help="Keras' own layers, without ferzoo.performance.optimize (fused BN, native convs)",
+    )
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
     import torch
@@ -77,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         if keras.backend.backend() != "torch":
             raise ValueError("Run with KERAS_BACKEND=torch (torch.profiler sees torch ops only).")
         model = ferzoo.build(args.model, input_shape=(args.size, args.size, 3))
-        if args.fuse_bn:
-            performance.fuse_batch_norm(model)
+        if not args.plain_keras:
+            print("ferzoo.performance.optimize:", performance.optimize(model))
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss_for(model))
         x = rng.random((16, args.size, args.size, 3), dtype=np.float32)
         y = rng.integers(0, 7, 16)

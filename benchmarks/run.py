@@ -144,24 +144,82 @@ def _key(record: dict) -> tuple:
 
 
 def run(args) -> list[dict]:
-    """Run every requested configuration; return the records (one per subprocess)."""
+    """Run every requested configuration; return the records (one per subprocess).
+
+    A model with a hand-written reference runs `args.rounds` times, each round timing every
+    backend and the reference back to back (in alternating order), so that each round gives a
+    ferzoo / reference ratio measured under the same machine conditions; the report gives the
+    median over rounds. Other models run once.
+    """
     records = []
     for size in args.sizes:
         for model in args.models:
             jobs = [(b, False) for b in args.backends]
+            rounds = 1
             if args.reference and model in REFERENCE_MODELS:
                 jobs.append((REFERENCE, True))
-            for backend, reference in jobs:
-                print(f"[bench] {backend} {model} {size}px ...", end=" ", flush=True)
-                record = _run_worker(backend, model, size, args, reference)
-                record["loadavg_1min_before_after"] = os.getloadavg()[0]
-                print(
-                    record.get("error")
-                    or f"train {record['train_step_s']:.3f} s/step ({record['wall_s']:.0f} s)",
-                    flush=True,
-                )
-                records.append(record)
+                rounds = args.rounds
+            for round_index in range(rounds):
+                for backend, reference in jobs if round_index % 2 == 0 else jobs[::-1]:
+                    tag = f" round {round_index + 1}/{rounds}" if rounds > 1 else ""
+                    print(f"[bench] {backend} {model} {size}px{tag} ...", end=" ", flush=True)
+                    record = _run_worker(backend, model, size, args, reference)
+                    record["round"] = round_index
+                    record["loadavg_1min_before_after"] = os.getloadavg()[0]
+                    print(
+                        record.get("error")
+                        or f"train {record['train_step_s']:.3f} s/step ({record['wall_s']:.0f} s)",
+                        flush=True,
+                    )
+                    records.append(record)
     return records
+
+
+def combine_rounds(records: list[dict]) -> list[dict]:
+    """One record per configuration: the median over its rounds (a record per round in input).
+
+    The combined record keeps the first round's fields and takes, for every timing, the median
+    over the rounds; `round_train_step_s` lists the rounds' training step times.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        if "error" not in r:
+            groups.setdefault(_key(r), []).append(r)
+    combined = []
+    for group in groups.values():
+        out = dict(group[0])
+        out["rounds"] = len(group)
+        out["round_train_step_s"] = [r["train_step_s"] for r in group]
+        for field in ("train_step_s", "infer_images_per_s", "latency_ms", "peak_rss_mib"):
+            values = [r[field] for r in group if r.get(field) is not None]
+            if values:
+                out[field] = statistics.median(values)
+        for field in ("first_train_step_s", "first_infer_s"):
+            values = [r[field] for r in group if r.get(field) is not None]
+            if values:
+                out[field] = statistics.median(values)
+        out["train_images_per_s"] = out.get("batch", 16) / out["train_step_s"]
+        combined.append(out)
+    return combined + [r for r in records if "error" in r]
+
+
+def paired_ratios(records: list[dict], backend: str, model: str, size: int) -> list[float]:
+    """ferzoo / reference training-throughput ratios, one per round that timed both.
+
+    Rounds pair only within one invocation of this script (records with the same command).
+    """
+    by_round: dict[tuple, dict[str, dict]] = {}
+    for r in records:
+        if "error" in r or (r.get("model"), r.get("size")) != (model, size):
+            continue
+        if r.get("backend") not in (backend, REFERENCE) or r.get("label", "") != "":
+            continue
+        by_round.setdefault((r.get("command", ""), r.get("round", 0)), {})[r["backend"]] = r
+    return [
+        pair[REFERENCE]["train_step_s"] / pair[backend]["train_step_s"]
+        for _, pair in sorted(by_round.items(), key=lambda item: item[0][1])
+        if backend in pair and REFERENCE in pair
+    ]
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -220,6 +278,8 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "(framework import, model, training and inference steps).",
         "",
     ]
+    raw = records
+    records = combine_rounds(records)
     ok = [r for r in records if "error" not in r]
     labels = sorted({r.get("label", "") for r in ok})
     sizes = sorted({r["size"] for r in ok}, reverse=True)
@@ -240,7 +300,10 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         f"Training images/s of ferzoo's default configuration (backend `{DEFAULT_BACKEND}`, "
         "the one Keras uses when KERAS_BACKEND is unset, and the other backends for "
         "comparison) over the hand-written PyTorch reference (channels_last), same machine, "
-        "same run. >= 1.00 means ferzoo is at least as fast.",
+        "same run. >= 1.00 means ferzoo is at least as fast. Where a configuration ran in "
+        "several rounds (reference and backends timed back to back in each), img/s is from "
+        "the median step time over the rounds and the ratio is the median of the rounds' "
+        "ratios, with their range in brackets.",
         "",
         "| model | size | reference img/s | "
         + " | ".join(f"{b} img/s (ratio)" for b in BACKENDS if b in order)
@@ -260,9 +323,15 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
                 if r is None:
                     cells.append("-")
                     continue
-                ratio = r["train_images_per_s"] / ref["train_images_per_s"]
+                ratios = paired_ratios(raw, backend, model, size)
+                ratio = (
+                    statistics.median(ratios)
+                    if ratios
+                    else r["train_images_per_s"] / ref["train_images_per_s"]
+                )
+                spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
                 mark = "**" if backend == DEFAULT_BACKEND else ""
-                cells.append(f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark})")
+                cells.append(f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark}{spread})")
             lines.append(
                 f"| {model} | {size} | {_fmt(ref['train_images_per_s'])} | "
                 + " | ".join(cells)
@@ -380,6 +449,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         action="store_true",
         help="3 timed steps after 1 warm-up step, inference only at the smallest size",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds for the models with a reference (ratio = median over rounds); --quick: 1",
+    )
     parser.add_argument("--threads", type=int, default=0, help="threads per process; 0 = default")
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--worker-args", default="", help="extra arguments for worker.py")
@@ -400,7 +475,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.models = [m for m in args.models.split(",") if m]
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.quick:
-        args.steps, args.warmup = min(args.steps, 3), 1
+        args.steps, args.warmup, args.rounds = min(args.steps, 3), 1, 1
+    if args.rounds < 1:
+        raise ValueError(f"rounds must be >= 1. Received: rounds={args.rounds}")
 
     if args.report_only:
         with open(os.path.join(args.output_dir, "bench.json")) as f:

@@ -62,6 +62,7 @@ def _keras_record(args) -> dict:
         jit_compile=args.jit_compile,
         deterministic=args.deterministic,
         fuse_batch_norm=args.fuse_bn,
+        native_conv=args.native_conv,
     )
     performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
     data_format = settings["data_format"]
@@ -70,7 +71,7 @@ def _keras_record(args) -> dict:
     )
     keras.utils.set_random_seed(0)
     model = ferzoo.build(args.model, num_classes=7, input_shape=shape, data_format=data_format)
-    fused = performance.fuse_batch_norm(model) if settings["fuse_batch_norm"] else 0
+    switched = performance.optimize(model, settings)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=loss_for(model),
@@ -79,7 +80,7 @@ def _keras_record(args) -> dict:
     rng = np.random.default_rng(0)
     images = rng.random((BATCH, *shape), dtype=np.float32)
     labels = rng.integers(0, 7, BATCH).astype("int32")
-    record = {"jit_compile": bool(model.jit_compile), "fused_batch_norm": fused}
+    record = {"jit_compile": bool(model.jit_compile), **switched}
     record.update(
         _time_all(
             train=lambda: model.train_on_batch(images, labels),
@@ -194,6 +195,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="TF op determinism (ferzoo.train turns it on); default: ferzoo.performance's",
     )
     parser.add_argument("--fuse-bn", default=None, choices=["true", "false"])
+    parser.add_argument(
+        "--native-conv",
+        default=None,
+        choices=["true", "false"],
+        help="ferzoo.performance.native_convolutions (torch); default: ferzoo.performance's",
+    )
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--label", default="", help="a free-form tag stored in the record")
     parser.add_argument(
@@ -209,6 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.jit_compile = {"true": True, "false": False, "auto": "auto"}[args.jit_compile]
     if args.fuse_bn is not None:
         args.fuse_bn = args.fuse_bn == "true"
+    if args.native_conv is not None:
+        args.native_conv = args.native_conv == "true"
     if args.deterministic is not None:
         args.deterministic = args.deterministic == "true"
     record = _reference_record(args) if args.reference else _keras_record(args)

@@ -29,6 +29,8 @@ _JIT_COMPILE: dict[str, bool | str] = {"tensorflow": "auto", "jax": "auto", "tor
 _DETERMINISTIC = {"tensorflow": True, "jax": False, "torch": False}
 # Run batch norm with the backend's fused kernel (`fuse_batch_norm`); JAX/XLA fuses it itself.
 _FUSE_BATCH_NORM = {"tensorflow": True, "jax": False, "torch": True}
+# Run 2D convolutions and pooling on torch without Keras' layout copies (`native_conv`).
+_NATIVE_CONV = {"tensorflow": False, "jax": False, "torch": True}
 
 
 def _check_backend(backend: str | None) -> str:
@@ -80,6 +82,7 @@ def resolve(
     jit_compile: bool | str | None = None,
     deterministic: bool | None = None,
     fuse_batch_norm: bool | None = None,
+    native_conv: bool | None = None,
 ) -> dict[str, Any]:
     """The full speed configuration on `backend`, with the given values overriding the defaults.
 
@@ -89,9 +92,11 @@ def resolve(
         jit_compile: a `model.compile` `jit_compile` value, or None for the default.
         deterministic: TF op determinism, or None for what `ferzoo.train` does.
         fuse_batch_norm: whether to call `fuse_batch_norm(model)`, or None for the default.
+        native_conv: whether to call `native_convolutions(model)`, or None for the default.
 
     Returns:
-        `{"backend", "data_format", "jit_compile", "deterministic", "fuse_batch_norm"}`.
+        `{"backend", "data_format", "jit_compile", "deterministic", "fuse_batch_norm",
+        "native_conv"}`; `optimize(model, settings)` applies the two model-level ones.
     """
     backend = _check_backend(backend)
     if data_format is not None and data_format not in ("channels_last", "channels_first"):
@@ -107,6 +112,33 @@ def resolve(
         "fuse_batch_norm": (
             _FUSE_BATCH_NORM[backend] if fuse_batch_norm is None else fuse_batch_norm
         ),
+        "native_conv": _NATIVE_CONV[backend] if native_conv is None else native_conv,
+    }
+
+
+def optimize(model, settings: dict[str, Any] | None = None) -> dict[str, int]:
+    """Apply the model-level speed settings of `resolve` to a built model (before `compile`).
+
+    Args:
+        model: a built `keras.Model`.
+        settings: a `resolve(...)` dict; None for the current backend's defaults.
+
+    Returns:
+        `{"fused_batch_norm": n, "native_conv": m}`, the number of layers switched by
+        `fuse_batch_norm` and `native_convolutions` (0 where a setting is off).
+
+    Example:
+    ```python
+    model = ferzoo.build("resnet18")
+    performance.optimize(model)   # {'fused_batch_norm': 20, 'native_conv': 21} on torch
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  **performance.default_compile_kwargs())
+    ```
+    """
+    settings = resolve() if settings is None else settings
+    return {
+        "fused_batch_norm": fuse_batch_norm(model) if settings["fuse_batch_norm"] else 0,
+        "native_conv": native_convolutions(model) if settings["native_conv"] else 0,
     }
 
 
@@ -275,5 +307,146 @@ def fuse_batch_norm(model) -> int:
 
         layer.call = call
         layer._ferzoo_fused = True
+        count += 1
+    return count
+
+
+# --- native convolutions on torch ----------------------------------------------------------------
+#
+# Keras' torch backend runs a channels_last `conv` as: permute the NHWC input to NCHW and make it
+# contiguous (a copy), convert it back to the channels_last memory format (a second copy),
+# permute the kernel, and for "same" padding pad the input explicitly (a third copy); its
+# `max_pool`/`average_pool` copy the input to NCHW as well and hand back a permuted view that
+# the next layer copies again. torch's own kernels take an NHWC tensor as it is: `permute(0, 3,
+# 1, 2)` of a contiguous NHWC tensor is an NCHW-shaped view in the channels_last memory format,
+# which oneDNN convolves and pools directly, forward and backward. `native_convolutions` points
+# the Conv2D and pooling layers of a built model at that path: same weights, same outputs (the
+# same arithmetic, up to float rounding), config and `.keras` file unchanged.
+
+
+def _symmetric_padding(padding: str, kernel, strides, dilation):
+    """torch's int padding equal to Keras' `padding`, or None where Keras would pad unevenly."""
+    if padding == "valid":
+        return (0, 0)
+    pads = []
+    for k, s, d in zip(kernel, strides, dilation, strict=True):
+        total = d * (k - 1)
+        if s != 1 or total % 2:
+            return None  # "same" with stride > 1 or an even extent pads asymmetrically
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def _native_conv_ok(layer, inputs) -> bool:
+    import keras  # noqa: PLC0415
+
+    return (
+        len(inputs.shape) == 4
+        and layer.data_format == "channels_last"
+        and keras.backend.standardize_dtype(inputs.dtype) == "float32"
+        and layer.compute_dtype == "float32"
+    )
+
+
+def _torch_convolution_op(layer, inputs, kernel, original):
+    import torch  # noqa: PLC0415
+
+    padding = _symmetric_padding(
+        layer.padding, layer.kernel_size, layer.strides, layer.dilation_rate
+    )
+    if padding is None or not _native_conv_ok(layer, inputs):
+        return original(inputs, kernel)
+    kernel = getattr(kernel, "value", kernel)  # a keras.Variable -> its torch tensor
+    x = inputs.permute(0, 3, 1, 2)  # NCHW-shaped view of the NHWC memory: no copy
+    groups = x.shape[1] // kernel.shape[2]
+    # (kh, kw, in, out) -> (out, in, kh, kw), copied once into the channels_last layout that
+    # oneDNN wants (else it reorders the permuted kernel forward and again backward).
+    kernel = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    y = torch.nn.functional.conv2d(
+        x,
+        kernel,
+        stride=tuple(layer.strides),
+        padding=padding,
+        dilation=tuple(layer.dilation_rate),
+        groups=groups,
+    )
+    return y.permute(0, 2, 3, 1)
+
+
+def _torch_pool(layer, inputs, original):
+    import torch  # noqa: PLC0415
+
+    kernel, strides = tuple(layer.pool_size), tuple(layer.strides)
+    padding = _symmetric_padding(layer.padding, kernel, strides, (1, 1))
+    if (
+        padding != (0, 0)  # torch pads max pooling with -inf, Keras' "same" differently
+        or inputs.device.type == "meta"  # Keras' symbolic shape pass: its own path handles it
+        or not _native_conv_ok(layer, inputs)
+    ):
+        return original(inputs)
+    x = inputs.permute(0, 3, 1, 2)
+    if layer.pool_mode == "max":
+        y = torch.nn.functional.max_pool2d(x, kernel, strides)
+    else:
+        y = torch.nn.functional.avg_pool2d(x, kernel, strides)
+    return y.permute(0, 2, 3, 1)
+
+
+def _pool_classes():
+    import keras  # noqa: PLC0415
+
+    return keras.layers.MaxPooling2D, keras.layers.AveragePooling2D
+
+
+def native_convolutions(model) -> int:
+    """Run the model's 2D convolutions and poolings with torch's kernels on NHWC memory directly.
+
+    On the torch backend, every `keras.layers.Conv2D` (any groups; "valid" padding, or "same"
+    where it pads evenly: stride 1 and an odd kernel extent) and every
+    `MaxPooling2D`/`AveragePooling2D` with "valid" padding, in channels_last float32, calls
+    `torch.nn.functional.conv2d`/`max_pool2d`/`avg_pool2d` on an NCHW-shaped view of its
+    NHWC input instead of Keras' `ops.conv`/`ops.max_pool`, which copy the input between
+    layouts (twice for a convolution) at every call, forward and backward. Outputs and
+    gradients are Keras' up to float rounding; other layers and other cases keep Keras' own
+    path, and on TensorFlow and JAX (whose convolutions take NHWC natively) nothing changes.
+    Call it before `compile`. The layers' class, config and weights are unchanged.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        The number of layers switched (0 on TensorFlow and JAX).
+
+    Example:
+    ```python
+    model = ferzoo.build("resnet18")
+    performance.native_convolutions(model)   # 21 on torch (20 convolutions, 1 max pool)
+    ```
+    """
+    import keras  # noqa: PLC0415
+
+    if keras.backend.backend() != "torch":
+        return 0
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if getattr(layer, "_ferzoo_native", False):
+            continue
+        if type(layer) is keras.layers.Conv2D:
+            original = layer.convolution_op
+
+            def convolution_op(inputs, kernel, _layer=layer, _original=original):
+                return _torch_convolution_op(_layer, inputs, kernel, _original)
+
+            layer.convolution_op = convolution_op
+        elif type(layer) in _pool_classes():
+            original = layer.call
+
+            def call(inputs, _layer=layer, _original=original):
+                return _torch_pool(_layer, inputs, _original)
+
+            layer.call = call
+        else:
+            continue
+        layer._ferzoo_native = True
         count += 1
     return count

@@ -400,9 +400,9 @@ def train(
     from ferzoo.losses import loss_for
 
     # The measured per-backend speed defaults (results/bench.md): batch norm through the
-    # backend's fused kernel on TF and torch (same outputs), and the compile settings.
-    if performance.resolve()["fuse_batch_norm"]:
-        performance.fuse_batch_norm(net)
+    # backend's fused kernel on TF and torch, convolutions without layout copies on torch
+    # (same outputs), and the compile settings.
+    performance.optimize(net)
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=loss_for(net),

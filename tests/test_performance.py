@@ -62,9 +62,7 @@ def test_recommended_configuration_keeps_outputs():
     fast = ferzoo.build("resnet18", input_shape=shape, data_format=fmt)
     assert ferzoo.profile(fast)["params"] == ferzoo.profile(plain)["params"]
     fast.set_weights(plain.get_weights())  # kernels do not depend on the data format
-    settings = performance.resolve()
-    if settings["fuse_batch_norm"]:
-        performance.fuse_batch_norm(fast)
+    performance.optimize(fast)
     fast.compile(
         optimizer="adam",
         loss="sparse_categorical_crossentropy",
@@ -95,12 +93,74 @@ def test_fuse_batch_norm_counts_layers_per_backend():
     assert fused.get_config() == plain.get_config()  # so a saved model is unchanged
 
 
+def test_optimize_counts_layers_per_backend():
+    plain, fast = _twin_models()
+    switched = performance.optimize(fast)
+    expected = {
+        "tensorflow": {"fused_batch_norm": 20, "native_conv": 0},
+        "jax": {"fused_batch_norm": 0, "native_conv": 0},
+        # ResNet18: 20 convolutions (17 in the stages and stem, 3 shortcuts) and 1 max pool.
+        "torch": {"fused_batch_norm": 20, "native_conv": 21},
+    }[keras.backend.backend()]
+    assert switched == expected
+    assert performance.optimize(fast) == {"fused_batch_norm": 0, "native_conv": 0}
+    assert fast.get_config() == plain.get_config()
+    off = performance.resolve(fuse_batch_norm=False, native_conv=False)
+    assert performance.optimize(_twin_models()[1], off) == {"fused_batch_norm": 0, "native_conv": 0}
+
+
+def _assert_same_step(plain, fast, x, y, loss):
+    """Same outputs (inference), then one SGD step: same loss and same updated weights."""
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fast(x, training=False)),
+        keras.ops.convert_to_numpy(plain(x, training=False)),
+        atol=1e-5,
+    )
+    losses = []
+    for model in (plain, fast):
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+        losses.append(float(model.train_on_batch(x, y)))
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    for a, b in zip(plain.weights, fast.weights, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a), atol=1e-4, err_msg=a.path
+        )
+
+
+def _conv_zoo():
+    """Every Conv2D/pooling case native_convolutions takes, and the ones it hands back to Keras."""
+    inputs = keras.Input((13, 13, 4))
+    L = keras.layers
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inputs)  # stride 1, odd kernel
+    x = L.Conv2D(8, 3, strides=2, padding="valid", use_bias=False)(x)
+    x = L.Conv2D(8, 3, dilation_rate=2, padding="same")(x)
+    x = L.Conv2D(8, (1, 3), groups=2, padding="same")(x)  # grouped, non-square
+    x = L.Conv2D(8, 2, padding="same")(x)  # even kernel: Keras pads unevenly, Keras' path
+    x = L.Conv2D(8, 3, strides=2, padding="same")(x)  # stride 2 "same": Keras' path
+    x = L.MaxPooling2D(2, strides=1)(x)
+    x = L.AveragePooling2D(2, strides=1)(x)
+    x = L.MaxPooling2D(2, padding="same")(x)  # Keras' path
+    outputs = L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_native_convolutions_keep_outputs_and_gradients():
+    keras.utils.set_random_seed(0)
+    plain, fast = _conv_zoo(), _conv_zoo()
+    fast.set_weights(plain.get_weights())
+    count = performance.native_convolutions(fast)
+    # 6 convolutions and 3 poolings; the three "Keras' path" cases are switched but fall back.
+    assert count == (9 if keras.backend.backend() == "torch" else 0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 13, 13, 4)).astype("float32")
+    _assert_same_step(plain, fast, x, np.array([0, 1, 2, 1]), "sparse_categorical_crossentropy")
+
+
 @pytest.mark.parametrize("name", ["resnet18", "wamf_resnet18"])
-def test_fuse_batch_norm_keeps_outputs_gradients_and_statistics(name):
-    if keras.backend.backend() == "jax":
-        pytest.skip("fuse_batch_norm leaves JAX models untouched (XLA fuses batch norm)")
+def test_optimize_keeps_outputs_gradients_and_statistics(name):
+    """fuse_batch_norm and native_convolutions together, as ferzoo.train applies them."""
     plain, fused = _twin_models(name, size=40 if name == "resnet18" else 64)
-    performance.fuse_batch_norm(fused)
+    performance.optimize(fused)
     rng = np.random.default_rng(0)
     x = rng.random((3, *plain.input_shape[1:]), dtype=np.float32)
     # Non-trivial moving statistics, so that the inference path is checked too.
@@ -109,22 +169,8 @@ def test_fuse_batch_norm_keeps_outputs_gradients_and_statistics(name):
             value = rng.uniform(0.5, 1.5, a.shape).astype("float32")
             a.assign(value)
             b.assign(value)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(fused(x, training=False)),
-        keras.ops.convert_to_numpy(plain(x, training=False)),
-        atol=1e-5,
-    )
     # One training step with SGD: same loss, same updated weights and moving statistics.
-    y = np.array([0, 1, 2])
-    losses = []
-    for model in (plain, fused):
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss_for(model))
-        losses.append(float(model.train_on_batch(x, y)))
-    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
-    for a, b in zip(plain.weights, fused.weights, strict=True):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(b), keras.ops.convert_to_numpy(a), atol=1e-4, err_msg=a.path
-        )
+    _assert_same_step(plain, fused, x, np.array([0, 1, 2]), loss_for(plain))
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -149,28 +195,55 @@ def _record(backend, model, size, img_s, macs=1_000_000_000):
     }
 
 
+_META = {
+    "commands": ["python benchmarks/run.py --quick"],
+    "date": "today",
+    "machine": {
+        "nproc": 2,
+        "cpu": "cpu",
+        "mhz": 2000.0,
+        "ram_gib": 8.0,
+        "flops_per_cycle": 32,
+        "simd": "x",
+        "peak_gflops": 128.0,
+    },
+    "versions": {"keras": "3"},
+    "load": "1.0",
+}
+
+
+def test_report_pairs_rounds_for_the_ratio(tmp_path):
+    """The ratio is the median of per-round ratios, not the ratio of medians."""
+    # Round 0: a slow machine (both slow); round 1 and 2: fast. ferzoo is 1.25x in every round.
+    speeds = [(8.0, 10.0), (16.0, 20.0), (16.0, 20.0)]
+    records = []
+    for i, (ref, tf) in enumerate(speeds):
+        records += [
+            dict(_record(bench_run.REFERENCE, "resnet18", 96, ref), round=i),
+            dict(_record("tensorflow", "resnet18", 96, tf), round=i),
+        ]
+    records[-1]["train_step_s"] = 16 / 40.0  # round 2: ferzoo 2.5x
+    assert bench_run.paired_ratios(records, "tensorflow", "resnet18", 96) == pytest.approx(
+        [1.25, 1.25, 2.5]
+    )
+    # A record of another invocation (a later --merge run) is not paired with this one's rounds.
+    records.append(dict(_record("jax", "resnet18", 96, 5.0), round=0, command="another run"))
+    assert bench_run.paired_ratios(records, "jax", "resnet18", 96) == []
+    combined = {r["backend"]: r for r in bench_run.combine_rounds(records)}
+    assert combined["tensorflow"]["rounds"] == 3
+    assert combined["tensorflow"]["train_images_per_s"] == pytest.approx(20.0)  # median step
+    text = bench_run.write_report(records, _META, str(tmp_path / "bench.md"))
+    ratio_row = next(line for line in text.splitlines() if line.startswith("| resnet18 | 96 |"))
+    assert "20.0 (**1.25** [1.25-2.50])" in ratio_row
+
+
 def test_report_gives_ratio_and_gflops(tmp_path):
     records = [
         _record("tensorflow", "resnet18", 96, 12.0),
         _record("torch", "resnet18", 96, 5.0),
         _record(bench_run.REFERENCE, "resnet18", 96, 10.0),
     ]
-    meta = {
-        "commands": ["python benchmarks/run.py --quick"],
-        "date": "today",
-        "machine": {
-            "nproc": 2,
-            "cpu": "cpu",
-            "mhz": 2000.0,
-            "ram_gib": 8.0,
-            "flops_per_cycle": 32,
-            "simd": "x",
-            "peak_gflops": 128.0,
-        },
-        "versions": {"keras": "3"},
-        "load": "1.0",
-    }
-    text = bench_run.write_report(records, meta, str(tmp_path / "bench.md"))
+    text = bench_run.write_report(records, _META, str(tmp_path / "bench.md"))
     assert text.startswith("# ferzoo benchmarks")
     assert "python benchmarks/run.py --quick" in text
     ratio_row = next(
