@@ -9,11 +9,14 @@ from ferzoo import performance
 
 backend = keras.backend.backend()
 model = ferzoo.build("resnet18", data_format=performance.recommended_data_format(backend))
+performance.optimize(model)   # fused batch norm (TF, torch), native convolutions (torch)
 model.compile(optimizer="adam", loss=..., **performance.default_compile_kwargs(backend))
 ```
 
-The values come from `benchmarks/run.py` on the 2-core CPU machine of results/bench.md, which
-gives the measurements behind each choice.
+`optimize` changes how some layers compute, never what: outputs, gradients, weights, configs
+and saved files stay Keras' own (tests/test_performance.py checks one training step against
+the plain model). The values come from `benchmarks/run.py` and `benchmarks/paired.py` on the
+2-core CPU machine of results/bench.md, which gives the measurements behind each choice.
 """
 
 from __future__ import annotations

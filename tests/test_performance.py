@@ -296,3 +296,32 @@ def test_reference_rejects_unknown_name():
 
     with pytest.raises(ValueError, match="name=.*resnet50"):
         build_reference("resnet50")
+
+
+# --- benchmarks/paired.py -------------------------------------------------------------------------
+
+
+def test_paired_settings_parse_and_name_bad_values():
+    from benchmarks import paired
+
+    assert paired.parse_settings("native_conv=false, jit_compile=auto") == {
+        "native_conv": False,
+        "jit_compile": "auto",
+    }
+    with pytest.raises(ValueError, match="'fuse=true'"):
+        paired.parse_settings("fuse=true")
+    with pytest.raises(ValueError, match="native_conv='maybe'"):
+        paired.parse_settings("native_conv=maybe")
+
+
+def test_paired_times_both_settings_in_one_process():
+    from benchmarks import paired
+
+    record = paired.main(
+        ["--size", "32", "--pairs", "2", "--a", "fuse_batch_norm=false", "--b", ""]
+    )
+    assert record["a_switched"]["fused_batch_norm"] == 0
+    expected = 0 if keras.backend.backend() == "jax" else 20
+    assert record["b_switched"]["fused_batch_norm"] == expected
+    assert record["a_step_s"] > 0 and record["b_step_s"] > 0
+    assert record["speedup_min"] <= record["speedup_b_over_a"] <= record["speedup_max"]
