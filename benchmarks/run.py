@@ -190,11 +190,14 @@ def combine_rounds(records: list[dict]) -> list[dict]:
         out = dict(group[0])
         out["rounds"] = len(group)
         out["round_train_step_s"] = [r["train_step_s"] for r in group]
-        for field in ("train_step_s", "infer_images_per_s", "latency_ms", "peak_rss_mib"):
-            values = [r[field] for r in group if r.get(field) is not None]
-            if values:
-                out[field] = statistics.median(values)
-        for field in ("first_train_step_s", "first_infer_s"):
+        for field in (
+            "train_step_s",
+            "first_train_step_s",
+            "infer_images_per_s",
+            "first_infer_s",
+            "latency_ms",
+            "peak_rss_mib",
+        ):
             values = [r[field] for r in group if r.get(field) is not None]
             if values:
                 out[field] = statistics.median(values)

@@ -379,26 +379,19 @@ def _torch_convolution_op(layer, inputs, kernel, original):
 def _torch_pool(layer, inputs, original):
     import torch  # noqa: PLC0415
 
-    kernel, strides = tuple(layer.pool_size), tuple(layer.strides)
-    padding = _symmetric_padding(layer.padding, kernel, strides, (1, 1))
     if (
-        padding != (0, 0)  # torch pads max pooling with -inf, Keras' "same" differently
+        layer.padding != "valid"  # torch pads max pooling with -inf, Keras' "same" differently
         or inputs.device.type == "meta"  # Keras' symbolic shape pass: its own path handles it
         or not _native_conv_ok(layer, inputs)
     ):
         return original(inputs)
+    kernel, strides = tuple(layer.pool_size), tuple(layer.strides)
     x = inputs.permute(0, 3, 1, 2)
     if layer.pool_mode == "max":
         y = torch.nn.functional.max_pool2d(x, kernel, strides)
     else:
         y = torch.nn.functional.avg_pool2d(x, kernel, strides)
     return y.permute(0, 2, 3, 1)
-
-
-def _pool_classes():
-    import keras  # noqa: PLC0415
-
-    return keras.layers.MaxPooling2D, keras.layers.AveragePooling2D
 
 
 def native_convolutions(model) -> int:
@@ -430,6 +423,7 @@ def native_convolutions(model) -> int:
 
     if keras.backend.backend() != "torch":
         return 0
+    pools = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
     count = 0
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if getattr(layer, "_ferzoo_native", False):
@@ -441,7 +435,7 @@ def native_convolutions(model) -> int:
                 return _torch_convolution_op(_layer, inputs, kernel, _original)
 
             layer.convolution_op = convolution_op
-        elif type(layer) in _pool_classes():
+        elif type(layer) in pools:
             original = layer.call
 
             def call(inputs, _layer=layer, _original=original):
