@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
-import numpy as np
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BATCH = 16
 _VALUES = {"true": True, "false": False, "auto": "auto"}
@@ -51,27 +53,19 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     settings_a, settings_b = parse_settings(args.a), parse_settings(args.b)
 
-    import keras
-
-    import ferzoo
+    if ROOT not in sys.path:  # run as `python benchmarks/paired.py`
+        sys.path.insert(0, ROOT)
+    from benchmarks.worker import build_compiled
     from ferzoo import performance
-    from ferzoo.losses import loss_for
 
+    # Process-wide settings as ferzoo.train has them (TF op determinism), shared by A and B.
+    performance.apply_runtime_settings(deterministic=performance.resolve()["deterministic"])
     models = []
     for overrides in (settings_a, settings_b):
-        settings = performance.resolve(**overrides)
-        keras.utils.set_random_seed(0)
-        model = ferzoo.build(args.model, num_classes=7, input_shape=(args.size, args.size, 3))
-        switched = performance.optimize(model, settings)
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss=loss_for(model),
-            jit_compile=settings["jit_compile"],
+        model, switched, images, labels = build_compiled(
+            args.model, args.size, performance.resolve(**overrides)
         )
         models.append((model, switched))
-    rng = np.random.default_rng(0)
-    images = rng.random((BATCH, args.size, args.size, 3), dtype=np.float32)
-    labels = rng.integers(0, 7, BATCH).astype("int32")
     for model, _ in models:  # tracing, compilation, allocator warm-up
         model.train_on_batch(images, labels)
         model.train_on_batch(images, labels)
@@ -83,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
             times[which].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times[0], times[1], strict=True)]
     record = {
-        "backend": keras.backend.backend(),
+        "backend": performance.resolve()["backend"],
         "model": args.model,
         "size": args.size,
         "a": args.a,

@@ -48,12 +48,41 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _keras_record(args) -> dict:
+def build_compiled(name: str, size: int, settings: dict):
+    """ferzoo model `name` at `size` px, sped up and compiled as `settings` (a `resolve` dict) says.
+
+    Returns `(model, switched, images, labels)`: `switched` is `performance.optimize`'s count,
+    and `images`/`labels` one fixed random batch of `BATCH` in the model's data format. The
+    process-wide part of `settings` (TF op determinism) is the caller's
+    (`performance.apply_runtime_settings`).
+    """
     import keras
 
     import ferzoo
     from ferzoo import performance
     from ferzoo.losses import loss_for
+
+    data_format = settings["data_format"]
+    shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
+    keras.utils.set_random_seed(0)
+    model = ferzoo.build(name, num_classes=7, input_shape=shape, data_format=data_format)
+    switched = performance.optimize(model, settings)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=loss_for(model),
+        jit_compile=settings["jit_compile"],
+    )
+    rng = np.random.default_rng(0)
+    images = rng.random((BATCH, *shape), dtype=np.float32)
+    labels = rng.integers(0, 7, BATCH).astype("int32")
+    return model, switched, images, labels
+
+
+def _keras_record(args) -> dict:
+    import keras
+
+    import ferzoo
+    from ferzoo import performance
 
     backend = keras.backend.backend()
     settings = performance.resolve(
@@ -65,21 +94,7 @@ def _keras_record(args) -> dict:
         native_conv=args.native_conv,
     )
     performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
-    data_format = settings["data_format"]
-    shape = (
-        (args.size, args.size, 3) if data_format == "channels_last" else (3, args.size, args.size)
-    )
-    keras.utils.set_random_seed(0)
-    model = ferzoo.build(args.model, num_classes=7, input_shape=shape, data_format=data_format)
-    switched = performance.optimize(model, settings)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=loss_for(model),
-        jit_compile=settings["jit_compile"],
-    )
-    rng = np.random.default_rng(0)
-    images = rng.random((BATCH, *shape), dtype=np.float32)
-    labels = rng.integers(0, 7, BATCH).astype("int32")
+    model, switched, images, labels = build_compiled(args.model, args.size, settings)
     record = {"jit_compile": bool(model.jit_compile), **switched}
     record.update(
         _time_all(
@@ -91,7 +106,7 @@ def _keras_record(args) -> dict:
     )
     record.update(
         backend=backend,
-        data_format=data_format,
+        data_format=settings["data_format"],
         deterministic=settings["deterministic"],
         profile=ferzoo.profile(model),
     )

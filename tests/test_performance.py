@@ -325,3 +325,14 @@ def test_paired_times_both_settings_in_one_process():
     assert record["b_switched"]["fused_batch_norm"] == expected
     assert record["a_step_s"] > 0 and record["b_step_s"] > 0
     assert record["speedup_min"] <= record["speedup_b_over_a"] <= record["speedup_max"]
+
+
+def test_worker_times_a_keras_configuration():
+    from benchmarks import worker
+
+    record = worker.main(["--model", "resnet18", "--size", "32", "--steps", "1", "--warmup", "0"])
+    assert record["backend"] == keras.backend.backend()
+    assert record["data_format"] == performance.recommended_data_format()
+    assert record["train_images_per_s"] == pytest.approx(worker.BATCH / record["train_step_s"])
+    assert record["infer_images_per_s"] > 0 and record["latency_ms"] > 0
+    assert record["profile"]["params"] == ferzoo.profile(ferzoo.build("resnet18"))["params"]
