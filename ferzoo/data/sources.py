@@ -1,0 +1,221 @@
+"""ferzoo's TFDS datasets: builders, preparation, class names and the split columns.
+
+`prepare(name)` builds a dataset's files once (the licensed ones from `manual_dir`);
+`info(name)` gives its class names without preparing it; `columns(name)` reads, without decoding
+any image, the columns the protocols split on (`ferzoo.data.protocols`); `subjects(...)` gives
+the subject ids of each part of a split.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ferzoo.data import protocols
+
+
+class DatasetNotReadyError(RuntimeError):
+    """A dataset is not prepared and cannot be built (a manual download is missing or wrong)."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What `info` knows about a dataset without preparing it."""
+
+    name: str
+    class_names: tuple[str, ...]
+    num_classes: int
+    description: str
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The per-example columns of a prepared dataset, in one fixed order (split, then file)."""
+
+    ids: np.ndarray  # bytes tfds_id of each example, b"<name>-<split>.<format>-<shard>@<index>"
+    labels: np.ndarray  # int64
+    subject_ids: np.ndarray  # str ("" where the dataset has none)
+    source_splits: np.ndarray  # str, the builder split each example comes from
+
+
+def data_dir_of(data_dir: str | os.PathLike | None) -> str | None:
+    """The TFDS data folder: `data_dir`, else $FERZOO_DATA_DIR, else TFDS's default (None)."""
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    return os.environ.get("FERZOO_DATA_DIR") or None
+
+
+def builder(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any):
+    """The TFDS builder of a ferzoo dataset; a ValueError lists the known names."""
+    import tensorflow_datasets as tfds
+
+    import ferzoo.datasets  # registers ferzoo's builders with TFDS
+
+    try:
+        return tfds.builder(name, data_dir=data_dir_of(data_dir), **kwargs)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(
+            f"Unknown dataset. Received: name={name!r}; ferzoo's datasets are "
+            f"{list(ferzoo.datasets.BUILDER_NAMES)} (append '/<config>' to pick a config)."
+        ) from None
+
+
+def info(name: str, data_dir: str | os.PathLike | None = None) -> DataInfo:
+    """Class names and count of a dataset, without preparing it or building a pipeline.
+
+    Example:
+        >>> info("synthetic_faces").class_names[:2]
+        ('anger', 'disgust')
+    """
+    found = builder(name, data_dir)
+    names = tuple(found.info.features["label"].names)
+    return DataInfo(
+        name=name, class_names=names, num_classes=len(names), description=found.info.description
+    )
+
+
+def _not_ready(found, name: str, manual_dir: str | None, error: BaseException):
+    instructions = (getattr(found, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or "").strip()
+    reason = str(error).strip()
+    if instructions and instructions in reason:
+        reason = reason.replace(instructions, "").strip()
+    reason = reason.splitlines()[0][:300] if reason else "no data found"
+    return DatasetNotReadyError(
+        f"Dataset {name!r} is not prepared in {found.data_dir_root} and could not be "
+        f"built from manual_dir={manual_dir!r}: {reason}\n\n"
+        f"{instructions or '(the builder gives no download instructions)'}\n\n"
+        "Then pass manual_dir=<that folder> (ferzoo CLI: --manual-dir)."
+    )
+
+
+def ensure_prepared(found, name: str, manual_dir: str | os.PathLike | None) -> None:
+    """Prepare `found` (a builder) unless it is; DatasetNotReadyError with the instructions."""
+    if found.is_prepared():
+        return
+    import tensorflow_datasets as tfds
+
+    manual_dir = None if manual_dir is None else os.fspath(manual_dir)
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    try:
+        found.download_and_prepare(download_config=config)
+    except AssertionError as error:  # TFDS's missing manual_dir and ferzoo's ManualDataError
+        raise _not_ready(found, name, manual_dir, error) from None
+
+
+def prepare(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    manual_dir: str | os.PathLike | None = None,
+) -> str:
+    """Build a dataset's TFDS files (a no-op when already prepared); return where they are.
+
+    Raises:
+        DatasetNotReadyError: the licensed data is not in `manual_dir`; the message carries the
+            builder's download instructions.
+    """
+    found = builder(name, data_dir)
+    ensure_prepared(found, name, manual_dir)
+    return os.fspath(found.data_dir)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_columns(builder_data_dir: str, name: str, data_dir: str | None) -> Columns:
+    """The columns through tf.data (TFRecord files); cached per prepared dataset."""
+    del builder_data_dir  # the cache key: one prepared (name, config, version, data_dir)
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    found = builder(name, data_dir)
+    has_subject = "subject_id" in found.info.features
+    ids, labels, subject_ids, sources = [], [], [], []
+    for split in sorted(found.info.splits):
+        ds = found.as_dataset(
+            split=split,
+            shuffle_files=False,
+            read_config=tfds.ReadConfig(add_tfds_id=True),
+            decoders={"image": tfds.decode.SkipDecoding()},
+        )
+        ds = ds.map(
+            lambda ex: (
+                ex["tfds_id"],
+                ex["label"],
+                ex["subject_id"] if has_subject else tf.constant(b""),
+            )
+        )
+        for tid, label, subject in tfds.as_numpy(ds.batch(4096)):
+            ids.extend(tid.tolist())
+            labels.extend(label.tolist())
+            subject_ids.extend(s.decode("utf-8") for s in subject.tolist())
+            sources.extend([split] * len(tid))
+    return Columns(
+        ids=np.array(ids, dtype=object),
+        labels=np.array(labels, np.int64),
+        subject_ids=np.array(subject_ids, dtype=str),
+        source_splits=np.array(sources, dtype=str),
+    )
+
+
+def columns(name: str, data_dir=None, manual_dir=None) -> Columns:
+    """The split columns of a dataset, preparing it first if needed."""
+    found = builder(name, data_dir)
+    ensure_prepared(found, name, manual_dir)
+    return _read_columns(os.fspath(found.data_dir), name, data_dir_of(data_dir))
+
+
+def split_columns(name: str, cols: Columns, protocol: str, fold: int, num_folds: int, seed: int):
+    """`protocols.split_indices` on the columns `columns` read."""
+    return protocols.split_indices(
+        name,
+        cols.labels,
+        cols.subject_ids,
+        cols.source_splits,
+        protocol=protocol,
+        fold=fold,
+        num_folds=num_folds,
+        seed=seed,
+    )
+
+
+def subjects(
+    name: str,
+    *,
+    protocol: str,
+    fold: int = 0,
+    num_folds: int = 10,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    manual_dir: str | os.PathLike | None = None,
+) -> dict[str, set[str]]:
+    """The subject ids in each part of a split (prepares the dataset if needed).
+
+    Under `subject` the sets are disjoint; under `paper` they overlap (see
+    `ferzoo.data.protocols`). KDEF ids are the person ids folded across sessions. A dataset
+    without subject ids gives empty sets under `paper` and a ValueError under `subject`.
+
+    Returns:
+        `{"train": set, "validation": set, "test": set}`.
+    """
+    protocols.check_protocol(protocol)
+    protocols.check_folds(fold, num_folds)
+    cols = columns(name, data_dir, manual_dir)
+    index = split_columns(name, cols, protocol, fold, num_folds, seed)
+    return protocols.part_subjects(name, cols.subject_ids, index)
+
+
+__all__ = [
+    "Columns",
+    "DataInfo",
+    "DatasetNotReadyError",
+    "builder",
+    "columns",
+    "ensure_prepared",
+    "info",
+    "prepare",
+    "split_columns",
+    "subjects",
+]

@@ -1,0 +1,105 @@
+"""Writing results: JSON-safe values and atomic writes (text, JSON, figures, Keras files).
+
+Every file ferzoo writes goes through here, so that a run killed at any moment leaves either the
+previous file or the new one, never half of one: the content goes to a temporary file in the
+same folder, which then replaces the target with `os.replace` (atomic on POSIX and Windows).
+
+Example:
+
+    from ferzoo import files
+
+    files.write_json("results/run/config.json", {"epochs": 3, "shape": (32, 32, 3)})
+    files.write_text("results/run/summary.md", "# done\\n")
+    with files.atomic_path("results/run/model.keras") as tmp:
+        model.save(tmp)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    """`value` made of JSON types: mappings and sequences recursed, NumPy scalars unwrapped,
+    non-finite floats as None, anything else as its `repr`.
+
+    Example:
+        >>> jsonable({"shape": (2, 3), "loss": float("nan")})
+        {'shape': [2, 3], 'loss': None}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # NumPy / backend scalars
+        return jsonable(value.item())
+    if hasattr(value, "tolist"):
+        return jsonable(value.tolist())
+    return repr(value)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[str]:
+    """A temporary path beside `path` that replaces `path` when the block ends without error.
+
+    The temporary name keeps `path`'s extension (or `suffix`), since some writers (Keras,
+    matplotlib) pick the format from it. On an error the temporary file is removed and `path`
+    is left as it was.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    ext = suffix if suffix is not None else _extension(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=ext)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _extension(path: str) -> str:
+    name = os.path.basename(path)
+    for double in (".weights.h5", ".tar.gz"):
+        if name.endswith(double):
+            return double
+    return os.path.splitext(name)[1]
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8, no newline translation) to `path` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write `jsonable(data)` as indented JSON to `path` atomically."""
+    write_text(path, json.dumps(jsonable(data), indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON content of `path`."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Save a matplotlib figure to `path` atomically (format from the extension)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+
+
+__all__ = ["atomic_path", "jsonable", "read_json", "save_figure", "write_json", "write_text"]
