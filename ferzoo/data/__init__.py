@@ -23,9 +23,9 @@ Importing `ferzoo.data` loads neither TensorFlow nor TFDS; they load when a data
 
 from __future__ import annotations
 
+from ferzoo.data.imaging import preprocess
 from ferzoo.data.loaded import LoadedData
 from ferzoo.data.loading import load
-from ferzoo.data.imaging import preprocess
 from ferzoo.data.protocols import (
     PARTS,
     PROTOCOLS,

@@ -8,8 +8,8 @@ import numpy as np
 
 from ferzoo.data import protocols, sources
 from ferzoo.data.augment import check_strength
-from ferzoo.data.loaded import LoadedData
 from ferzoo.data.imaging import check_image_size
+from ferzoo.data.loaded import LoadedData
 from ferzoo.data.protocols import PARTS
 
 
@@ -18,7 +18,11 @@ def check_load_args(protocol, fold, num_folds, image_size, batch_size, augment) 
     protocols.check_protocol(protocol)
     protocols.check_folds(fold, num_folds)
     check_image_size(image_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
     check_strength(augment)
 

@@ -74,9 +74,7 @@ def dataset_facts(name: str) -> DatasetFacts:
     group = getattr(cls, "subject_group", None)
     return DatasetFacts(
         paper_fractions=tuple(getattr(cls, "PAPER_FRACTIONS", DEFAULT_PAPER_FRACTIONS)),
-        validation_fraction=float(
-            getattr(cls, "VALIDATION_FRACTION", DEFAULT_VALIDATION_FRACTION)
-        ),
+        validation_fraction=float(getattr(cls, "VALIDATION_FRACTION", DEFAULT_VALIDATION_FRACTION)),
         subject_group=group if callable(group) else None,
         no_subjects=getattr(cls, "NO_SUBJECTS", None),
     )
@@ -90,7 +88,11 @@ def check_protocol(protocol: str) -> None:
 def check_folds(fold: int, num_folds: int) -> None:
     if isinstance(num_folds, bool) or not isinstance(num_folds, int | np.integer) or num_folds < 1:
         raise ValueError(f"num_folds must be a positive int. Received: num_folds={num_folds!r}")
-    if isinstance(fold, bool) or not isinstance(fold, int | np.integer) or not 0 <= fold < num_folds:
+    if (
+        isinstance(fold, bool)
+        or not isinstance(fold, int | np.integer)
+        or not 0 <= fold < num_folds
+    ):
         raise ValueError(
             f"fold must be an int in [0, num_folds={num_folds}). Received: fold={fold!r}"
         )
@@ -207,7 +209,9 @@ def _official_split(
     index = {part: np.flatnonzero(sources == part) for part in PARTS}
     if len(index["validation"]) == 0:
         train = index["train"]
-        inner = stratified_split(labels[train], (1 - validation_fraction, validation_fraction, 0), seed)
+        inner = stratified_split(
+            labels[train], (1 - validation_fraction, validation_fraction, 0), seed
+        )
         index["train"] = train[inner["train"]]
         index["validation"] = train[inner["validation"]]
     return index
