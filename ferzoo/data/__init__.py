@@ -16,7 +16,8 @@ The parts:
   for training (every pipeline), `ferzoo predict`, `ferzoo explain` and the exported models'
   users.
 - `ferzoo.data.augment`: training-time augmentation, NumPy, the same on every pipeline.
-- `ferzoo.data.tf_pipeline`: the tf.data pipelines.
+- `ferzoo.data.reading`: the images of a prepared dataset, read once into memory.
+- `ferzoo.data.batching`: the batches: tf.data, or a NumPy `keras.utils.PyDataset`.
 
 Importing `ferzoo.data` loads neither TensorFlow nor TFDS; they load when a dataset is read.
 """

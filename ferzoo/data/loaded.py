@@ -2,38 +2,146 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import numpy as np
+
+from ferzoo.data.batching import make_batches
+from ferzoo.data.protocols import PARTS
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One part in memory: uint8 `(N, S, S, 3)` images, int32 labels, TFDS example ids."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    ids: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def where(self, keep: np.ndarray) -> Part:
+        """The examples where `keep` (a boolean mask) is true."""
+        return Part(self.images[keep], self.labels[keep], tuple(np.asarray(self.ids)[keep]))
 
 
 class LoadedData(dict):
     """`{"train", "validation", "test"}` batched iterables of `(image, label)`.
 
-    Each part is a `tf.data.Dataset` (the tf.data path) or a `keras.utils.PyDataset` (the
-    TensorFlow-free path); both yield float32 `(B, S, S, 3)` images in [0, 1] and int32 `(B,)`
-    labels, and both are accepted by `model.fit` on every backend.
+    The parts' images are held once in memory (uint8, cropped and resized, see
+    `ferzoo.data.reading`); the batches are a `tf.data.Dataset` (`pipeline="tf.data"`) or a
+    `keras.utils.PyDataset` (`pipeline="numpy"`, no TensorFlow needed). Both yield float32
+    `(B, S, S, 3)` images in [0, 1] and int32 `(B,)` labels and are accepted by `model.fit` on
+    every backend. `rebatched(batch_size=..., augment=...)` gives new batches over the same
+    images (sweeps try many batch sizes on one loaded dataset).
 
     Attributes:
         name: the dataset name as given.
-        protocol, fold, num_folds, seed, image_size, batch_size, augment: the arguments it was
-            loaded with (`ferzoo.train` reads them, so they are not passed twice).
-        class_names: the label names, in label order.
-        num_classes: `len(class_names)`.
+        protocol, fold, num_folds, seed, image_size, batch_size, augment, pipeline: the
+            arguments it was loaded with (`ferzoo.train` reads them, so they are not passed
+            twice).
+        class_names: the label names, in label order; `num_classes`: their count.
+        parts: `{part: Part}` (images, labels, ids).
         sizes: examples per part, e.g. `{"train": 806, "validation": 101, "test": 101}`.
         subjects: subject-id sets per part (empty sets where the dataset has no subject ids).
-        ids: the TFDS example ids of each part (a sorted list of str per part).
+        ids: the TFDS example ids of each part (sorted lists of str).
         label_counts: examples per class in each part (lists of `num_classes` ints).
-        pipeline: `"tf.data"` or `"numpy"`.
     """
 
-    def __init__(self, parts: dict[str, Any], **attributes: Any):
-        super().__init__(parts)
+    def __init__(
+        self,
+        parts: dict[str, Part],
+        *,
+        batch_size: int,
+        augment: float,
+        seed: int,
+        pipeline: str,
+        **attributes: Any,
+    ):
+        self.parts = dict(parts)
+        self.batch_size = int(batch_size)
+        self.augment = float(augment)
+        self.seed = int(seed)
+        self.pipeline = pipeline
         for key, value in attributes.items():
             setattr(self, key, value)
+        super().__init__(
+            {
+                part: make_batches(
+                    pipeline,
+                    self.parts[part].images,
+                    self.parts[part].labels,
+                    batch_size=self.batch_size,
+                    train=part == "train",
+                    seed=self.seed,
+                    augment=self.augment if part == "train" else 0.0,
+                )
+                for part in PARTS
+            }
+        )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {part: len(self.parts[part]) for part in PARTS}
+
+    @property
+    def ids(self) -> dict[str, list[str]]:
+        return {part: sorted(self.parts[part].ids) for part in PARTS}
+
+    @property
+    def label_counts(self) -> dict[str, list[int]]:
+        n = len(self.class_names)
+        return {p: np.bincount(self.parts[p].labels, minlength=n).tolist() for p in PARTS}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _attributes(self) -> dict[str, Any]:
+        skip = {"parts", "batch_size", "augment", "seed", "pipeline"}
+        return {k: v for k, v in vars(self).items() if k not in skip}
+
+    def rebatched(
+        self,
+        *,
+        batch_size: int | None = None,
+        augment: float | None = None,
+        pipeline: str | None = None,
+    ) -> LoadedData:
+        """New batches over the same images (nothing is read or decoded again)."""
+        return LoadedData(
+            self.parts,
+            batch_size=self.batch_size if batch_size is None else batch_size,
+            augment=self.augment if augment is None else augment,
+            seed=self.seed,
+            pipeline=self.pipeline if pipeline is None else pipeline,
+            **self._attributes(),
+        )
+
+    def select(self, keep_labels: list[int], class_names: list[str], name: str) -> LoadedData:
+        """Only the examples of `keep_labels`, relabelled 0..k-1 (e.g. a class subset)."""
+        mapping = {old: new for new, old in enumerate(keep_labels)}
+        parts = {}
+        for part, arrays in self.parts.items():
+            kept = arrays.where(np.isin(arrays.labels, keep_labels))
+            labels = np.array([mapping[int(y)] for y in kept.labels], np.int32)
+            parts[part] = Part(kept.images, labels, kept.ids)
+        attributes = {**self._attributes(), "class_names": tuple(class_names), "name": name}
+        return LoadedData(
+            parts,
+            batch_size=self.batch_size,
+            augment=self.augment,
+            seed=self.seed,
+            pipeline=self.pipeline,
+            **attributes,
+        )
 
     def __repr__(self) -> str:
         return (
             f"LoadedData(name={self.name!r}, protocol={self.protocol!r}, fold={self.fold}, "
-            f"sizes={self.sizes}, num_classes={self.num_classes})"
+            f"sizes={self.sizes}, num_classes={self.num_classes}, pipeline={self.pipeline!r})"
         )
 
     def settings(self) -> dict[str, Any]:
@@ -42,4 +150,4 @@ class LoadedData(dict):
         return {key: getattr(self, key, None) for key in (*keys, "augment", "pipeline")}
 
 
-__all__ = ["LoadedData"]
+__all__ = ["LoadedData", "Part"]

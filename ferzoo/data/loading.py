@@ -8,8 +8,9 @@ import numpy as np
 
 from ferzoo.data import protocols, sources
 from ferzoo.data.augment import check_strength
+from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
-from ferzoo.data.loaded import LoadedData
+from ferzoo.data.loaded import LoadedData, Part
 from ferzoo.data.protocols import PARTS
 
 
@@ -27,6 +28,26 @@ def check_load_args(protocol, fold, num_folds, image_size, batch_size, augment) 
     check_strength(augment)
 
 
+def default_pipeline() -> str:
+    """`"tf.data"` on the TensorFlow backend, `"numpy"` on JAX and PyTorch."""
+    import keras
+
+    return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
+
+
+def read_parts(found, cols, index, image_size: int, crop_face: bool) -> dict[str, Part]:
+    """Every part of a split, its images read, cropped and resized once."""
+    from ferzoo.data import reading
+
+    images = reading.read_images_tf(found, cols, image_size, crop_face)
+    ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
+    return {
+        part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
+                   tuple(ids[index[part]].tolist()))
+        for part in PARTS
+    }  # fmt: skip
+
+
 def load(
     name: str,
     *,
@@ -40,9 +61,9 @@ def load(
     crop_face: bool = True,
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
-    cache: bool | str = True,
+    pipeline: str | None = None,
 ) -> LoadedData:
-    """Load a dataset's train / validation / test pipelines under an evaluation protocol.
+    """Load a dataset's train / validation / test parts under an evaluation protocol.
 
     Args:
         name: a TFDS name registered by `ferzoo.datasets` ("ck_plus", "jaffe", "kdef", "fesr",
@@ -52,7 +73,7 @@ def load(
         fold: the test fold, in [0, num_folds) (the `paper` protocol has one split; fold must
             still be valid).
         num_folds: folds of the `subject` protocol.
-        image_size: side of the square images the pipelines yield.
+        image_size: side of the square images the parts yield.
         batch_size: batch size of every part.
         seed: seeds the split, the training shuffle and the augmentation.
         augment: augmentation strength in [0, 1] for the training part (0: none); see
@@ -61,12 +82,13 @@ def load(
         data_dir: TFDS data folder; default the environment variable FERZOO_DATA_DIR, else
             TFDS's default (~/tensorflow_datasets).
         manual_dir: where the manually downloaded archive or folder is (licensed datasets).
-        cache: True caches the resized uint8 images in memory, a string caches them to that
-            file prefix, False re-reads every epoch.
+        pipeline: "tf.data" or "numpy" (a `keras.utils.PyDataset`, no TensorFlow); default
+            tf.data on the TensorFlow backend, numpy on the others.
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
-        (B, image_size, image_size, 3) in [0, 1], label int32 (B,))`.
+        (B, image_size, image_size, 3) in [0, 1], label int32 (B,))`. The images are read
+        once and held in memory as uint8 (`S * S * 3` bytes each).
 
     Raises:
         ValueError: a bad argument (named in the message), `protocol="subject"` on a dataset
@@ -81,44 +103,27 @@ def load(
         ((16, 32, 32, 3), 'int32')
     """
     check_load_args(protocol, fold, num_folds, image_size, batch_size, augment)
+    pipeline = pipeline or default_pipeline()
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
     cols = sources.columns(name, data_dir, manual_dir)
     found = sources.builder(name, data_dir)  # made after preparation: it has the split info
     index = sources.split_columns(name, cols, protocol, fold, num_folds, seed)
-    from ferzoo.data import tf_pipeline
-
-    parts = tf_pipeline.build_parts(
-        found,
-        cols.ids,
-        index,
-        image_size=int(image_size),
-        batch_size=int(batch_size),
-        seed=seed,
-        augment=float(augment),
-        crop_face=crop_face,
-        cache=cache,
-    )
-    class_names = tuple(found.info.features["label"].names)
+    parts = read_parts(found, cols, index, int(image_size), crop_face)
     return LoadedData(
         parts,
+        batch_size=int(batch_size),
+        augment=float(augment),
+        seed=seed,
+        pipeline=pipeline,
         name=name,
         protocol=protocol,
         fold=fold,
         num_folds=num_folds,
-        seed=seed,
         image_size=int(image_size),
-        batch_size=int(batch_size),
-        augment=float(augment),
-        pipeline="tf.data",
-        class_names=class_names,
-        num_classes=len(class_names),
-        sizes={part: len(index[part]) for part in PARTS},
+        class_names=tuple(found.info.features["label"].names),
         subjects=protocols.part_subjects(name, cols.subject_ids, index),
-        ids={part: sorted(i.decode() for i in cols.ids[index[part]]) for part in PARTS},
-        label_counts={
-            part: np.bincount(cols.labels[index[part]], minlength=len(class_names)).tolist()
-            for part in PARTS
-        },
     )
 
 
-__all__ = ["check_load_args", "load"]
+__all__ = ["check_load_args", "default_pipeline", "load", "read_parts"]
