@@ -1,0 +1,42 @@
+"""Training: the papers' recipe end to end, with model selection and resumable checkpoints.
+
+`ferzoo.train(model, dataset, ...)` runs five steps (`ferzoo.training.trainer`): the data
+(`ferzoo.data.load`, or a `LoadedData` given as is), the model (`ferzoo.build`, compiled with
+Adam, the model's loss, accuracy and macro F1), resume or start (`checkpoints`), fit (with the
+`EpochKeeper` callback: history, selection, early stopping, checkpoints), and the report
+(`report`: the kept weights, the model file, curves, test metrics).
+
+Example:
+
+    import ferzoo
+    result = ferzoo.train("resnet18", "synthetic_faces", image_size=64, epochs=10)
+    result.test["accuracy"], result.best_epoch, result.output_dir
+
+Resume: started again with the same arguments and `resume=True`, `train` loads the last
+committed state and continues with `fit(initial_epoch=<epochs done>)`, so no completed epoch is
+lost or repeated; `epochs` may be raised on resume, any other change of the training arguments
+is refused. A resumed run sees the shuffled order of a fresh pipeline, so its numbers are not
+bit-identical to an uninterrupted run's.
+
+Reference:
+    The recipe is the papers': Adam at 1e-3, batch 16, 200 epochs (WAMF); early stopping on the
+    validation loss with min delta 1e-5 and patience 30, and the parameters of lowest validation
+    loss kept and used on the test set (MsC-wCA). Capsule-head models train with the margin loss
+    (`ferzoo.losses.loss_for`). Under the subject-independent protocol ferzoo's default rule
+    differs (see `ferzoo.training.selection`), and says so in the run's config and metrics.
+"""
+
+from __future__ import annotations
+
+from ferzoo.training.report import TrainResult, default_output_dir, library_versions
+from ferzoo.training.selection import MONITORS, Selection
+from ferzoo.training.trainer import train
+
+__all__ = [
+    "MONITORS",
+    "Selection",
+    "TrainResult",
+    "default_output_dir",
+    "library_versions",
+    "train",
+]

@@ -1,0 +1,179 @@
+"""The run's files and result: config.json before training, the rest after it.
+
+<output_dir>/                 default results/<dataset>/<model>/<protocol>/fold-<k>/
+    config.json               every argument, the selection rule, class names, versions
+    history.csv curves.png    per-epoch metrics
+    metrics.json metrics.csv  test metrics (accuracy, macro and per-class P/R/F1, confusion)
+    confusion_matrix.csv confusion_matrix.png
+    model.keras               the kept weights (git-ignored)
+    checkpoints/              resume state (git-ignored; see ferzoo.training.checkpoints)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import statistics
+import sys
+from typing import Any
+
+import keras
+import numpy as np
+
+from ferzoo import files
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        history: per-epoch lists (`loss`, `accuracy`, `macro_f1`, their `val_` twins,
+            `epoch_time`), over all epochs of the run, resumed ones included.
+        best_epoch: 0-based epoch whose weights were kept (see `selection`).
+        val_loss, val_accuracy, val_macro_f1: the validation metrics at `best_epoch`.
+        selection: the model-selection rule used (`Selection.to_json()`).
+        test: the test metrics (`ferzoo.evaluate.classification_metrics`), or None when
+            `evaluate_test=False`.
+        output_dir: where the run's files are.
+        model: the trained Keras model, with the kept weights.
+        epoch_time: median seconds per epoch.
+        profile: `ferzoo.profile(model)`: params, trainable_params, macs.
+    """
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    val_loss: float
+    val_accuracy: float
+    val_macro_f1: float
+    selection: dict[str, Any]
+    test: dict[str, Any] | None
+    output_dir: str
+    model: keras.Model = dataclasses.field(repr=False)
+    epoch_time: float
+    profile: dict[str, int]
+
+
+def dataset_name(data) -> str:
+    """The dataset's name as one path component ("synthetic_faces/tiny" -> "synthetic_faces-tiny")."""
+    return str(getattr(data, "name", "custom")).replace("/", "-")
+
+
+def default_output_dir(data, model_name: str) -> str:
+    """`results/<dataset>/<model>/<protocol>/fold-<k>` (relative to the working directory)."""
+    return os.path.join(
+        "results", dataset_name(data), model_name, str(data.protocol), f"fold-{data.fold}"
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python, NumPy, Keras, ferzoo and the backends that are imported."""
+    from ferzoo import __version__
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "keras": keras.__version__,
+        "ferzoo": __version__,
+    }
+    for name in ("tensorflow", "jax", "torch", "tensorflow_datasets"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "?")
+    return versions
+
+
+def enable_determinism() -> None:
+    """Make TensorFlow's ops deterministic when TensorFlow is the backend (reproducible runs)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, state: dict):
+    """config.json: every argument of the run, written before training starts."""
+    config = {
+        **identity,
+        "epochs": spec.epochs,
+        "selection": spec.selection.to_json(),
+        "evaluate_test": spec.evaluate_test,
+        "resume": spec.resume,
+        "checkpoint": spec.checkpoint,
+        "manual_dir": spec.manual_dir,
+        "output_dir": output_dir,
+        "callbacks": [type(c).__name__ for c in spec.callbacks],
+        "verbose": spec.verbose,
+        "optimizer": "adam",
+        "loss": type(net.loss).__name__ if net.loss is not None else None,
+        "class_names": list(data.class_names),
+        "input_shape": [int(d) for d in net.inputs[0].shape[1:]],
+        "pipeline": getattr(data, "pipeline", None),
+        "data_sizes": getattr(data, "sizes", None),
+        "label_counts": getattr(data, "label_counts", None),
+        "versions": library_versions(),
+        "resumed_from_epoch": state["epochs_done"],
+    }
+    files.write_json(os.path.join(output_dir, "config.json"), config)
+
+
+def _at(history: dict[str, list[float]], key: str, epoch: int) -> float:
+    values = history.get(key, [])
+    return float(values[epoch]) if 0 <= epoch < len(values) else math.nan
+
+
+def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: str):
+    """Step 5: keep the chosen weights, save the model, write the curves and the test metrics."""
+    from ferzoo import evaluate as ev
+    from ferzoo.profiling import profile as profile_of
+
+    weights = keeper.chosen_weights()
+    if weights is not None:
+        net.set_weights(weights)
+    history = keeper.state["history"]
+    best = int(keeper.state["best_epoch"])
+    with files.atomic_path(os.path.join(output_dir, "model.keras")) as tmp:
+        net.save(tmp)
+    profile = profile_of(net)
+    times = history.get("epoch_time", [])
+    epoch_time = float(statistics.median(times)) if times else math.nan
+    title = f"{model_name} on {dataset_name(data)} ({data.protocol}, fold {data.fold})"
+    ev.write_history(history, os.path.join(output_dir, "history.csv"))
+    ev.plot_curves(history, os.path.join(output_dir, "curves.png"), title=title)
+    val = {k: _at(history, f"val_{k}", best) for k in ("loss", "accuracy", "macro_f1")}
+    test = None
+    if spec.evaluate_test:
+        test = ev.evaluate_model(net, data["test"], list(data.class_names))
+        test.update(
+            model=model_name,
+            dataset=dataset_name(data),
+            protocol=data.protocol,
+            fold=data.fold,
+            best_epoch=best,
+            epochs_run=len(history.get("loss", [])),
+            selection=spec.selection.to_json(),
+            **{f"val_{k}": v for k, v in val.items()},
+            epoch_time=epoch_time,
+            profile=profile,
+            backend=keras.backend.backend(),
+        )
+        ev.write_metrics(test, output_dir, title=title)
+    return TrainResult(
+        history=history,
+        best_epoch=best,
+        val_loss=val["loss"],
+        val_accuracy=val["accuracy"],
+        val_macro_f1=val["macro_f1"],
+        selection=spec.selection.to_json(),
+        test=test,
+        output_dir=output_dir,
+        model=net,
+        epoch_time=epoch_time,
+        profile=profile,
+    )
+
+
+__all__ = ["TrainResult", "dataset_name", "default_output_dir", "finish", "library_versions",
+           "write_config"]  # fmt: skip
