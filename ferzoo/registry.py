@@ -226,4 +226,25 @@ def build(
     return entry.builder(num_classes=num_classes, input_shape=input_shape, name=name, **kwargs)
 
 
-__all__ = ["ModelEntry", "build", "get_entry", "list_models", "register_model"]
+def min_image_size(name: str, **overrides: Any) -> int:
+    """The smallest square image side the model `name` (with `overrides`) accepts.
+
+    Computed from the family's list of downsampling layers, without building the model; 1 for
+    a custom builder that does not publish one.
+
+    Example:
+    >>> min_image_size("resnet18"), min_image_size("resnet18", head="capsule")
+    (17, 33)
+    """
+    import sys
+
+    from ferzoo.models.heads import min_input_size
+
+    entry = get_entry(name)
+    spatial_ops = getattr(sys.modules[entry.builder.__module__], "spatial_ops", None)
+    if spatial_ops is None:
+        return 1
+    return min_input_size(spatial_ops(**dict(entry.defaults, **overrides)))
+
+
+__all__ = ["ModelEntry", "build", "get_entry", "list_models", "min_image_size", "register_model"]

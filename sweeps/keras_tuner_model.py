@@ -1,4 +1,4 @@
-"""A KerasTuner HyperModel over the same search space as the Optuna sweeps (`sweeps/space.py`).
+"""A KerasTuner HyperModel over the same search space as the Optuna sweeps (`ferzoo/sweep/space.py`).
 
     python sweeps/keras_tuner_model.py --dataset synthetic_faces --max-trials 4 --epochs 3
 
@@ -26,19 +26,17 @@ dependency of ferzoo).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keras
+import keras_tuner
 
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
-import space as search_space  # noqa: E402
+from ferzoo.sweep import space as search_space
 
 
 class FerHyperModel(keras_tuner.HyperModel):
-    """A `keras_tuner.HyperModel` building ferzoo models from `sweeps/space.py`.
+    """A `keras_tuner.HyperModel` building ferzoo models from `ferzoo.sweep.space`.
 
     Args:
         space: the search space's name ("full" or "demo").

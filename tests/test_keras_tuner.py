@@ -12,8 +12,9 @@ keras_tuner = pytest.importorskip("keras_tuner")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sweeps"))
 
-import space  # noqa: E402
 from keras_tuner_model import FerHyperModel  # noqa: E402
+
+from ferzoo.sweep import space  # noqa: E402
 
 
 def _defaults(param, values):

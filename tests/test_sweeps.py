@@ -10,7 +10,6 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -31,24 +30,19 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from ferzoo import sweep
+from ferzoo.sweep import cli as sweep_cli
+from ferzoo.sweep import space
+from ferzoo.sweep.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = ROOT / "sweeps"
-RUN = SWEEPS / "run.py"
+RUN = ROOT / "sweeps" / "run.py"
 TINY = "synthetic_faces/tiny"
-sys.path.insert(0, str(SWEEPS))
-
-import space  # noqa: E402
-from studies import STUDIES  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _load_run_module():
-    spec = importlib.util.spec_from_file_location("sweeps_run", RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return sweep_cli
 
 
 def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
@@ -98,15 +92,31 @@ def test_space_conditional_parameters_appear_only_with_their_parent():
     assert "mf" in no_mf and "mf_kernels" not in no_mf
 
 
-def test_space_has_the_issue_choices():
-    full = {p.name: p for p in space.SPACES["full"].params}
-    assert set(full["backbone"].choices) == {"resnet18", "resnet34", "cnn"}
-    assert [space._kernels(k) for k in full["msc_kernels"].choices] == [
-        (3, 5, 7), (3, 5), (5, 7), (1, 3, 5, 7), (3, 5, 7, 9)
-    ]  # fmt: skip
-    assert full["wca_ratio"].choices == (2, 4, 8, 16)
-    assert set(full["attention"].choices) == {"none", "wca", "wa"}
-    assert full["learning_rate"].log
+@pytest.mark.parametrize("name", ["demo", "full"])
+def test_min_image_sizes_match_what_builds(name):
+    """The cheap size table agrees with the builders: each combination builds at its minimum
+    and refuses one pixel less."""
+    import ferzoo
+
+    for label, size in space.min_image_sizes(name).items():
+        backbone, stem, head = (part.split()[0] for part in label.split(", "))
+        overrides = dict(space.get_space(name).base_overrides.get(backbone, {}))
+        overrides.update(stem=stem, head=head, msc_kernels=(3, 5, 7, 9) if stem == "msc" else (3,))
+        if name == "full" and stem == "msc":
+            assert size == ferzoo.registry.min_image_size(backbone, **overrides), label
+        with pytest.raises(ValueError, match="too small"):
+            ferzoo.build(backbone, input_shape=(size - 1, size - 1, 3), **overrides)
+
+
+def test_an_image_size_below_every_minimum_is_refused():
+    assert space.check_image_size("demo", 48) == []
+    ruled_out = space.check_image_size("full", 48)
+    assert any(r.startswith("cnn, conv stem") for r in ruled_out)
+    assert not any(r.startswith("resnet18, conv stem, dense") for r in ruled_out)
+    smallest = min(space.min_image_sizes("demo").values())  # the MsC stem at stride 1
+    assert smallest < 17 and any("conv stem" in r for r in space.check_image_size("demo", 16))
+    with pytest.raises(ValueError, match=rf"image_size {smallest - 1} is below .* \({smallest} px\)"):
+        space.check_image_size("demo", smallest - 1)
 
 
 def test_to_build_maps_parameters_to_overrides():
@@ -265,9 +275,9 @@ def test_a_trial_beyond_n_trials_is_closed_without_running(tmp_path, monkeypatch
     study.add_trial(optuna.create_trial(value=0.5))
     stale = sweep.count_trials(study)  # 1 complete: one slot seems free
     held = study.ask()  # ... but another worker takes it
-    monkeypatch.setattr(sweep, "count_trials", lambda _study: stale)
+    monkeypatch.setattr("ferzoo.sweep.worker.count_trials", lambda _study: stale)
     called = []
-    assert sweep.run_worker(study, lambda t: called.append(t) or 1.0, settings) == 1
+    assert sweep.run_worker(study, lambda t: called.append(t) or 1.0, settings) == 0
     assert called == []  # the surplus trial never trained
     surplus = study.trials[-1]
     assert surplus.state == TrialState.FAIL and surplus.user_attrs["surplus"] is True
@@ -400,7 +410,7 @@ def test_unreachable_storage_is_one_line_and_exit_2(capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    assert err.startswith("error: cannot open the Optuna storage postgresql")
+    assert err.startswith("ferzoo: error: cannot open the Optuna storage postgresql")
     assert "pw@" not in err and "Traceback" not in err
 
 

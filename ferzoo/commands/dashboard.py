@@ -1,6 +1,6 @@
 """`ferzoo dashboard`: the Optuna dashboard on the sweeps' storage, with the trials' artifacts.
 
-    ferzoo dashboard                                   # sqlite:///results/optuna.db, port 8080
+    ferzoo dashboard                                   # sqlite:///runs/optuna.db, port 8080
     ferzoo dashboard --study demo --port 8081
     ferzoo dashboard --storage postgresql://user:pw@db-host/ferzoo --host 0.0.0.0
 
@@ -20,7 +20,8 @@ import os
 import sys
 from typing import Any, BinaryIO
 
-DEFAULT_STORAGE = "sqlite:///results/optuna.db"
+from ferzoo.paths import DEFAULT_STORAGE
+from ferzoo.paths import SWEEPS_DIR as DEFAULT_RESULTS_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default {DEFAULT_STORAGE}")
     p.add_argument("--study", default=None, help="check this study exists; serve its artifacts")
-    p.add_argument("--results-dir", default="results", help="where results/<study>/ folders are")
+    p.add_argument(
+        "--results-dir", default=DEFAULT_RESULTS_DIR, help="where the <study>/ folders are"
+    )
     p.add_argument(
         "--artifact-dir", default=None, help="serve this artifact folder instead of the studies'"
     )

@@ -54,6 +54,25 @@ def _pool(x, name: str, data_format: str):
     return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
 
 
+def spatial_ops(
+    *,
+    stem: str = "conv",
+    msc_kernels: tuple[int, ...] = (3, 5, 7),
+    msc_strides: int = 4,
+    head: str = "dense",
+    primary_kernel: int = 3,
+    primary_strides: int = 2,
+    **_: Any,
+) -> list[SpatialOp]:
+    """Every layer of a `cnn` that changes the spatial size, in order (for the size check)."""
+    if stem == "conv":
+        spatial = [SpatialOp("conv1", 11, 4, 2)]
+    else:
+        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
+    spatial += [SpatialOp(f"pool{i}", 3, 2, 0) for i in (1, 2, 3)]
+    return spatial + head_spatial_ops(head, primary_kernel, primary_strides)
+
+
 def cnn(
     *,
     num_classes: int = 7,
@@ -159,16 +178,14 @@ def cnn(
         )
     dropout = tuple(check_dropout("dropout", d) for d in dropout)
 
-    if stem == "conv":
-        spatial = [SpatialOp("conv1", 11, 4, 2)]
-    else:
-        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
-    spatial += [
-        SpatialOp("pool1", 3, 2, 0),
-        SpatialOp("pool2", 3, 2, 0),
-        SpatialOp("pool3", 3, 2, 0),
-    ]
-    spatial += head_spatial_ops(head, primary_kernel, primary_strides)
+    spatial = spatial_ops(
+        stem=stem,
+        msc_kernels=msc_kernels,
+        msc_strides=msc_strides,
+        head=head,
+        primary_kernel=primary_kernel,
+        primary_strides=primary_strides,
+    )
     check_input_size(name, input_shape, hw, spatial)
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")

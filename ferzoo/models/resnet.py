@@ -43,6 +43,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "msc_resnet18": dict(depths=_R18, stem="msc"),
     "wca_resnet18": dict(depths=_R18, attention="wca", wca_ratio=16),
     "msc_wca_resnet18": dict(depths=_R18, stem="msc", attention="wca", wca_ratio=16),
+    # The MsC-wCA grid on ResNet34 (the sweeps' second backbone; not in the paper's tables).
+    "resnet34": dict(depths=_R34),
+    "msc_resnet34": dict(depths=_R34, stem="msc"),
+    "wca_resnet34": dict(depths=_R34, attention="wca", wca_ratio=16),
+    "msc_wca_resnet34": dict(depths=_R34, stem="msc", attention="wca", wca_ratio=16),
     # Seed 000's ablation grid (capsule head; WA in every stage, MF at every stage join).
     "resnet18_caps": dict(depths=_R18, head="capsule"),
     "mf_resnet18_caps": dict(depths=_R18, fusion="mf", head="capsule"),
@@ -89,6 +94,27 @@ def _basic_block(x, filters: int, stride: int, name: str, data_format: str):
     y = batch_norm(data_format, f"{name}_bn2")(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def spatial_ops(
+    *,
+    depths: tuple[int, ...] = _R18,
+    stem: str = "conv",
+    msc_kernels: tuple[int, ...] = (3, 5, 7),
+    msc_strides: int = 1,
+    head: str = "dense",
+    primary_kernel: int = 3,
+    primary_strides: int = 2,
+    **_: Any,
+) -> list[SpatialOp]:
+    """Every layer of a `resnet` that changes the spatial size, in order (for the size check)."""
+    if stem == "conv":
+        spatial = [SpatialOp("stem_conv", 7, 2, 3)]
+    else:
+        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
+    spatial.append(SpatialOp("stem_pool", 3, 2, 1))
+    spatial += [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
+    return spatial + head_spatial_ops(head, primary_kernel, primary_strides)
 
 
 def resnet(
@@ -218,14 +244,15 @@ def resnet(
     stem_filters = widths[0] if stem_filters is None else stem_filters
     check_positive_int("stem_filters", stem_filters)
 
-    # The size check: every layer that changes the spatial size, in order.
-    if stem == "conv":
-        spatial = [SpatialOp("stem_conv", 7, 2, 3)]
-    else:
-        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
-    spatial.append(SpatialOp("stem_pool", 3, 2, 1))
-    spatial += [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
-    spatial += head_spatial_ops(head, primary_kernel, primary_strides)
+    spatial = spatial_ops(
+        depths=depths,
+        stem=stem,
+        msc_kernels=msc_kernels,
+        msc_strides=msc_strides,
+        head=head,
+        primary_kernel=primary_kernel,
+        primary_strides=primary_strides,
+    )
     check_input_size(name, input_shape, hw, spatial)
 
     attention_args = dict(

@@ -1,6 +1,6 @@
 """The run's files and result: config.json before training, the rest after it.
 
-<output_dir>/                 default results/<dataset>/<model>/<protocol>/fold-<k>/
+<output_dir>/                 default runs/<dataset>/<model>/<protocol>/fold-<k>/
     config.json               every argument, the selection rule, class names, versions
     history.csv curves.png    per-epoch metrics
     metrics.json metrics.csv  test metrics (accuracy, macro and per-class P/R/F1, confusion)
@@ -62,10 +62,10 @@ def dataset_name(data) -> str:
 
 
 def default_output_dir(data, model_name: str) -> str:
-    """`results/<dataset>/<model>/<protocol>/fold-<k>` (relative to the working directory)."""
-    return os.path.join(
-        "results", dataset_name(data), model_name, str(data.protocol), f"fold-{data.fold}"
-    )
+    """`runs/<dataset>/<model>/<protocol>/fold-<k>` (relative to the working directory)."""
+    from ferzoo.paths import run_dir
+
+    return run_dir(dataset_name(data), model_name, str(data.protocol), data.fold)
 
 
 def library_versions() -> dict[str, str]:

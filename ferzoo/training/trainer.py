@@ -257,7 +257,7 @@ def train(
             `ferzoo.training.selection`).
         min_epochs: no epoch before it is kept and no early stop happens (`"auto"`: 0 under
             the paper protocol, `min(10, max(1, epochs // 5))` under the subject protocol).
-        output_dir: where to write; default `results/<dataset>/<model>/<protocol>/fold-<k>`.
+        output_dir: where to write; default `runs/<dataset>/<model>/<protocol>/fold-<k>`.
         model_overrides: keyword overrides for `ferzoo.build` (e.g. `{"attention": "wca"}`).
         callbacks: extra Keras callbacks (e.g. an Optuna pruning callback); they run after the
             checkpointing one, so a pruned trial still leaves a consistent checkpoint.

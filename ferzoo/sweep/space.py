@@ -247,6 +247,57 @@ def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
     return backbone, overrides, train_kwargs
 
 
+def _choices(space: Space, name: str, default: Any) -> tuple:
+    for p in space.params:
+        if p.name == name:
+            return p.choices
+    return (space.defaults.get(name, default),)
+
+
+def min_image_sizes(space: str | Space) -> dict[str, int]:
+    """The smallest image side of each backbone / stem / head combination the space can draw.
+
+    Example:
+        >>> min_image_sizes("full")["cnn, conv stem, dense head"]
+        63
+    """
+    from ferzoo.registry import min_image_size
+
+    space = get_space(space) if isinstance(space, str) else space
+    sizes: dict[str, int] = {}
+    kernel_sets = [_kernels(k) for k in _choices(space, "msc_kernels", "3,5,7")]
+    for backbone in _choices(space, "backbone", "resnet18"):
+        base = dict(space.base_overrides.get(backbone, {}))
+        for stem in _choices(space, "stem", "conv"):
+            for head in _choices(space, "head", "dense"):
+                for kernels in kernel_sets if stem == "msc" else [(3, 5, 7)]:
+                    overrides = dict(base, stem=stem, msc_kernels=kernels, head=head)
+                    label = f"{backbone}, {stem} stem, {head} head"
+                    size = min_image_size(backbone, **overrides)
+                    sizes[label] = max(sizes.get(label, 0), size)
+    return sizes
+
+
+def check_image_size(space: str | Space, image_size: int) -> list[str]:
+    """Refuse an image size no configuration of the space accepts; list those it rules out.
+
+    Returns:
+        The combinations (see `min_image_sizes`) that cannot be built at `image_size`; their
+        trials are closed as infeasible without training.
+
+    Raises:
+        ValueError: when `image_size` is below the smallest minimum of the space.
+    """
+    sizes = min_image_sizes(space)
+    smallest = min(sizes.values())
+    if image_size < smallest:
+        raise ValueError(
+            f"image_size {image_size} is below the smallest input any configuration of this "
+            f"search space accepts ({smallest} px). Received: image_size={image_size}"
+        )
+    return [f"{label} (needs {size} px)" for label, size in sizes.items() if image_size < size]
+
+
 def suggest(trial, study: Any, fixed: Mapping[str, Any] | None = None) -> tuple[str, dict, dict]:
     """Sample a configuration for an Optuna trial: `(model_name, overrides, train_kwargs)`."""
     space = study if isinstance(study, str) else study.space

@@ -12,7 +12,7 @@ Adding a study is one line.
 
 from __future__ import annotations
 
-from ferzoo.sweep import StudyConfig
+from ferzoo.sweep.config import StudyConfig
 
 STUDIES: dict[str, StudyConfig] = {
     s.name: s

@@ -1,0 +1,233 @@
+"""One trial: sample a configuration, train it on the training part, score it on validation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from ferzoo.files import jsonable
+from ferzoo.sweep.config import (
+    ACTIVE_STATES,
+    DONE_STATES,
+    TRIAL_ARTIFACTS,
+    DuplicateTrial,
+    InfeasibleTrial,
+    StudyConfig,
+    SweepError,
+    SweepSettings,
+)
+from ferzoo.sweep.pruning import pruning_callback_class
+
+Suggest = Callable[[optuna.Trial, StudyConfig, Mapping[str, Any]], tuple[str, dict, dict]]
+
+
+def is_surplus(trial: optuna.Trial, n_trials: int) -> bool:
+    """Whether `n_trials` trials that count (finished, running or waiting) precede this one.
+
+    Trial numbers are given out in order by the storage, so of two workers that ask at the same
+    moment for the last free slot, exactly one gets it.
+    """
+    ahead = trial.study.get_trials(deepcopy=False, states=DONE_STATES + ACTIVE_STATES)
+    return sum(1 for t in ahead if t.number < trial.number) >= n_trials
+
+
+def duplicate_of(trial: optuna.Trial) -> int | None:
+    """The number of an earlier trial (finished, running or waiting) with the same parameters.
+
+    A trial that retries a dead worker's trial (same parameters, by design) is not a duplicate
+    of the failed original: failed trials are not compared.
+    """
+    params = trial.params
+    for other in trial.study.get_trials(deepcopy=False, states=DONE_STATES + ACTIVE_STATES):
+        if other.number < trial.number and other.params == params:
+            return other.number
+    return None
+
+
+def device_description() -> str:
+    """The device this process trains on, e.g. "cuda:0 (NVIDIA H200)" or "cpu"."""
+    from ferzoo import devices
+
+    found = devices.backend_devices()
+    gpus = [d for d in found if d["kind"] == "gpu"]
+    if not gpus:
+        return "cpu"
+    return f"{gpus[0]['name']} ({gpus[0].get('model', 'GPU')})"
+
+
+class Objective:
+    """One trial: sample a configuration, train it on the training part, score it on validation.
+
+    The dataset is loaded once per worker and shared by its trials (`LoadedData.rebatched`
+    gives each trial its batch size and augmentation over the same images).
+
+    Args:
+        settings: the sweep's settings.
+        suggest: `suggest(trial, study_config, fixed) -> (model_name, model_overrides,
+            train_kwargs)` (`ferzoo.sweep.space`); train_kwargs hold learning_rate,
+            batch_size and augment.
+        train_fn: the trainer (default `ferzoo.train`); tests may pass a stand-in.
+        load_fn: the data loader (default `ferzoo.data.load`).
+
+    Returns (when called):
+        The trial's value: the study's metric at the epoch the training run kept.
+    """
+
+    def __init__(
+        self,
+        settings: SweepSettings,
+        suggest: Suggest,
+        *,
+        train_fn: Callable[..., Any] | None = None,
+        load_fn: Callable[..., Any] | None = None,
+    ):
+        self.settings = settings
+        self.suggest = suggest
+        self.train_fn = train_fn
+        self.load_fn = load_fn
+        self._store = None
+        self._data = None
+
+    @property
+    def artifact_store(self) -> optuna.artifacts.FileSystemArtifactStore:
+        if self._store is None:
+            os.makedirs(self.settings.artifact_dir, exist_ok=True)
+            self._store = optuna.artifacts.FileSystemArtifactStore(self.settings.artifact_dir)
+        return self._store
+
+    def data(self, batch_size: int, augment: float):
+        """The study's dataset, loaded on the first trial, batched as this trial asks."""
+        s, cfg = self.settings, self.settings.study
+        if self._data is None:
+            if self.load_fn is None:
+                from ferzoo.data import load as load_fn
+            else:
+                load_fn = self.load_fn
+            self._data = load_fn(
+                cfg.dataset,
+                protocol=cfg.protocol,
+                fold=cfg.fold,
+                image_size=s.image_size,
+                batch_size=batch_size,
+                seed=s.seed,
+                augment=augment,
+                data_dir=s.data_dir,
+                manual_dir=s.manual_dir,
+            )
+        if hasattr(self._data, "rebatched"):
+            return self._data.rebatched(batch_size=batch_size, augment=augment)
+        return self._data
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        s = self.settings
+        import keras
+
+        keras.backend.clear_session()
+        workdir = tempfile.mkdtemp(prefix=f"ferzoo-{s.study_name}-trial{trial.number}-")
+        try:
+            return self._run(trial, workdir)
+        finally:
+            if s.keep_trial_dirs:
+                keep = os.path.join(s.study_dir, "trials", f"trial-{trial.number}")
+                shutil.rmtree(keep, ignore_errors=True)
+                os.makedirs(os.path.dirname(keep), exist_ok=True)
+                shutil.move(workdir, keep)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+            keras.backend.clear_session()
+
+    def _record(self, trial: optuna.Trial, model_name: str, overrides: dict) -> None:
+        s = self.settings
+        trial.set_user_attr("model", model_name)
+        trial.set_user_attr("model_overrides", jsonable(overrides))
+        trial.set_user_attr("worker", s.worker_id)
+        trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        trial.set_user_attr("device", device_description())
+        if s.fixed:
+            trial.set_user_attr("fixed", jsonable(s.fixed))
+
+    def _run(self, trial: optuna.Trial, workdir: str) -> float:
+        s, cfg = self.settings, self.settings.study
+        model_name, overrides, train_kwargs = self.suggest(trial, cfg, s.fixed)
+        earlier = duplicate_of(trial)
+        if earlier is not None:
+            trial.set_user_attr("duplicate_of", earlier)
+            raise DuplicateTrial(f"trial {earlier} already ran these parameters")
+        self._record(trial, model_name, overrides)
+        data = self.data(int(train_kwargs["batch_size"]), float(train_kwargs.get("augment", 0.0)))
+        train = self.train_fn
+        if train is None:
+            from ferzoo.training import train
+        try:
+            result = train(
+                model_name,
+                data,
+                epochs=s.epochs,
+                learning_rate=float(train_kwargs["learning_rate"]),
+                seed=s.seed,
+                output_dir=workdir,
+                model_overrides=overrides,
+                callbacks=[pruning_callback_class()(trial, cfg.metric)],
+                evaluate_test=False,
+                resume=False,
+                checkpoint=False,
+                verbose=s.verbose,
+            )
+        except ValueError as err:
+            if "too small for" in str(err):  # this backbone cannot take the image size
+                trial.set_user_attr("infeasible", str(err).splitlines()[0])
+                raise InfeasibleTrial(str(err).splitlines()[0]) from None
+            raise
+        return self._score(trial, result, data, workdir)
+
+    def _score(self, trial: optuna.Trial, result: Any, data: Any, workdir: str) -> float:
+        cfg = self.settings.study
+        history = result.history
+        if cfg.metric not in history or result.best_epoch < 0:
+            raise SweepError(
+                f"the training history has no {cfg.metric!r} (keys: {sorted(history)})"
+            )
+        value = float(history[cfg.metric][result.best_epoch])
+        profile = result.profile or {}
+        for key, attr in (
+            ("params", int(profile.get("params", 0))),
+            ("macs", int(profile.get("macs", 0))),
+            ("epoch_time", float(result.epoch_time)),
+            ("best_epoch", int(result.best_epoch)),
+            ("epochs_run", len(history.get("loss", []))),
+            ("val_loss", float(result.val_loss)),
+        ):
+            trial.set_user_attr(key, attr)
+        self._validation_confusion(trial, result, data, workdir)
+        self._upload(trial, workdir)
+        return value
+
+    def _validation_confusion(self, trial, result, data, workdir: str) -> None:
+        """The confusion matrix on the validation part (never the test part) as a PNG."""
+        from ferzoo import evaluate as ev
+
+        metrics = ev.evaluate_model(result.model, data["validation"], list(data.class_names))
+        trial.set_user_attr("val_macro_f1", float(metrics["macro_f1"]))
+        ev.plot_confusion_matrix(
+            metrics["confusion_matrix"],
+            metrics["class_names"],
+            os.path.join(workdir, "val_confusion_matrix.png"),
+            title=f"trial {trial.number}: validation confusion matrix",
+        )
+
+    def _upload(self, trial: optuna.Trial, workdir: str) -> None:
+        for name in TRIAL_ARTIFACTS:
+            path = os.path.join(workdir, name)
+            if os.path.exists(path):
+                optuna.artifacts.upload_artifact(
+                    artifact_store=self.artifact_store, file_path=path, study_or_trial=trial
+                )
+
+
+__all__ = ["Objective", "Suggest", "TrialState", "device_description", "duplicate_of", "is_surplus"]

@@ -1,0 +1,124 @@
+"""One sweep run from the command line: storage, data, study, workers, report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from optuna.trial import TrialState
+
+from ferzoo.sweep import space
+from ferzoo.sweep.config import StorageError, StudyMismatchError, SweepError, SweepSettings
+
+
+def fail(message: str, code: int) -> int:
+    print(f"ferzoo: error: {message}", file=sys.stderr)
+    return code
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def prepare_data(settings: SweepSettings) -> None:
+    """Prepare the dataset once, before any worker starts (TFDS builds are not concurrent)."""
+    from ferzoo import data
+
+    data.prepare(settings.study.dataset, data_dir=settings.data_dir, manual_dir=settings.manual_dir)
+    # The protocol must be possible for this dataset (a subject protocol needs subject ids).
+    data.subjects(
+        settings.study.dataset,
+        protocol=settings.study.protocol,
+        fold=settings.study.fold,
+        seed=settings.seed,
+        data_dir=settings.data_dir,
+    )
+
+
+def _remaining(study, settings: SweepSettings) -> int:
+    from ferzoo.sweep.storage import count_trials
+
+    counts = count_trials(study)
+    done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+    return settings.n_trials - done
+
+
+def _say_nothing_to_run(study, settings: SweepSettings) -> None:
+    done = settings.n_trials - _remaining(study, settings)
+    log(
+        f"study {settings.study_name!r} already holds {done} finished trial(s), as many as "
+        f"--n-trials {settings.n_trials} asks: no trial to run. Pass --n-trials "
+        f"{done + 10} (or more) to run more."
+    )
+
+
+def _run_here(study, settings: SweepSettings) -> None:
+    from ferzoo.sweep.objective import Objective
+    from ferzoo.sweep.worker import run_worker
+
+    start = time.monotonic()
+    ran = run_worker(study, Objective(settings, space.suggest), settings, log=log)
+    log(f"[worker {settings.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s")
+
+
+def _sweep(args, settings: SweepSettings, storage) -> int:
+    from ferzoo.sweep.cli import run_workers, worker_plan
+    from ferzoo.sweep.report import finalize
+    from ferzoo.sweep.storage import count_trials, create_or_load_study
+
+    study = create_or_load_study(settings, storage)
+    if _remaining(study, settings) <= 0 and args.worker_id is None:
+        _say_nothing_to_run(study, settings)
+    else:
+        plan = worker_plan(args)
+        if len(plan) > 1 or plan[0] is not None:
+            code = run_workers(args, plan)
+            if code:
+                return code
+        else:
+            _run_here(study, settings)
+    counts = count_trials(study)
+    log(f"study {settings.study_name!r}: " + ", ".join(
+        f"{n} {s.name.lower()}" for s, n in counts.items() if n))  # fmt: skip
+    if args.no_final:
+        return 0
+    best = finalize(settings, storage, space.to_build)
+    test = best.get("test") or {}
+    print(
+        f"best: trial {best['trial']} {settings.study.metric}={best['value']:.4f}; "
+        f"retrained test accuracy={test.get('accuracy', float('nan')):.4f}; "
+        f"see {os.path.join(settings.study_dir, 'summary.md')}"
+    )
+    return 0
+
+
+def run(args, settings: SweepSettings) -> int:
+    """The sweep of parsed arguments; returns the exit code."""
+    from ferzoo.data import DatasetNotReadyError
+    from ferzoo.sweep.storage import open_storage
+
+    try:
+        ruled_out = space.check_image_size(settings.study.space, settings.image_size)
+        if ruled_out and args.worker_id is None:
+            log(f"at {settings.image_size} px these choices cannot be built; their trials are "
+                f"skipped: {'; '.join(ruled_out)}")  # fmt: skip
+        storage = open_storage(
+            settings.storage_url,
+            heartbeat_interval=settings.heartbeat_interval,
+            max_retry=settings.max_retry,
+        )
+        if args.worker_id is None:
+            prepare_data(settings)
+        return _sweep(args, settings, storage)
+    except DatasetNotReadyError as err:  # carries the builder's download instructions
+        return fail(str(err), 1)
+    except (StorageError, StudyMismatchError) as err:
+        return fail(str(err), 2)
+    except SweepError as err:
+        return fail(str(err), 1)
+    except ValueError as err:  # a bad argument, unknown dataset, protocol not possible for it
+        return fail(str(err).splitlines()[0], 2)
+
+
+__all__ = ["prepare_data", "run"]
