@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ferzoo import face
-from ferzoo.datasets import manual
+from ferzoo.datasets import facts, manual
 
 EMOTIONS = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")  # codes 1-7
 SUBJECT_DIR = re.compile(r"^S\d{3}$", re.IGNORECASE)
@@ -116,6 +116,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "peak3"
+    PROTOCOL_FACTS = facts.ProtocolFacts(
+        fractions=(0.63, 0.07, 0.30),
+        has_subjects=True,
+        source="the WAMF paper: a random 7:3 train:test split, 10 % of train for validation",
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     CK+ is free for non-commercial research; request it at
     https://www.jeffcohn.net/Resources/ (University of Pittsburgh / Carnegie Mellon, agreement

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ferzoo.datasets import manual
+from ferzoo.datasets import facts, manual
 
 CLASS_NAMES = ("surprise", "joy", "neutral", "bored", "upset")  # the paper's order
 SPLIT_ALIASES = {
@@ -70,6 +70,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     PAPER_FRACTIONS = (0.8, 0.1, 0.1)
     NO_SUBJECTS = "FESR has no subject ids"
     RELEASE_NOTES = {"1.0.0": "Initial release."}
+    PROTOCOL_FACTS = facts.ProtocolFacts(
+        official_splits=True,
+        fractions=(0.8, 0.1, 0.1),
+        has_subjects=False,
+        source="FESR's distributed train/validation/test split; 8:1:1 (MsC/wCA) without one",
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Download FESR from Kaggle (a free account is needed):
     https://www.kaggle.com/datasets/daniellam2000/facial-expression-of-students-in-real-class-fesr

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ferzoo import face
-from ferzoo.datasets import manual
+from ferzoo.datasets import facts, manual
 
 # Expression codes in the file names, in label order, and the class names they become.
 EMOTION_CODES = ("AN", "DI", "FE", "HA", "NE", "SA", "SU")
@@ -48,6 +48,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # ferzoo holds 10 % of the training part out for validation.
     PAPER_FRACTIONS = (0.63, 0.07, 0.30)
     RELEASE_NOTES = {"1.0.0": "Initial release."}
+    PROTOCOL_FACTS = facts.ProtocolFacts(
+        fractions=(0.63, 0.07, 0.30),
+        has_subjects=True,
+        source="the WAMF paper: a random 7:3 train:test split, 10 % of train for validation",
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     JAFFE is free for non-commercial research but must be requested from its authors:
     https://zenodo.org/record/3451524 (Lyons, Kamachi and Gyoba). Put the archive as you receive it

@@ -32,7 +32,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from ferzoo import face
-from ferzoo.datasets import manual
+from ferzoo.datasets import facts, manual
 
 EMOTION_CODES = ("AF", "AN", "DI", "HA", "NE", "SA", "SU")
 CLASS_NAMES = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
@@ -54,6 +54,13 @@ def is_kdef_folder(tree: manual.Tree, folder: Path) -> bool:
         FOLDER_PATTERN.match(sub.name) and any(FILE_PATTERN.match(f.name) for f in tree.files(sub))
         for sub in tree.dirs(folder)
     )
+
+
+def person_of(subject_id: str) -> str:
+    """The person a KDEF subject id stands for: "F01" for "F01", and for "AF01"/"BF01" (an id that
+    kept the session letter), so that both sessions of a person are folded together."""
+    match = re.fullmatch(r"[AB]([FM]\d\d)", subject_id, re.IGNORECASE)
+    return match.group(1).upper() if match else subject_id
 
 
 @dataclasses.dataclass
@@ -82,6 +89,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         KdefConfig(name="frontal", description="The straight view (S) only.", views=("S",)),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "all"
+    PROTOCOL_FACTS = facts.ProtocolFacts(
+        fractions=(0.8, 0.1, 0.1),
+        has_subjects=True,
+        subject_group=person_of,
+        source="the MsC/wCA paper: a random 8:1:1 split; AF01 and BF01 are one person",
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     KDEF is free for non-commercial research; request it at https://www.kdef.se (formerly
     https://www.emotionlab.se/resources/kdef; Karolinska Institutet). Put the archive as you receive it (`KDEF_and_AKDEF.zip`) or its extracted folder

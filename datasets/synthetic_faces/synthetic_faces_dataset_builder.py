@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ferzoo import face, synthetic
+from ferzoo.datasets import facts
 
 
 @dataclasses.dataclass
@@ -49,6 +50,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         ),
     ]
     DEFAULT_CONFIG_NAME = "default"
+    PROTOCOL_FACTS = facts.ProtocolFacts(
+        fractions=(0.8, 0.1, 0.1), has_subjects=True, source="ferzoo's choice: 8:1:1"
+    )
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.image_size

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("name", help="ck_plus, jaffe, kdef, fesr or synthetic_faces[/config]")
+        sub.add_argument("name", help="a dataset of ferzoo.datasets.BUILDER_NAMES[/config]")
         sub.add_argument("--data-dir", default=None, help="TFDS data dir (env FERZOO_DATA_DIR)")
         sub.add_argument("--manual-dir", default=None, help="folder holding your licensed copy")
 

@@ -16,7 +16,9 @@ Example:
     from etils import epath
 
     builder = tfds.builder("synthetic_faces", config="tiny", data_dir="/tmp/tfds")
-    ferzoo.datasets.available()   # the builders found, e.g. ["ck_plus", ..., "synthetic_faces"]
+    ferzoo.datasets.available()   # the builders found, e.g. ["ck_plus", ..., "image_folder"]
+
+Each builder declares its split facts as `Builder.PROTOCOL_FACTS` (`ferzoo.datasets.facts`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from pathlib import Path
 
 from etils import epath
 
-BUILDER_NAMES = ("ck_plus", "jaffe", "kdef", "fesr", "synthetic_faces")
+BUILDER_NAMES = (
+    "ck_plus",
+    "jaffe",
+    "kdef",
+    "fesr",
+    "synthetic_faces",
+    "fer2013",
+    "raf_db",
+    "affectnet",
+    "image_folder",
+)
 
 _MODULE_SUFFIX = "_dataset_builder"
 _LOADED: dict[str, type] = {}

@@ -1,4 +1,4 @@
-"""Shared helpers for the manual-download TFDS builders (CK+, JAFFE, KDEF, FESR).
+"""Shared helpers for the manual-download TFDS builders (CK+, JAFFE, KDEF, FESR, FER2013, ...).
 
 The licensed datasets cannot be downloaded by code: the user requests them, then puts the archive as
 distributed (.zip, .tar, .tar.gz, .tgz, .tar.bz2) or its extracted folder anywhere below
@@ -43,6 +43,7 @@ FULL_BOX = (0.0, 0.0, 1.0, 1.0)
 # Folders that archives made on macOS or Windows add, and that never hold data.
 _JUNK_DIRS = frozenset({"__macosx", ".ds_store", "@eadir"})
 _MAX_DEPTH = 8  # how deep below manual_dir (or an extracted archive) the dataset is searched for
+_MAX_ARCHIVE_DEPTH = 2  # archives inside archives are extracted too, this many levels deep
 
 
 class ManualDataError(AssertionError):
@@ -185,21 +186,26 @@ class ManualData:
         )
         self._dl_manager = dl_manager
         self._trees = [Tree(self.root)]
-        self._extracted = False
+        self._opened = 0  # self._trees[:_opened] have had their archives extracted
+        self._archive_depth = 0
 
     def find_optional(self, predicate: Predicate) -> Path | None:
-        """The shallowest folder below manual_dir for which `predicate(tree, folder)` holds."""
-        for tree in self._trees:
-            found = _first(tree, predicate)
-            if found is not None:
-                return found
-        if not self._extracted:
-            self._extract_archives()
-            for tree in self._trees[1:]:
+        """The shallowest folder below manual_dir for which `predicate(tree, folder)` holds.
+
+        The folders already there are searched first, then those of the archives below
+        manual_dir, then those of archives inside the extracted archives (RAF-DB's
+        `basic/Image/aligned.zip`, FER2013's `fer2013.tar.gz` inside the Kaggle zip), at most
+        `_MAX_ARCHIVE_DEPTH` levels deep.
+        """
+        searched = 0
+        while True:
+            for tree in self._trees[searched:]:
                 found = _first(tree, predicate)
                 if found is not None:
                     return found
-        return None
+            searched = len(self._trees)
+            if not self._extract_next_level():
+                return None
 
     def find(self, predicate: Predicate, *, expected: str) -> Path:
         """Like `find_optional`, but raises a `ManualDataError` saying what was expected/found."""
@@ -225,20 +231,32 @@ class ManualData:
             f"Found instead:\n{found}\n\n{_dedent(self.instructions)}"
         )
 
-    def _extract_archives(self) -> None:
-        self._extracted = True
-        archives = self._trees[0].archives()
-        if not archives:
-            return
+    def _extract_next_level(self) -> bool:
+        """Extracts the archives of the trees not opened yet; False when nothing new came out."""
+        if self._archive_depth >= _MAX_ARCHIVE_DEPTH or self._opened == len(self._trees):
+            return False
+        self._archive_depth += 1
+        sources = self._trees[self._opened :]
+        self._opened = len(self._trees)
         base = _extract_base(self._dl_manager) / f"ferzoo_{self.name}"
-        for archive in archives:
-            target = base / _archive_stem(archive)
-            try:
-                _extract(archive, target)
-            except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-                logger.warning("%s: could not extract %s (%s); skipped", self.name, archive, err)
-                continue
-            self._trees.append(Tree(target))
+        added = []
+        for tree in sources:
+            for archive in tree.archives():
+                if tree is self._trees[0]:
+                    target = base / _archive_stem(archive)
+                else:  # an archive inside an extracted one: name it after its path there
+                    inner = archive.relative_to(tree.root).with_name(_archive_stem(archive))
+                    target = base / f"{tree.root.name}__{inner.as_posix().replace('/', '__')}"
+                try:
+                    _extract(archive, target)
+                except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+                    logger.warning(
+                        "%s: could not extract %s (%s); skipped", self.name, archive, err
+                    )
+                    continue
+                added.append(Tree(target))
+        self._trees.extend(added)
+        return bool(added)
 
 
 def _first(tree: Tree, predicate: Predicate) -> Path | None:
