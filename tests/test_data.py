@@ -71,7 +71,7 @@ def test_bad_protocol_fold_and_folds_raise():
         data.split_indices("jaffe", labels, subjects, protocol="paper", fold=-1)
     with pytest.raises(ValueError, match=r"num_folds=11.*\(10\)"):
         data.split_indices("jaffe", labels, subjects, protocol="subject", num_folds=11)
-    with pytest.raises(ValueError, match="FESR has no subject ids"):
+    with pytest.raises(ValueError, match="'fesr' has no subject ids"):
         data.split_indices("fesr", labels, np.array([""] * len(labels)), protocol="subject")
 
 

@@ -100,9 +100,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for CK+ and CK+48 (manual download)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # Protocol facts (ferzoo.data.protocols): the WAMF paper splits CK+ 7:3 train:test and
-    # ferzoo holds 10 % of the training part out for validation.
-    PAPER_FRACTIONS = (0.63, 0.07, 0.30)
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
         CkPlusConfig(

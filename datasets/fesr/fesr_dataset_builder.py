@@ -65,10 +65,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for FESR (manual download from Kaggle)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # Protocol facts (ferzoo.data.protocols): the distributed train/validation/test split is
-    # the paper protocol (8:1:1 random when a copy has no split); no subject ids.
-    PAPER_FRACTIONS = (0.8, 0.1, 0.1)
-    NO_SUBJECTS = "FESR has no subject ids"
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     PROTOCOL_FACTS = facts.ProtocolFacts(
         official_splits=True,

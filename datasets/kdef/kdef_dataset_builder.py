@@ -74,15 +74,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for KDEF (manual download)."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # Protocol facts (ferzoo.data.protocols): the MsC-wCA paper splits KDEF 8:1:1; the subject
-    # protocol folds people, and KDEF's AF01 and BF01 are one person in two sessions.
-    PAPER_FRACTIONS = (0.8, 0.1, 0.1)
-
-    @staticmethod
-    def subject_group(subject_id: str) -> str:
-        """The person of a stored subject id: "AF01" and "BF01" -> "F01" (ids are stored so)."""
-        match = re.fullmatch(r"[AB]([FM]\d\d)", subject_id)
-        return match.group(1) if match else subject_id
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
         KdefConfig(name="all", description="All five views (FL, HL, S, HR, FR).", views=VIEWS),

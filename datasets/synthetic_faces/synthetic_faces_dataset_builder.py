@@ -29,8 +29,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for synthetic_faces."""
 
     VERSION = tfds.core.Version("1.1.0")
-    # Protocol facts (ferzoo.data.protocols): 8:1:1, as the MsC-wCA paper splits KDEF.
-    PAPER_FRACTIONS = (0.8, 0.1, 0.1)
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Stronger expression cues (bigger brow, eye and mouth changes, thicker lips and "

@@ -61,6 +61,7 @@ def load(
     crop_face: bool = True,
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
+    subject_pattern: str | None = None,
     pipeline: str | None = None,
 ) -> LoadedData:
     """Load a dataset's train / validation / test parts under an evaluation protocol.
@@ -81,7 +82,10 @@ def load(
         crop_face: crop each image to its stored `face_box` (else the full frame).
         data_dir: TFDS data folder; default the environment variable FERZOO_DATA_DIR, else
             TFDS's default (~/tensorflow_datasets).
-        manual_dir: where the manually downloaded archive or folder is (licensed datasets).
+        manual_dir: where the manually downloaded archive or folder is (licensed datasets; for
+            `image_folder`, your folder of labelled faces).
+        subject_pattern: `image_folder` only: a regular expression whose first group, searched
+            in each file name, is the subject id (the subject protocol needs one).
         pipeline: "tf.data" or "numpy" (a `keras.utils.PyDataset`, no TensorFlow); default
             tf.data on the TensorFlow backend, numpy on the others.
 
@@ -106,8 +110,10 @@ def load(
     pipeline = pipeline or default_pipeline()
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
-    cols = sources.columns(name, data_dir, manual_dir)
-    found = sources.builder(name, data_dir)  # made after preparation: it has the split info
+    found = sources.prepared(name, data_dir, manual_dir, subject_pattern)
+    cols = sources.columns_of(found)
+    if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
+        name = sources.dataset_name(found)
     index = sources.split_columns(name, cols, protocol, fold, num_folds, seed)
     parts = read_parts(found, cols, index, int(image_size), crop_face)
     return LoadedData(

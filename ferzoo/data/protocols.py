@@ -18,43 +18,21 @@ builder wrote each example to) and of the protocol's arguments; no image is read
   stored ids into the unit that is folded (KDEF: AF01 and BF01 are one person in two sessions).
   Datasets without subject ids refuse this protocol.
 
-The per-dataset facts (paper fractions, the subject grouping, the reason a dataset has no
-subject ids) are attributes of the dataset's TFDS builder class (`PAPER_FRACTIONS`,
-`subject_group`, `NO_SUBJECTS`); `dataset_facts(name)` reads them.
+The per-dataset facts (paper fractions, whether to keep a distributed split and carve a
+validation part from it, the subject grouping) are the `PROTOCOL_FACTS` of each dataset's TFDS
+builder (`ferzoo.datasets.facts`); `dataset_facts(name)` reads them.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 PROTOCOLS = ("paper", "subject")
 PARTS = ("train", "validation", "test")
 DEFAULT_PAPER_FRACTIONS = (0.8, 0.1, 0.1)
-# The share of a distributed training split held out for validation when there is no
-# distributed validation split (RAF-DB, AffectNet, FER2013's folder form).
-DEFAULT_VALIDATION_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class DatasetFacts:
-    """What the protocols need to know of a dataset, read from its builder class.
-
-    Attributes:
-        paper_fractions: (train, validation, test) of the `paper` protocol's random split.
-        validation_fraction: the share of a distributed training split carved out for
-            validation when the dataset has no distributed validation split.
-        subject_group: maps a stored subject id to the unit the subject protocol folds, or None.
-        no_subjects: why the subject protocol cannot be used (None: it can, when ids exist).
-    """
-
-    paper_fractions: tuple[float, float, float] = DEFAULT_PAPER_FRACTIONS
-    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
-    subject_group: Callable[[str], str] | None = None
-    no_subjects: str | None = None
 
 
 def base_name(name: str) -> str:
@@ -63,21 +41,16 @@ def base_name(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def dataset_facts(name: str) -> DatasetFacts:
-    """The protocol facts of a ferzoo dataset (defaults for names ferzoo does not know)."""
+def dataset_facts(name: str):
+    """The `ProtocolFacts` of a ferzoo dataset's builder (defaults for names ferzoo does not know:
+    a random 8:1:1 split, subject ids used when every example has one)."""
     from ferzoo import datasets
+    from ferzoo.datasets.facts import ProtocolFacts, of
 
     base = base_name(name)
     if base not in datasets.BUILDER_NAMES:
-        return DatasetFacts()
-    cls = datasets.builder_class(base)
-    group = getattr(cls, "subject_group", None)
-    return DatasetFacts(
-        paper_fractions=tuple(getattr(cls, "PAPER_FRACTIONS", DEFAULT_PAPER_FRACTIONS)),
-        validation_fraction=float(getattr(cls, "VALIDATION_FRACTION", DEFAULT_VALIDATION_FRACTION)),
-        subject_group=group if callable(group) else None,
-        no_subjects=getattr(cls, "NO_SUBJECTS", None),
-    )
+        return ProtocolFacts(has_subjects=True, source="not a ferzoo dataset")
+    return of(datasets.builder_class(base))
 
 
 def check_protocol(protocol: str) -> None:
@@ -194,11 +167,16 @@ def subject_split(
     }
 
 
-def _no_subjects_error(name: str, facts: DatasetFacts) -> ValueError:
-    reason = facts.no_subjects or f"Dataset {name!r} has no subject ids"
+def _no_subjects_error(name: str) -> ValueError:
+    hint = (
+        " (give image_folder a subject_pattern, --subject-pattern REGEX, whose first group in "
+        "each file name is the subject id)"
+        if base_name(name) == "image_folder"
+        else ""
+    )
     return ValueError(
-        f"{reason}, so protocol='subject' cannot be used with it; use protocol='paper'. "
-        f"Received: name={name!r}, protocol='subject'"
+        f"Dataset {name!r} has no subject ids{hint}, so protocol='subject' cannot be used with "
+        f"it; use protocol='paper'. Received: name={name!r}, protocol='subject'"
     )
 
 
@@ -219,9 +197,11 @@ def _official_split(
 
 def groups_of(name: str, subject_ids: np.ndarray) -> np.ndarray:
     """The unit the subject protocol folds, per example (the stored ids, or their groups)."""
-    group = dataset_facts(name).subject_group
+    facts = dataset_facts(name)
     subject_ids = np.asarray(subject_ids, dtype=str)
-    return np.array([group(s) for s in subject_ids], dtype=str) if group else subject_ids
+    if facts.subject_group is None:
+        return subject_ids
+    return np.array([facts.group(s) for s in subject_ids], dtype=str)
 
 
 def split_indices(
@@ -241,8 +221,8 @@ def split_indices(
         name: dataset name (its builder gives the paper fractions and the subject grouping).
         labels: class id per example.
         subject_ids: subject id per example ("" where the dataset has none).
-        source_splits: the builder split of each example; a dataset distributed with `train`
-            and `test` splits keeps them under the `paper` protocol.
+        source_splits: the builder split of each example; a dataset distributed with its own
+            split keeps it under the `paper` protocol (see `ferzoo.datasets.facts`).
         protocol, fold, num_folds, seed: see `ferzoo.data.load`.
 
     Returns:
@@ -254,12 +234,15 @@ def split_indices(
     labels = np.asarray(labels)
     if protocol == "paper":
         sources = np.asarray(source_splits if source_splits is not None else [], dtype=str)
-        if len(sources) == len(labels) and {"train", "test"} <= set(sources.tolist()):
-            return _official_split(labels, sources, facts.validation_fraction, seed)
-        return stratified_split(labels, facts.paper_fractions, seed)
+        rule = facts.parts_rule(set(sources.tolist())) if len(sources) == len(labels) else ""
+        if rule == "official":
+            return {part: np.flatnonzero(sources == part) for part in PARTS}
+        if rule == "carve":
+            return _official_split(labels, sources, facts.carve_validation, seed)
+        return stratified_split(labels, facts.fractions, seed)
     subject_ids = np.asarray(subject_ids, dtype=str)
     if len(subject_ids) == 0 or np.any(subject_ids == ""):
-        raise _no_subjects_error(name, facts)
+        raise _no_subjects_error(name)
     groups = groups_of(name, subject_ids)
     parts = subject_split(groups, fold, num_folds, seed)
     return {part: np.flatnonzero(np.isin(groups, sorted(parts[part]))) for part in PARTS}
@@ -277,7 +260,6 @@ __all__ = [
     "DEFAULT_PAPER_FRACTIONS",
     "PARTS",
     "PROTOCOLS",
-    "DatasetFacts",
     "base_name",
     "check_folds",
     "check_protocol",

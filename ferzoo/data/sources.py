@@ -8,10 +8,9 @@ the subject ids of each part of a split.
 
 from __future__ import annotations
 
-import functools
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -49,19 +48,57 @@ def data_dir_of(data_dir: str | os.PathLike | None) -> str | None:
     return os.environ.get("FERZOO_DATA_DIR") or None
 
 
-def builder(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any):
-    """The TFDS builder of a ferzoo dataset; a ValueError lists the known names."""
+def _image_folder_config(manual_dir, subject_pattern):
+    from ferzoo.datasets import builder_class
+
+    if manual_dir is None:
+        raise ValueError(
+            "image_folder reads your own folder of labelled faces: pass manual_dir=<folder> "
+            "(ferzoo CLI: --manual-dir DIR) holding <class>/<image> or <split>/<class>/<image>. "
+            "Received: manual_dir=None"
+        )
+    module = sys.modules[builder_class("image_folder").__module__]
+    return module.config_for(os.fspath(manual_dir), subject_pattern)
+
+
+def builder(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    manual_dir: str | os.PathLike | None = None,
+    subject_pattern: str | None = None,
+):
+    """The TFDS builder of a ferzoo dataset; a ValueError lists the known names.
+
+    `image_folder` (without a config) is made from `manual_dir` and `subject_pattern`: each
+    folder (and pattern) gets its own config, so two folders never share a prepared copy.
+    """
     import tensorflow_datasets as tfds
 
     import ferzoo.datasets  # registers ferzoo's builders with TFDS
 
+    folder = protocols.base_name(name) == "image_folder" and "/" not in str(name)
+    if subject_pattern is not None and not folder:
+        raise ValueError(
+            "subject_pattern applies to the image_folder dataset only. "
+            f"Received: name={name!r}, subject_pattern={subject_pattern!r}"
+        )
     try:
-        return tfds.builder(name, data_dir=data_dir_of(data_dir), **kwargs)
+        if folder:
+            config = _image_folder_config(manual_dir, subject_pattern)
+            return tfds.builder("image_folder", config=config, data_dir=data_dir_of(data_dir))
+        return tfds.builder(name, data_dir=data_dir_of(data_dir))
     except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(
             f"Unknown dataset. Received: name={name!r}; ferzoo's datasets are "
             f"{list(ferzoo.datasets.BUILDER_NAMES)} (append '/<config>' to pick a config)."
         ) from None
+
+
+def dataset_name(found) -> str:
+    """`name/config` of a builder (what a prepared copy reopens as)."""
+    config = getattr(found, "builder_config", None)
+    return f"{found.name}/{config.name}" if config is not None else found.name
 
 
 def info(name: str, data_dir: str | os.PathLike | None = None) -> DataInfo:
@@ -111,6 +148,7 @@ def prepare(
     *,
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
+    subject_pattern: str | None = None,
 ) -> str:
     """Build a dataset's TFDS files (a no-op when already prepared); return where they are.
 
@@ -118,19 +156,18 @@ def prepare(
         DatasetNotReadyError: the licensed data is not in `manual_dir`; the message carries the
             builder's download instructions.
     """
-    found = builder(name, data_dir)
-    ensure_prepared(found, name, manual_dir)
+    found = prepared(name, data_dir, manual_dir, subject_pattern)
     return os.fspath(found.data_dir)
 
 
-@functools.lru_cache(maxsize=32)
-def _read_columns(builder_data_dir: str, name: str, data_dir: str | None) -> Columns:
-    """The columns through tf.data (TFRecord files); cached per prepared dataset."""
-    del builder_data_dir  # the cache key: one prepared (name, config, version, data_dir)
+_COLUMNS: dict[str, Columns] = {}
+
+
+def _read_columns(found) -> Columns:
+    """The columns through tf.data (TFRecord files)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    found = builder(name, data_dir)
     has_subject = "subject_id" in found.info.features
     ids, labels, subject_ids, sources = [], [], [], []
     for split in sorted(found.info.splits):
@@ -160,11 +197,25 @@ def _read_columns(builder_data_dir: str, name: str, data_dir: str | None) -> Col
     )
 
 
-def columns(name: str, data_dir=None, manual_dir=None) -> Columns:
-    """The split columns of a dataset, preparing it first if needed."""
-    found = builder(name, data_dir)
+def columns_of(found) -> Columns:
+    """The split columns of a prepared builder, read once per process."""
+    key = os.fspath(found.data_dir)
+    if key not in _COLUMNS:
+        _COLUMNS[key] = _read_columns(found)
+    return _COLUMNS[key]
+
+
+def prepared(name: str, data_dir=None, manual_dir=None, subject_pattern=None):
+    """The builder of a dataset, prepared (built from manual_dir first if needed)."""
+    found = builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
     ensure_prepared(found, name, manual_dir)
-    return _read_columns(os.fspath(found.data_dir), name, data_dir_of(data_dir))
+    # A builder made before preparation keeps empty split info: make it again.
+    return builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
+
+
+def columns(name: str, data_dir=None, manual_dir=None, subject_pattern=None) -> Columns:
+    """The split columns of a dataset, preparing it first if needed."""
+    return columns_of(prepared(name, data_dir, manual_dir, subject_pattern))
 
 
 def split_columns(name: str, cols: Columns, protocol: str, fold: int, num_folds: int, seed: int):
@@ -190,6 +241,7 @@ def subjects(
     seed: int = 0,
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
+    subject_pattern: str | None = None,
 ) -> dict[str, set[str]]:
     """The subject ids in each part of a split (prepares the dataset if needed).
 
@@ -202,7 +254,7 @@ def subjects(
     """
     protocols.check_protocol(protocol)
     protocols.check_folds(fold, num_folds)
-    cols = columns(name, data_dir, manual_dir)
+    cols = columns(name, data_dir, manual_dir, subject_pattern)
     index = split_columns(name, cols, protocol, fold, num_folds, seed)
     return protocols.part_subjects(name, cols.subject_ids, index)
 
@@ -213,9 +265,12 @@ __all__ = [
     "DatasetNotReadyError",
     "builder",
     "columns",
+    "columns_of",
+    "dataset_name",
     "ensure_prepared",
     "info",
     "prepare",
+    "prepared",
     "split_columns",
     "subjects",
 ]
