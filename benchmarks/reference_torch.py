@@ -112,9 +112,15 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet18 with a conv or MsC stem and optional wCA after the stem pool."""
+    """ResNet18 (ResNet34 with `depths=(3, 4, 6, 3)`), conv or MsC stem, optional wCA."""
 
-    def __init__(self, num_classes: int = 7, stem: str = "conv", attention: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        stem: str = "conv",
+        attention: bool = False,
+        depths: tuple[int, ...] = (2, 2, 2, 2),
+    ) -> None:
         super().__init__()
         if stem == "conv":
             self.stem = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
@@ -128,9 +134,12 @@ class ResNet(nn.Module):
         self.pool = nn.MaxPool2d(3, 2, padding=1)
         self.attention = WaveletChannelAttention(channels) if attention else None
         blocks = []
-        for i, filters in enumerate((64, 128, 256, 512)):
-            for j in range(2):
+        #: ferzoo's name of each block, `stage{i}_block{j}` (1-based), in order.
+        self.block_names = []
+        for i, (filters, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
+            for j in range(depth):
                 blocks.append(BasicBlock(channels, filters, 2 if (i > 0 and j == 0) else 1))
+                self.block_names.append(f"stage{i + 1}_block{j + 1}")
                 channels = filters
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(512, num_classes)
@@ -143,20 +152,23 @@ class ResNet(nn.Module):
         return torch.softmax(self.fc(torch.mean(x, dim=(2, 3))), dim=-1)
 
 
-def build_reference(name: str, num_classes: int = 7) -> ResNet:
+def build_reference(
+    name: str, num_classes: int = 7, depths: tuple[int, ...] = (2, 2, 2, 2)
+) -> ResNet:
     """The hand-written PyTorch model for a ferzoo model name.
 
     Args:
         name: `"resnet18"` or `"msc_wca_resnet18"`.
         num_classes: number of classes.
+        depths: blocks per stage; `(3, 4, 6, 3)` gives ResNet34 (ferzoo's `depths` override).
 
     Returns:
         A `torch.nn.Module` taking `(batch, 3, H, W)` images and returning softmax probabilities.
     """
     if name == "resnet18":
-        return ResNet(num_classes, stem="conv")
+        return ResNet(num_classes, stem="conv", depths=depths)
     if name == "msc_wca_resnet18":
-        return ResNet(num_classes, stem="msc", attention=True)
+        return ResNet(num_classes, stem="msc", attention=True, depths=depths)
     raise ValueError(f"name must be one of {REFERENCE_MODELS}. Received: name={name!r}")
 
 
@@ -211,8 +223,7 @@ def load_keras_weights(net: ResNet, model) -> None:
             wca = model.get_layer("stem_wca")
             branch(net.attention.max_branch, wca.max_branch)
             branch(net.attention.avg_branch, wca.avg_branch)
-        for index, block in enumerate(net.blocks):
-            name = f"stage{index // 2 + 1}_block{index % 2 + 1}"
+        for name, block in zip(net.block_names, net.blocks, strict=True):
             conv(block.conv1, model.get_layer(f"{name}_conv1"))
             bn(block.bn1, model.get_layer(f"{name}_bn1"))
             conv(block.conv2, model.get_layer(f"{name}_conv2"))
@@ -221,3 +232,41 @@ def load_keras_weights(net: ResNet, model) -> None:
                 conv(block.downsample[0], model.get_layer(f"{name}_downsample_conv"))
                 bn(block.downsample[1], model.get_layer(f"{name}_downsample_bn"))
         dense(net.fc, model.get_layer("predictions"))
+
+
+def torchvision_state_dict(net: ResNet) -> dict[str, torch.Tensor]:
+    """The reference's state dict under torchvision's keys (`torchvision.models.resnet18` layout).
+
+    `stem` -> `conv1`, `stem_bn` -> `bn1`, `blocks.<k>` -> `layer<i>.<j>` (0-based block index
+    within the stage, as torchvision counts), `fc` stays `fc`; the BasicBlock keys (`conv1`,
+    `bn1`, `conv2`, `bn2`, `downsample.0`, `downsample.1`) already are torchvision's. Only the
+    plain ResNet (conv stem, no attention) has a torchvision counterpart.
+
+    Args:
+        net: a conv-stem reference without attention (`build_reference("resnet18", ...)`).
+
+    Returns:
+        An ordered dict of tensors, the keys and order that `torch.save(model.state_dict())`
+        writes for torchvision's ResNet18/34.
+    """
+    if not isinstance(net.stem, nn.Conv2d) or net.attention is not None:
+        raise ValueError(
+            "Only the conv-stem reference without attention has torchvision keys. "
+            f"Received: net with stem={type(net.stem).__name__}, attention={net.attention}"
+        )
+    layer_of = {}
+    for k, name in enumerate(net.block_names):
+        stage, block = (int(n) for n in name.removeprefix("stage").split("_block"))
+        layer_of[str(k)] = f"layer{stage}.{block - 1}"
+    renamed = {}
+    for key, value in net.state_dict().items():
+        head, _, rest = key.partition(".")
+        if head == "stem":
+            key = f"conv1.{rest}"
+        elif head == "stem_bn":
+            key = f"bn1.{rest}"
+        elif head == "blocks":
+            index, _, rest = rest.partition(".")
+            key = f"{layer_of[index]}.{rest}"
+        renamed[key] = value
+    return renamed

@@ -193,9 +193,10 @@ def build(
     *,
     num_classes: int = 7,
     input_shape: tuple[int, int, int] = (224, 224, 3),
+    weights: Any = None,
     **overrides: Any,
 ):
-    """Build a registered model by name.
+    """Build a registered model by name, optionally initialised from pretrained weights.
 
     Args:
         name: a registered name (see `list_models()`).
@@ -203,6 +204,12 @@ def build(
         input_shape: the image shape without the batch axis, `(H, W, C)` (or `(C, H, W)` with
             `data_format="channels_first"`). An image too small for the network raises a
             ValueError that states the minimum size.
+        weights: None (fresh initialisation), or a path: a torchvision ResNet18/34 state dict
+            (`.pth`), a keras-hub ResNet preset folder, or a ferzoo `.keras` / `.weights.h5`.
+            Layers are taken by name and shape; the rest stay fresh, and
+            `model.pretrained_report` (a `ferzoo.pretrained.LoadReport`) says which. A file
+            that cannot be read, or that fits nothing, raises a ValueError. Inputs must then be
+            normalised as `ferzoo.pretrained.normalization_for(weights)` says.
         **overrides: builder arguments that replace the variant's defaults, e.g.
             `stem="msc"`, `attention="wca"`, `wca_ratio=8`, `head="capsule"`, `routings=2`,
             `depths=(3, 4, 6, 3)`. An argument the family does not take raises a ValueError.
@@ -216,6 +223,7 @@ def build(
     model = ferzoo.build("msc_wca_resnet18", num_classes=7, input_shape=(224, 224, 3))
     model = ferzoo.build("resnet18", stem="msc", msc_kernels=(3, 5), attention="wca",
                          wca_ratio=8, head="capsule", routings=2)
+    model = ferzoo.build("wamf_resnet18", weights="resnet18-f37072fd.pth")  # ImageNet backbone
     ```
     """
     entry = get_entry(name)
@@ -223,7 +231,12 @@ def build(
         raise ValueError(f"num_classes must be an int >= 2. Received: num_classes={num_classes!r}")
     _check_keys(name, entry.builder, overrides, "override(s)")
     kwargs = dict(entry.defaults, **overrides)
-    return entry.builder(num_classes=num_classes, input_shape=input_shape, name=name, **kwargs)
+    model = entry.builder(num_classes=num_classes, input_shape=input_shape, name=name, **kwargs)
+    if weights is not None:
+        from ferzoo.pretrained import load_weights  # noqa: PLC0415  (h5py, torch only then)
+
+        load_weights(model, weights)
+    return model
 
 
 def min_image_size(name: str, **overrides: Any) -> int:
