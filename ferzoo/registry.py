@@ -188,6 +188,24 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+def _family_module(entry: ModelEntry):
+    import sys
+
+    return sys.modules[entry.builder.__module__]
+
+
+def _check_used(name: str, entry: ModelEntry, kwargs: dict, overrides: dict) -> None:
+    """A ValueError naming each override that the configuration does not use."""
+    unused_arguments = getattr(_family_module(entry), "unused_arguments", None)
+    if unused_arguments is None:
+        return
+    unused = {k: why for k, why in unused_arguments(kwargs).items() if k in overrides}
+    if unused:
+        reasons = "; ".join(f"{k} is unused because {why}" for k, why in unused.items())
+        received = ", ".join(f"{k}={overrides[k]!r}" for k in unused)
+        raise ValueError(f"Override(s) not used by model '{name}': {reasons}. Received: {received}")
+
+
 def build(
     name: str,
     *,
@@ -211,8 +229,10 @@ def build(
             that cannot be read, or that fits nothing, raises a ValueError. Inputs must then be
             normalised as `ferzoo.pretrained.normalization_for(weights)` says.
         **overrides: builder arguments that replace the variant's defaults, e.g.
-            `stem="msc"`, `attention="wca"`, `wca_ratio=8`, `head="capsule"`, `routings=2`,
-            `depths=(3, 4, 6, 3)`. An argument the family does not take raises a ValueError.
+            `stem="msc"`, `attention="wca"`, `attention_kwargs={"ratio": 8}`, `head="capsule"`,
+            `routings=2`, `depths=(3, 4, 6, 3)`. An argument the family does not take, or one
+            the configuration does not use (an MsC kernel set without the MsC stem, attention
+            keywords without attention), raises a ValueError that names it.
 
     Returns:
         An uncompiled `keras.Model` named `name`. Dense heads output softmax probabilities,
@@ -222,7 +242,7 @@ def build(
     ```python
     model = ferzoo.build("msc_wca_resnet18", num_classes=7, input_shape=(224, 224, 3))
     model = ferzoo.build("resnet18", stem="msc", msc_kernels=(3, 5), attention="wca",
-                         wca_ratio=8, head="capsule", routings=2)
+                         attention_kwargs={"ratio": 8}, head="capsule", routings=2)
     model = ferzoo.build("wamf_resnet18", weights="resnet18-f37072fd.pth")  # ImageNet backbone
     ```
     """
@@ -231,6 +251,7 @@ def build(
         raise ValueError(f"num_classes must be an int >= 2. Received: num_classes={num_classes!r}")
     _check_keys(name, entry.builder, overrides, "override(s)")
     kwargs = dict(entry.defaults, **overrides)
+    _check_used(name, entry, kwargs, overrides)
     model = entry.builder(num_classes=num_classes, input_shape=input_shape, name=name, **kwargs)
     if weights is not None:
         from ferzoo.pretrained import load_weights  # noqa: PLC0415  (h5py, torch only then)
@@ -249,12 +270,10 @@ def min_image_size(name: str, **overrides: Any) -> int:
     >>> min_image_size("resnet18"), min_image_size("resnet18", head="capsule")
     (17, 33)
     """
-    import sys
-
     from ferzoo.models.heads import min_input_size
 
     entry = get_entry(name)
-    spatial_ops = getattr(sys.modules[entry.builder.__module__], "spatial_ops", None)
+    spatial_ops = getattr(_family_module(entry), "spatial_ops", None)
     if spatial_ops is None:
         return 1
     return min_input_size(spatial_ops(**dict(entry.defaults, **overrides)))

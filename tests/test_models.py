@@ -45,9 +45,13 @@ def test_list_models_has_every_paper_model_sorted():
     assert names == sorted(names)
     assert ferzoo.list_models("*resnet34*") == [
         "mf_resnet34_caps",
+        "msc_resnet34",
+        "msc_wca_resnet34",
+        "resnet34",
         "resnet34_caps",
         "wa_resnet34_caps",
         "wamf_resnet34",
+        "wca_resnet34",
     ]
     assert ferzoo.list_models("nothing*") == []
 
@@ -75,7 +79,7 @@ def test_model_builds_and_runs(name):
 
 
 def test_variants_have_their_modules():
-    small = dict(widths=(16, 16, 32, 32), wa_reduction=8)  # keeps the test fast
+    small = dict(widths=(16, 16, 32, 32), attention_kwargs={"reduction": 8})  # keeps the test fast
     model = ferzoo.build("wamf_resnet18", input_shape=(SIZE, SIZE, 3), **small)
     assert len(_layers_of(model, L.WideAttention)) == 4  # one per stage
     fusions = _layers_of(model, L.MultiScaleFusion)
@@ -99,7 +103,10 @@ def test_variants_have_their_modules():
     [
         ("wca_mcnn", dict(fc_units=32)),
         ("msc_wca_resnet18", dict(widths=(16, 16, 32, 32))),
-        ("wamf_resnet18", dict(depths=(1, 1, 1, 1), widths=(16, 16, 32, 32), wa_reduction=8)),
+        (
+            "wamf_resnet18",
+            dict(depths=(1, 1, 1, 1), widths=(16, 16, 32, 32), attention_kwargs={"reduction": 8}),
+        ),
     ],
 )
 def test_keras_round_trip(name, overrides, tmp_path):
@@ -125,7 +132,7 @@ def test_overrides_reach_every_choice():
         stem="msc",
         msc_kernels=(3, 5),
         attention="wca",
-        wca_ratio=8,
+        attention_kwargs={"ratio": 8},
         head="capsule",
         routings=2,
     )
@@ -201,7 +208,7 @@ def test_too_small_input_fails_with_the_minimum(name, overrides, minimum):
     "name, overrides",
     [
         ("wca_mcnn", dict(fc_units=16)),
-        ("wamf_resnet18", dict(widths=(16, 16, 32, 32), wa_reduction=8)),
+        ("wamf_resnet18", dict(widths=(16, 16, 32, 32), attention_kwargs={"reduction": 8})),
     ],
 )
 def test_channels_first_builds_the_same_model(name, overrides):
@@ -255,4 +262,40 @@ def test_register_model_adds_a_variant(restore_registry):
     model = ferzoo.build("tiny_dense", input_shape=(4, 4, 1), units=6)
     assert model.layers[-2].units == 6
     assert registry.get_entry("tiny_dense").family == "custom"
+    keras.backend.clear_session()
+
+
+def test_overrides_the_variant_does_not_use_are_errors():
+    with pytest.raises(ValueError, match=r"msc_kernels is unused because its stem is not MsC"):
+        ferzoo.build("resnet18", msc_kernels=(2, 4))
+    with pytest.raises(ValueError, match=r"'resnet18'.*attention_kwargs is unused.*no attention"):
+        ferzoo.build("resnet18", attention_kwargs={"ratio": 0})
+    with pytest.raises(ValueError, match="routings is unused because its head is not a capsule"):
+        ferzoo.build("wca_cnn", routings=2)
+    with pytest.raises(ValueError, match="dropout is unused because its capsule head"):
+        ferzoo.build("wamf_resnet18", dropout=0.5)
+    # An attention keyword that the chosen kind does not take is named too.
+    with pytest.raises(ValueError, match="attention 'wca'.*does not take: reduction"):
+        ferzoo.build("wca_resnet18", attention_kwargs={"reduction": 8})
+    # Used overrides pass: the MsC kernels with the MsC stem, wCA's ratio with wCA.
+    model = ferzoo.build(
+        "msc_wca_resnet18", msc_kernels=(3, 5), attention_kwargs={"ratio": 8},
+        input_shape=(SIZE, SIZE, 3), widths=(16, 16, 16, 16),
+    )  # fmt: skip
+    (wca,) = _layers_of(model, L.WaveletChannelAttention)
+    assert wca.ratio == 8 and not wca.shared
+    keras.backend.clear_session()
+
+
+def test_a_new_attention_kind_is_one_registry_line():
+    from ferzoo.models import attention
+
+    attention.register_attention("wse8", L.WaveletSqueezeExcitation, ratio=8)
+    try:
+        model = ferzoo.build("resnet18", stage_attention="wse8", input_shape=(SIZE, SIZE, 3),
+                             widths=(16, 16, 32, 32))  # fmt: skip
+        found = _layers_of(model, L.WaveletSqueezeExcitation)
+        assert len(found) == 4 and {layer.ratio for layer in found} == {8}
+    finally:
+        del attention.ATTENTION["wse8"]
     keras.backend.clear_session()

@@ -101,7 +101,9 @@ def test_min_image_sizes_match_what_builds(name):
     for label, size in space.min_image_sizes(name).items():
         backbone, stem, head = (part.split()[0] for part in label.split(", "))
         overrides = dict(space.get_space(name).base_overrides.get(backbone, {}))
-        overrides.update(stem=stem, head=head, msc_kernels=(3, 5, 7, 9) if stem == "msc" else (3,))
+        overrides.update(stem=stem, head=head)
+        if stem == "msc":
+            overrides["msc_kernels"] = (3, 5, 7, 9)
         if name == "full" and stem == "msc":
             assert size == ferzoo.registry.min_image_size(backbone, **overrides), label
         with pytest.raises(ValueError, match="too small"):
@@ -140,7 +142,7 @@ def test_to_build_maps_parameters_to_overrides():
     name, overrides, _ = space.to_build({"backbone": "cnn", "attention": "wa", "mf": True}, "full")
     assert (name, overrides) == ("cnn", {"attention": "wa"})  # no stages, no MF on the CNN
     name, overrides, kw = space.to_build({"attention": "wca", "wca_ratio": 4}, "demo")
-    assert overrides["depths"] == (1, 1, 1, 1) and overrides["wca_ratio"] == 4
+    assert overrides["depths"] == (1, 1, 1, 1) and overrides["attention_kwargs"] == {"ratio": 4}
     assert kw["batch_size"] == 16  # the demo does not search it
     with pytest.raises(ValueError, match="space must be one of"):
         space.to_build({}, "nope")

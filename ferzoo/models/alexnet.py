@@ -10,11 +10,10 @@ from typing import Any
 import keras
 
 from ferzoo import layers as L
+from ferzoo.models import attention as attn
 from ferzoo.models.heads import (
-    ATTENTIONS,
     HEADS,
     SpatialOp,
-    attention_block,
     batch_norm,
     capsule_head,
     check_choice,
@@ -32,8 +31,8 @@ STEMS = ("conv", "msc")
 VARIANTS: dict[str, dict[str, Any]] = {
     "cnn": dict(),
     "mcnn": dict(stem="msc"),
-    "wca_cnn": dict(attention="wca", wca_ratio=16),
-    "wca_mcnn": dict(stem="msc", attention="wca", wca_ratio=16),
+    "wca_cnn": dict(attention="wca"),
+    "wca_mcnn": dict(stem="msc", attention="wca"),
     "wse_mcnn": dict(stem="msc", attention="wse"),  # the paper's failure case
 }
 
@@ -52,6 +51,24 @@ def _conv(x, filters: int, kernel: int, stride: int, padding: int, name: str, da
 
 def _pool(x, name: str, data_format: str):
     return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
+
+
+_CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
+                 "capsule_dim", "routings")  # fmt: skip
+
+
+def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
+    """The `cnn` arguments that a configuration ignores, each with the reason."""
+    unused: dict[str, str] = {}
+    if kwargs.get("stem", "conv") != "msc":
+        unused.update(dict.fromkeys(("msc_kernels", "msc_strides"), "its stem is not MsC"))
+    if not kwargs.get("attention"):
+        unused["attention_kwargs"] = "it has no attention (attention=)"
+    if kwargs.get("head", "dense") == "capsule":
+        unused.update(dict.fromkeys(("fc_units", "dropout"), "its capsule head has no FC layers"))
+    else:
+        unused.update(dict.fromkeys(_CAPSULE_ARGS, "its head is not a capsule head"))
+    return unused
 
 
 def spatial_ops(
@@ -83,10 +100,7 @@ def cnn(
     msc_kernels: tuple[int, ...] = (3, 5, 7),
     msc_strides: int = 4,
     attention: str | None = None,
-    wca_ratio: int = 16,
-    wca_shared: bool = False,
-    wse_ratio: int = 16,
-    wa_reduction: int = 32,
+    attention_kwargs: dict[str, Any] | None = None,
     head: str = "dense",
     fc_units: int = 4096,
     dropout: tuple[float, float] = (0.5, 0.3),
@@ -116,11 +130,8 @@ def cnn(
         msc_kernels: the MsC kernel sizes (odd).
         msc_strides: the MsC stride; 4, the stride of the conv it replaces.
         attention: module after the first pooling layer: `None`, `"wca"`, `"wse"` or `"wa"`.
-        wca_ratio: wCA channel reduction, both branches. Defaults to 16 (see Reference).
-        wca_shared: whether the wCA branches share their weights.
-        wse_ratio: wSE channel reduction. Defaults to 16 (the SE paper's value; seed 003 gives
-            none for its failure case).
-        wa_reduction: WA bottleneck reduction.
+        attention_kwargs: keywords for the attention layer, over the registry's model defaults
+            (`ferzoo.models.attention`: wCA ratio 16 unshared, wSE ratio 16, WA reduction 32).
         head: `"dense"` (the FC stack above) or `"capsule"` (primary capsules on the last max
             pool's output, as in `resnet`).
         fc_units: units of the two hidden FC layers.
@@ -156,7 +167,8 @@ def cnn(
     check_num_classes(num_classes)
     data_format, hw = resolve_input(input_shape, data_format)
     check_choice("stem", stem, STEMS)
-    check_choice("attention", attention, ATTENTIONS, allow_none=True)
+    check_choice("attention", attention, attn.kinds(), allow_none=True)
+    attention_kwargs = attn.check_kwargs([attention] if attention else [], attention_kwargs)
     check_choice("head", head, HEADS)
     check_int_tuple("msc_kernels", msc_kernels)
     for argument, value in (
@@ -202,16 +214,13 @@ def cnn(
     x = keras.layers.ReLU(name="conv1_relu")(x)
     x = _pool(x, "pool1", data_format)
     if attention:
-        x = attention_block(
-            x,
+        layer = attn.attention_layer(
             attention,
             name=f"pool1_{attention}",
             data_format=data_format,
-            wca_ratio=wca_ratio,
-            wca_shared=wca_shared,
-            wse_ratio=wse_ratio,
-            wa_reduction=wa_reduction,
+            attention_kwargs=attention_kwargs,
         )
+        x = layer(x)
     x = _conv(x, 192, 5, 1, 2, "conv2", data_format)
     x = batch_norm(data_format, "conv2_bn")(x)
     x = keras.layers.ReLU(name="conv2_relu")(x)

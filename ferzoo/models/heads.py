@@ -1,8 +1,7 @@
-"""What every family shares: the classifier heads, the attention choice, and the input checks.
+"""What every family shares: the classifier heads, the argument checks, and the input checks.
 
 - `dense_head`: global average pooling -> (dropout) -> Dense softmax (seed 003's ResNets).
 - `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (seed 000).
-- `attention_block`: the attention module named by an override (`"wca"`, `"wse"`, `"wa"`).
 - `check_input_size`: the minimum image size a network accepts, computed from its list of
   downsampling layers, and the ValueError that states it.
 """
@@ -16,7 +15,6 @@ import keras
 from ferzoo import layers as L
 
 HEADS = ("dense", "capsule")
-ATTENTIONS = ("wca", "wse", "wa")
 
 # PyTorch's BatchNorm2d defaults (momentum 0.1 = Keras momentum 0.9, eps 1e-5): the papers'
 # models are PyTorch models.
@@ -145,31 +143,6 @@ def check_input_size(
                 f"{minimum}x{minimum} (its {axis} of {size} does not get through layer "
                 f"'{failure}'). Received: input_shape={tuple(input_shape)}"
             )
-
-
-def attention_block(
-    x,
-    kind: str,
-    *,
-    name: str,
-    data_format: str,
-    wca_ratio: int,
-    wca_shared: bool,
-    wse_ratio: int,
-    wa_reduction: int,
-):
-    """Apply the attention module `kind` (`"wca"`, `"wse"` or `"wa"`) to the feature map `x`."""
-    if kind == "wca":
-        layer = L.WaveletChannelAttention(
-            ratio=wca_ratio, shared=wca_shared, data_format=data_format, name=name
-        )
-    elif kind == "wse":
-        layer = L.WaveletSqueezeExcitation(ratio=wse_ratio, data_format=data_format, name=name)
-    elif kind == "wa":
-        layer = L.WideAttention(reduction=wa_reduction, data_format=data_format, name=name)
-    else:  # the builders validate first; this guards direct calls
-        check_choice("attention", kind, ATTENTIONS)
-    return layer(x)
 
 
 def dense_head(x, num_classes: int, *, dropout: float, data_format: str):

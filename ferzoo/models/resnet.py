@@ -12,11 +12,10 @@ from typing import Any
 import keras
 
 from ferzoo import layers as L
+from ferzoo.models import attention as attn
 from ferzoo.models.heads import (
-    ATTENTIONS,
     HEADS,
     SpatialOp,
-    attention_block,
     batch_norm,
     capsule_head,
     check_choice,
@@ -32,7 +31,6 @@ from ferzoo.models.heads import (
 
 STEMS = ("conv", "msc")
 FUSIONS = ("mf",)
-STAGE_ATTENTIONS = ATTENTIONS
 
 _R18 = (2, 2, 2, 2)
 _R34 = (3, 4, 6, 3)
@@ -41,13 +39,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Seed 003 (dense head; wCA after the first pooling layer).
     "resnet18": dict(depths=_R18),
     "msc_resnet18": dict(depths=_R18, stem="msc"),
-    "wca_resnet18": dict(depths=_R18, attention="wca", wca_ratio=16),
-    "msc_wca_resnet18": dict(depths=_R18, stem="msc", attention="wca", wca_ratio=16),
+    "wca_resnet18": dict(depths=_R18, attention="wca"),
+    "msc_wca_resnet18": dict(depths=_R18, stem="msc", attention="wca"),
     # The MsC-wCA grid on ResNet34 (the sweeps' second backbone; not in the paper's tables).
     "resnet34": dict(depths=_R34),
     "msc_resnet34": dict(depths=_R34, stem="msc"),
-    "wca_resnet34": dict(depths=_R34, attention="wca", wca_ratio=16),
-    "msc_wca_resnet34": dict(depths=_R34, stem="msc", attention="wca", wca_ratio=16),
+    "wca_resnet34": dict(depths=_R34, attention="wca"),
+    "msc_wca_resnet34": dict(depths=_R34, stem="msc", attention="wca"),
     # Seed 000's ablation grid (capsule head; WA in every stage, MF at every stage join).
     "resnet18_caps": dict(depths=_R18, head="capsule"),
     "mf_resnet18_caps": dict(depths=_R18, fusion="mf", head="capsule"),
@@ -96,6 +94,26 @@ def _basic_block(x, filters: int, stride: int, name: str, data_format: str):
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
+_CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
+                 "capsule_dim", "routings")  # fmt: skip
+
+
+def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
+    """The `resnet` arguments that a configuration ignores, each with the reason."""
+    unused: dict[str, str] = {}
+    if kwargs.get("stem", "conv") != "msc":
+        unused.update(dict.fromkeys(("msc_kernels", "msc_strides"), "its stem is not MsC"))
+    if not (kwargs.get("attention") or kwargs.get("stage_attention")):
+        unused["attention_kwargs"] = "it has no attention (attention= or stage_attention=)"
+    if kwargs.get("fusion") != "mf":
+        unused["mf_kernels"] = "it has no MF fusion (fusion='mf')"
+    if kwargs.get("head", "dense") == "capsule":
+        unused["dropout"] = "its capsule head has no dropout"
+    else:
+        unused.update(dict.fromkeys(_CAPSULE_ARGS, "its head is not a capsule head"))
+    return unused
+
+
 def spatial_ops(
     *,
     depths: tuple[int, ...] = _R18,
@@ -130,10 +148,7 @@ def resnet(
     msc_strides: int = 1,
     attention: str | None = None,
     stage_attention: str | None = None,
-    wca_ratio: int = 16,
-    wca_shared: bool = False,
-    wse_ratio: int = 16,
-    wa_reduction: int = 32,
+    attention_kwargs: dict[str, Any] | None = None,
     fusion: str | None = None,
     mf_kernels: tuple[int, ...] = (1, 7, 5, 3),
     head: str = "dense",
@@ -169,10 +184,9 @@ def resnet(
             or `"wa"`.
         stage_attention: module at the end of every stage (seed 000): `None`, `"wa"`, `"wca"`
             or `"wse"`.
-        wca_ratio: wCA channel reduction, both branches. Defaults to 16 (see Reference).
-        wca_shared: whether the wCA branches share their weights.
-        wse_ratio: wSE channel reduction.
-        wa_reduction: WA bottleneck reduction (at most the channels it sees).
+        attention_kwargs: keywords for the attention layers, over the registry's model
+            defaults (`ferzoo.models.attention`): e.g. `{"ratio": 8}` for wCA,
+            `{"reduction": 8}` for WA (at most the channels it sees).
         fusion: `None` or `"mf"`: MultiScaleFusion of every stage's input and output.
         mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in seed 000.
         head: `"dense"` (global average pool, dropout, Dense softmax) or `"capsule"`.
@@ -207,8 +221,8 @@ def resnet(
       wCA: the paper's ratio 4 gives 37 K parameters on 192 channels, which does not fit
       Table 8's wCA-MCNN - MCNN = 10.3 K. Of the readings (ratio 4/8/16, shared or not, bias
       or not; see `WaveletChannelAttention`), unshared branches with ratio 16 and biases
-      (9,628 parameters on 192 channels) come closest, so `wca_ratio=16`, `wca_shared=False`
-      are the defaults here and in alexnet.py.
+      (9,628 parameters on 192 channels) come closest, so ratio 16, unshared,
+      are the model defaults of `ferzoo.models.attention`.
     - Seed 000 (the WAMF paper): "WA mechanisms in each layer" (each ResNet stage) and "MF
       mechanisms between every two layers" with kernels 1, 7, 5, 3; a capsule network
       classifies the last feature map. The paper does not place WA inside the stage, so ferzoo
@@ -225,8 +239,10 @@ def resnet(
     depths = check_int_tuple("depths", depths)
     widths = check_int_tuple("widths", widths, len(depths))
     check_choice("stem", stem, STEMS)
-    check_choice("attention", attention, ATTENTIONS, allow_none=True)
-    check_choice("stage_attention", stage_attention, STAGE_ATTENTIONS, allow_none=True)
+    check_choice("attention", attention, attn.kinds(), allow_none=True)
+    check_choice("stage_attention", stage_attention, attn.kinds(), allow_none=True)
+    used = [k for k in (attention, stage_attention) if k]
+    attention_kwargs = attn.check_kwargs(used, attention_kwargs)
     check_choice("fusion", fusion, FUSIONS, allow_none=True)
     check_choice("head", head, HEADS)
     mf_kernels = check_int_tuple("mf_kernels", mf_kernels, len(depths))
@@ -255,13 +271,7 @@ def resnet(
     )
     check_input_size(name, input_shape, hw, spatial)
 
-    attention_args = dict(
-        data_format=data_format,
-        wca_ratio=wca_ratio,
-        wca_shared=wca_shared,
-        wse_ratio=wse_ratio,
-        wa_reduction=wa_reduction,
-    )
+    attention_args = dict(data_format=data_format, attention_kwargs=attention_kwargs)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     if stem == "conv":
         x = _conv(inputs, stem_filters, 7, 2, "stem_conv", data_format)
@@ -279,7 +289,7 @@ def resnet(
     x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
     if attention:
-        x = attention_block(x, attention, name=f"stem_{attention}", **attention_args)
+        x = attn.attention_layer(attention, name=f"stem_{attention}", **attention_args)(x)
 
     for i, (depth, filters) in enumerate(zip(depths, widths, strict=True)):
         stage = f"stage{i + 1}"
@@ -288,9 +298,10 @@ def resnet(
             stride = 2 if (i > 0 and j == 0) else 1
             x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
         if stage_attention:
-            x = attention_block(
-                x, stage_attention, name=f"{stage}_{stage_attention}", **attention_args
+            layer = attn.attention_layer(
+                stage_attention, name=f"{stage}_{stage_attention}", **attention_args
             )
+            x = layer(x)
         if fusion:
             x = L.MultiScaleFusion(
                 kernel_size=mf_kernels[i], data_format=data_format, name=f"{stage}_mf"

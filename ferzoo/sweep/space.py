@@ -84,11 +84,14 @@ class Space:
         defaults: values used for parameters this space does not search.
         base_overrides: `ferzoo.build` overrides per backbone, applied before the sampled ones
             (the demo's tiny ResNet).
+        attention_kwargs: `attention_kwargs` per attention kind (the demo's narrow first stage
+            needs a WA reduction of at most 16).
     """
 
     params: tuple[Param, ...]
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     base_overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    attention_kwargs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -125,9 +128,10 @@ SPACES: dict[str, Space] = {
             _float("augment", 0.0, 0.2, step=0.1),
         ),
         defaults={"backbone": "resnet18", "batch_size": 16},
+        attention_kwargs={"wa": {"reduction": 8}},
         base_overrides={
             # WA's bottleneck reduction must not exceed the 16 channels of the first stage.
-            "resnet18": {"depths": (1, 1, 1, 1), "widths": (16, 32, 64, 128), "wa_reduction": 8}
+            "resnet18": {"depths": (1, 1, 1, 1), "widths": (16, 32, 64, 128)}
         },
     ),
 }
@@ -226,13 +230,17 @@ def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
         overrides["stem"] = "msc"
         overrides["msc_kernels"] = _kernels(p.get("msc_kernels", "3,5,7"))
     attention = p.get("attention", "none")
-    if attention == "wca":
-        overrides["attention"] = "wca"
-        overrides["wca_ratio"] = int(p.get("wca_ratio", 16))
-    elif attention == "wa":
-        overrides["stage_attention" if backbone in RESNETS else "attention"] = "wa"
-    elif attention != "none":
+    if attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {ATTENTIONS}. Received: {attention!r}")
+    if attention != "none":
+        kwargs = dict(space.attention_kwargs.get(attention, {}))
+        if attention == "wca":
+            kwargs["ratio"] = int(p.get("wca_ratio", 16))
+        # WA goes in every ResNet stage (the WAMF paper); the CNN has no stages.
+        place = "stage_attention" if attention == "wa" and backbone in RESNETS else "attention"
+        overrides[place] = attention
+        if kwargs:
+            overrides["attention_kwargs"] = kwargs
     if p.get("mf") and backbone in RESNETS:
         overrides["fusion"] = "mf"
         overrides["mf_kernels"] = _kernels(p.get("mf_kernels", "1,7,5,3"))
