@@ -18,7 +18,8 @@ from ferzoo import __version__
 COMMAND_MODULES = (
     "ferzoo.commands.models",  # ferzoo models [--profile]
     "ferzoo.commands.data",  # ferzoo data build / info / check
-    "ferzoo.commands.train",  # ferzoo train / evaluate / cv / ablate
+    "ferzoo.commands.train",  # ferzoo train / evaluate
+    "ferzoo.commands.experiments",  # ferzoo cv / ablate
     "ferzoo.commands.predict",  # ferzoo predict / explain / export
     "ferzoo.commands.dashboard",  # ferzoo dashboard
 )
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Facial expression recognition model zoo (Keras 3: TensorFlow, JAX, PyTorch).",
     )
     parser.add_argument("--version", action="version", version=f"ferzoo {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show tracebacks and the backends' logs (FERZOO_DEBUG=1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -42,9 +48,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_error(err: BaseException) -> str | None:
+    """The message to show for a user's mistake, or None for an error that is a bug."""
+    from ferzoo.data import DatasetNotReadyError
+
+    if isinstance(err, DatasetNotReadyError):
+        return str(err).strip()  # the builder's download instructions follow the first line
+    if isinstance(err, ValueError | OSError | ImportError):
+        if isinstance(err, OSError) and err.filename and err.strerror:
+            return f"{err.strerror}: {err.filename}"
+        text = str(err).strip()
+        return text.splitlines()[0] if text else type(err).__name__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a `ferzoo` command; a user's mistake is one line on stderr and exit code 2.
+
+    `--debug` (or FERZOO_DEBUG=1) shows the traceback instead, and the backends' logs.
+    """
+    from ferzoo import logs
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or logs.debug_enabled()
+    if not debug:
+        logs.quiet_backends()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -53,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        message = None if debug else user_error(err)
+        if message is None:
+            raise
+        print(f"ferzoo: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

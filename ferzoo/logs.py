@@ -10,8 +10,12 @@ progress bars and ferzoo's own output are untouched. `FERZOO_DEBUG=1` leaves eve
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import importlib.util
 import logging
 import os
+import sys
 import warnings
 
 
@@ -20,12 +24,38 @@ def debug_enabled() -> bool:
     return os.environ.get("FERZOO_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
+@contextlib.contextmanager
+def silenced_stderr():
+    """Point file descriptor 2 at /dev/null for a block (C++ libraries write there directly)."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _import_tensorflow_quietly() -> None:
+    """TensorFlow 2.21 logs its oneDNN notice (twice) before absl reads any setting, straight to
+    the stderr descriptor: import it with that descriptor silenced. An import error still
+    raises (with its message) when the code that needs TensorFlow imports it again."""
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    with silenced_stderr():
+        try:
+            importlib.import_module("tensorflow")
+        except Exception:  # noqa: BLE001  (reported, unsilenced, by the next import)
+            return
+
+
 def quiet_backends() -> None:
     """Silence the backends' noise (call before TensorFlow or JAX is imported)."""
     if debug_enabled():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     for name in ("tensorflow", "absl", "jax._src.xla_bridge", "h5py"):
@@ -33,6 +63,7 @@ def quiet_backends() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning, module="tensorflow_datasets")
     warnings.filterwarnings("ignore", message=".*is deprecated.*", category=UserWarning)
+    _import_tensorflow_quietly()
     try:
         from absl import logging as absl_logging
     except ImportError:

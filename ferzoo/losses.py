@@ -119,20 +119,59 @@ class MarginLoss(keras.losses.Loss):
         return config
 
 
-def loss_for(model: keras.Model) -> keras.losses.Loss:
+@keras.saving.register_keras_serializable(package="ferzoo")
+class SmoothedLoss(keras.losses.Loss):
+    """A loss on label-smoothed one-hot targets from integer class ids.
+
+    The targets are `(1 - eps) * one_hot + eps / num_classes`, then `loss` (cross-entropy on
+    probabilities, or the margin loss, which takes soft targets too) is applied.
+
+    Args:
+        label_smoothing: `eps` in [0, 1).
+        kind: `"crossentropy"` (softmax probabilities) or `"margin"` (capsule lengths).
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, kind: str = "crossentropy", **kwargs):
+        kwargs.setdefault("name", f"smoothed_{kind}")
+        super().__init__(**kwargs)
+        _check_number("label_smoothing", label_smoothing, 0.0, 1.0)
+        if kind not in ("crossentropy", "margin"):
+            raise ValueError(f"kind must be 'crossentropy' or 'margin'. Received: kind={kind!r}")
+        self.label_smoothing = float(label_smoothing)
+        self.kind = kind
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+        targets = _to_one_hot(ops.convert_to_tensor(y_true), y_pred)
+        n = y_pred.shape[-1]
+        targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / n
+        if self.kind == "margin":
+            return margin_loss(targets, y_pred)
+        return keras.losses.categorical_crossentropy(targets, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "kind": self.kind}
+
+
+def loss_for(model: keras.Model, label_smoothing: float = 0.0) -> keras.losses.Loss:
     """The loss to train `model` with (see docs/design.md).
 
     Args:
         model: a built Keras model.
+        label_smoothing: smooth the one-hot targets by this much (0: none).
 
     Returns:
         `MarginLoss()` when the model's last layer is a `CapsuleLength` (a capsule head, which
         outputs capsule lengths), `keras.losses.SparseCategoricalCrossentropy()` otherwise (a dense
-        head, which outputs softmax probabilities). Both take integer class ids.
+        head, which outputs softmax probabilities); a `SmoothedLoss` of the same kind with
+        `label_smoothing > 0`. All take integer class ids.
 
     Example:
     >>> loss = loss_for(ferzoo.build("resnet18"))  # doctest: +SKIP
     """
-    if model.layers and isinstance(model.layers[-1], CapsuleLength):
+    capsule = bool(model.layers) and isinstance(model.layers[-1], CapsuleLength)
+    if label_smoothing:
+        return SmoothedLoss(label_smoothing, "margin" if capsule else "crossentropy")
+    if capsule:
         return MarginLoss()
     return keras.losses.SparseCategoricalCrossentropy()

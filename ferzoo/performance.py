@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from ferzoo.devices import BACKENDS  # noqa: E402  (one list of backends)
 
 # Measured choices (results/bench.md, "Speed work"); see the module docstring.
 _DATA_FORMAT = {"tensorflow": "channels_last", "jax": "channels_last", "torch": "channels_last"}

@@ -206,6 +206,21 @@ def _check_used(name: str, entry: ModelEntry, kwargs: dict, overrides: dict) -> 
         raise ValueError(f"Override(s) not used by model '{name}': {reasons}. Received: {received}")
 
 
+def check(name: str, image_size: int | None = None, **overrides: Any) -> None:
+    """The ValueErrors `build(name, **overrides)` would raise for its name, its overrides and the
+    image size, without building anything (the trainer calls it before loading data)."""
+    entry = get_entry(name)
+    _check_keys(name, entry.builder, overrides, "override(s)")
+    _check_used(name, entry, dict(entry.defaults, **overrides), overrides)
+    if image_size is not None:
+        minimum = min_image_size(name, **overrides)
+        if image_size < minimum:
+            raise ValueError(
+                f"image_size {image_size} is too small for {name}: the minimum image size is "
+                f"{minimum}x{minimum}. Received: image_size={image_size}"
+            )
+
+
 def build(
     name: str,
     *,
@@ -279,4 +294,12 @@ def min_image_size(name: str, **overrides: Any) -> int:
     return min_input_size(spatial_ops(**dict(entry.defaults, **overrides)))
 
 
-__all__ = ["ModelEntry", "build", "get_entry", "list_models", "min_image_size", "register_model"]
+__all__ = [
+    "ModelEntry",
+    "build",
+    "check",
+    "get_entry",
+    "list_models",
+    "min_image_size",
+    "register_model",
+]

@@ -18,7 +18,8 @@ import pytest
 
 import ferzoo
 from ferzoo.cli import main
-from ferzoo.commands.train import ablation_grid, ablation_table, parse_overrides
+from ferzoo.commands.common import parse_overrides
+from ferzoo.experiments import ablation_grid, ablation_table
 from ferzoo.training import train
 
 # A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.

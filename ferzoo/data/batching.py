@@ -1,7 +1,8 @@
 """Batches from in-memory parts: a tf.data pipeline or a NumPy `keras.utils.PyDataset`.
 
 Both take a part's cached uint8 images and int32 labels and yield `(float32 images in [0, 1],
-int32 labels)` batches; the training part is shuffled each epoch (seeded) and augmented with
+int32 labels)` batches (or, with a `normalization` such as ImageNet's mean and std for
+pretrained weights, `(x - mean) / std` of those); the training part is shuffled each epoch (seeded) and augmented with
 `ferzoo.data.augment.augment_image` (the same NumPy function in both), the other parts are
 neither. `model.fit` takes either on every backend; the NumPy one needs no TensorFlow.
 """
@@ -21,7 +22,19 @@ def _example_seed(seed: int, epoch: int, position: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1)[0])
 
 
-def tf_dataset(images, labels, *, batch_size: int, train: bool, seed: int, augment: float):
+def _normalizer(normalization):
+    """`x -> (x - mean) / std` per channel, or None (the plain [0, 1] images)."""
+    if not normalization:
+        return None
+    mean = np.asarray(normalization["mean"], np.float32)
+    std = np.asarray(normalization["std"], np.float32)
+    return lambda x: (x - mean) / std
+
+
+def tf_dataset(
+    images, labels, *, batch_size: int, train: bool, seed: int, augment: float,
+    normalization=None,
+):  # fmt: skip
     """A batched, prefetched `tf.data.Dataset` over one part."""
     import tensorflow as tf
 
@@ -42,6 +55,9 @@ def tf_dataset(images, labels, *, batch_size: int, train: bool, seed: int, augme
             return tf.ensure_shape(out, x.shape), y
 
         ds = tf.data.Dataset.zip((ds, noise)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    normalize = _normalizer(normalization)
+    if normalize is not None:
+        ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -54,13 +70,14 @@ def _py_dataset_base():
 class _Batches:
     """The NumPy batching logic; `numpy_batches` mixes it into `keras.utils.PyDataset`."""
 
-    def _setup(self, images, labels, batch_size, train, seed, augment):
+    def _setup(self, images, labels, batch_size, train, seed, augment, normalization):
         self.images = images
         self.labels = labels.astype(np.int32)
         self.batch_size = int(batch_size)
         self.train = bool(train)
         self.seed = int(seed)
         self.augment = float(augment)
+        self.normalize = _normalizer(normalization)
         self.epoch = 0
         self.order = self._order(0)
 
@@ -85,6 +102,8 @@ class _Batches:
                     for i, x in enumerate(batch)
                 ]
             )
+        if self.normalize is not None:
+            batch = self.normalize(batch)
         return batch, self.labels[rows]
 
     def on_epoch_end(self) -> None:
@@ -92,14 +111,17 @@ class _Batches:
         self.order = self._order(self.epoch)
 
 
-def numpy_batches(images, labels, *, batch_size: int, train: bool, seed: int, augment: float):
+def numpy_batches(
+    images, labels, *, batch_size: int, train: bool, seed: int, augment: float,
+    normalization=None,
+):  # fmt: skip
     """A `keras.utils.PyDataset` over one part (two worker threads)."""
     base = _py_dataset_base()
 
     class ArrayBatches(_Batches, base):
         def __init__(self):
             base.__init__(self, workers=2, use_multiprocessing=False, max_queue_size=8)
-            self._setup(images, labels, batch_size, train, seed, augment)
+            self._setup(images, labels, batch_size, train, seed, augment, normalization)
 
     return ArrayBatches()
 

@@ -39,8 +39,8 @@ class LoadedData(dict):
 
     Attributes:
         name: the dataset name as given.
-        protocol, fold, num_folds, seed, image_size, batch_size, augment, pipeline: the
-            arguments it was loaded with (`ferzoo.train` reads them, so they are not passed
+        protocol, fold, num_folds, seed, image_size, batch_size, augment, pipeline,
+        normalization: the arguments it was loaded with (`ferzoo.train` reads them, so they are not passed
             twice).
         class_names: the label names, in label order; `num_classes`: their count.
         parts: `{part: Part}` (images, labels, ids).
@@ -58,9 +58,11 @@ class LoadedData(dict):
         augment: float,
         seed: int,
         pipeline: str,
+        normalization: dict[str, Any] | None = None,
         **attributes: Any,
     ):
         self.parts = dict(parts)
+        self.normalization = normalization
         self.batch_size = int(batch_size)
         self.augment = float(augment)
         self.seed = int(seed)
@@ -77,6 +79,7 @@ class LoadedData(dict):
                     train=part == "train",
                     seed=self.seed,
                     augment=self.augment if part == "train" else 0.0,
+                    normalization=normalization,
                 )
                 for part in PARTS
             }
@@ -100,7 +103,7 @@ class LoadedData(dict):
         return len(self.class_names)
 
     def _attributes(self) -> dict[str, Any]:
-        skip = {"parts", "batch_size", "augment", "seed", "pipeline"}
+        skip = {"parts", "batch_size", "augment", "seed", "pipeline", "normalization"}
         return {k: v for k, v in vars(self).items() if k not in skip}
 
     def rebatched(
@@ -109,6 +112,7 @@ class LoadedData(dict):
         batch_size: int | None = None,
         augment: float | None = None,
         pipeline: str | None = None,
+        normalization: dict[str, Any] | None | str = "keep",
     ) -> LoadedData:
         """New batches over the same images (nothing is read or decoded again)."""
         return LoadedData(
@@ -117,6 +121,7 @@ class LoadedData(dict):
             augment=self.augment if augment is None else augment,
             seed=self.seed,
             pipeline=self.pipeline if pipeline is None else pipeline,
+            normalization=self.normalization if normalization == "keep" else normalization,
             **self._attributes(),
         )
 
@@ -135,6 +140,7 @@ class LoadedData(dict):
             augment=self.augment,
             seed=self.seed,
             pipeline=self.pipeline,
+            normalization=self.normalization,
             **attributes,
         )
 
@@ -147,7 +153,8 @@ class LoadedData(dict):
     def settings(self) -> dict[str, Any]:
         """The load arguments that identify this data in a run's config."""
         keys = ("name", "protocol", "fold", "num_folds", "seed", "image_size", "batch_size")
-        return {key: getattr(self, key, None) for key in (*keys, "augment", "pipeline")}
+        return {key: getattr(self, key, None) for key in (*keys, "augment", "pipeline",
+                                                           "normalization")}  # fmt: skip
 
 
 __all__ = ["LoadedData", "Part"]

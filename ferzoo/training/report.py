@@ -109,6 +109,8 @@ def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, 
         "optimizer": "adam",
         "loss": type(net.loss).__name__ if net.loss is not None else None,
         "class_names": list(data.class_names),
+        "normalization": getattr(data, "normalization", None),
+        "weights_report": _weights_report(net),
         "input_shape": [int(d) for d in net.inputs[0].shape[1:]],
         "pipeline": getattr(data, "pipeline", None),
         "data_sizes": getattr(data, "sizes", None),
@@ -117,6 +119,28 @@ def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, 
         "resumed_from_epoch": state["epochs_done"],
     }
     files.write_json(os.path.join(output_dir, "config.json"), config)
+
+
+def _weights_report(net: keras.Model) -> dict | None:
+    report = getattr(net, "pretrained_report", None)
+    return report.to_dict() if report is not None else None
+
+
+def chance_levels(data) -> dict[str, float]:
+    """The test accuracy of guessing: uniform (1 / classes), and always the training part's
+    most frequent class (`majority`)."""
+    counts = getattr(data, "label_counts", None)
+    k = len(data.class_names)
+    out = {"uniform": 1.0 / k}
+    if counts and sum(counts["test"]):
+        majority = int(np.argmax(counts["train"]))
+        out["majority"] = counts["test"][majority] / sum(counts["test"])
+    return out
+
+
+def subject_counts(data) -> dict[str, int]:
+    """How many subjects each part holds (0 where the dataset has no subject ids)."""
+    return {part: len(ids) for part, ids in (getattr(data, "subjects", None) or {}).items()}
 
 
 def _at(history: dict[str, list[float]], key: str, epoch: int) -> float:
@@ -154,6 +178,8 @@ def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: st
             best_epoch=best,
             epochs_run=len(history.get("loss", [])),
             selection=spec.selection.to_json(),
+            chance=chance_levels(data),
+            subjects=subject_counts(data),
             **{f"val_{k}": v for k, v in val.items()},
             epoch_time=epoch_time,
             profile=profile,

@@ -41,6 +41,10 @@ class Spec:
     manual_dir: str | None
     verbose: Any
     data_args: dict[str, Any]
+    subject_pattern: str | None = None
+    weights: str | None = None
+    label_smoothing: float = 0.0
+    class_weight: Any = None
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -86,6 +90,7 @@ def load_data(spec: Spec, dataset: Any):
         seed=spec.seed,
         data_dir=spec.data_dir,
         manual_dir=spec.manual_dir,
+        subject_pattern=spec.subject_pattern,
         **{k: args[k] for k in _DATA_DEFAULTS},
     )
 
@@ -105,6 +110,7 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
             model,
             num_classes=len(data.class_names),
             input_shape=(size, size, 3),
+            weights=spec.weights,
             **spec.model_overrides,
         )
     else:
@@ -115,7 +121,7 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     performance.optimize(net)
     net.compile(
         optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
-        loss=loss_for(net),
+        loss=loss_for(net, label_smoothing=spec.label_smoothing),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             MacroF1(len(data.class_names)),
@@ -136,6 +142,9 @@ def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
             "seed": spec.seed,
             "selection": dataclasses.asdict(spec.selection) | {"reason": None},
             "model_overrides": spec.model_overrides,
+            "weights": spec.weights,
+            "label_smoothing": spec.label_smoothing,
+            "class_weight": spec.class_weight,
             "data_dir": spec.data_dir,
             "backend": keras.backend.backend(),
             "num_classes": len(data.class_names),
@@ -167,6 +176,29 @@ def resume_or_start(spec: Spec, net: keras.Model, output_dir: str, identity: dic
     return EpochKeeper(state, spec.selection, ckpt_dir if spec.checkpoint else None)
 
 
+def class_weights(option: Any, data) -> dict[int, float] | None:
+    """Keras' `class_weight`: None, "balanced" (n / (k * count) per class, from the training
+    part) or a `{class id or name: weight}` mapping."""
+    if option is None:
+        return None
+    counts = data.label_counts["train"]
+    if option == "balanced":
+        total, k = sum(counts), len(counts)
+        return {i: (total / (k * c) if c else 0.0) for i, c in enumerate(counts)}
+    if isinstance(option, dict):
+        names = list(data.class_names)
+        out = {}
+        for key, weight in option.items():
+            index = names.index(key) if key in names else key
+            if not isinstance(index, int) or not 0 <= index < len(names):
+                raise ValueError(f"class_weight names an unknown class. Received: {key!r}")
+            out[index] = float(weight)
+        return out
+    raise ValueError(
+        f"class_weight must be None, 'balanced' or a mapping. Received: class_weight={option!r}"
+    )
+
+
 def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
     """Step 4: train from the first epoch not yet done, unless the run stopped early."""
     start = int(keeper.state["epochs_done"])
@@ -175,6 +207,7 @@ def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
     net.fit(
         data["train"],
         validation_data=data["validation"],
+        class_weight=class_weights(spec.class_weight, data),
         epochs=spec.epochs,
         initial_epoch=start,
         callbacks=[keeper, *spec.callbacks],
@@ -196,6 +229,22 @@ def _spec(epochs, learning_rate, seed, patience, min_delta, monitor, min_epochs,
         )
     if not isinstance(model, str | keras.Model):
         raise ValueError(f"model must be a model name or a keras.Model. Received: model={model!r}")
+    if isinstance(model, str):
+        from ferzoo import registry
+
+        registry.check(model, rest["data_args"]["image_size"], **model_overrides)
+    smoothing = rest.get("label_smoothing", 0.0)
+    if not (isinstance(smoothing, int | float) and 0 <= smoothing < 1):
+        raise ValueError(
+            f"label_smoothing must be in [0, 1). Received: label_smoothing={smoothing!r}"
+        )
+    if rest.get("class_weight") not in (None, "balanced") and not isinstance(
+        rest["class_weight"], dict
+    ):
+        raise ValueError(
+            "class_weight must be None, 'balanced' or a mapping. "
+            f"Received: class_weight={rest['class_weight']!r}"
+        )
     rule = selection.resolve(
         protocol, epochs, monitor=monitor, min_epochs=min_epochs, patience=patience,
         min_delta=min_delta,
@@ -229,6 +278,10 @@ def train(
     checkpoint: bool = True,
     data_dir: str | None = None,
     manual_dir: str | None = None,
+    subject_pattern: str | None = None,
+    weights: str | None = None,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
     verbose: str | int = "auto",
 ) -> TrainResult:
     """Train a model on a dataset with the papers' recipe and write the run's files.
@@ -266,7 +319,17 @@ def train(
             False deletes any checkpoint there and starts over.
         checkpoint: write resumable checkpoints (False: sweep trials, nothing but the run's
             summary files is written).
-        data_dir, manual_dir: TFDS data directory and the licensed archives' folder.
+        data_dir, manual_dir: TFDS data directory and the licensed archives' folder (for
+            `image_folder`, your folder of labelled faces).
+        subject_pattern: `image_folder` only: a regex whose first group in each file name is
+            the subject id (the subject protocol needs one).
+        weights: initial weights (`ferzoo.build(weights=...)`: a torchvision `.pth`, a
+            keras-hub preset folder, a ferzoo `.keras` / `.weights.h5`); the input
+            normalisation they imply (ImageNet's mean and std) is applied to every part and
+            recorded in config.json.
+        label_smoothing: smooth the one-hot targets by this much (0: none).
+        class_weight: None, "balanced" (weights inverse to the training part's class counts,
+            for imbalanced sets such as FER2013 and AffectNet) or `{class: weight}`.
         verbose: Keras `fit` verbosity (`"auto"`: a progress bar per epoch).
 
     Returns:
@@ -288,10 +351,16 @@ def train(
                  data_args["protocol"], model, model_overrides, callbacks,
                  evaluate_test=evaluate_test, resume=resume, checkpoint=checkpoint,
                  output_dir=output_dir, data_dir=data_dir, manual_dir=manual_dir,
-                 verbose=verbose, data_args=data_args)  # fmt: skip
+                 verbose=verbose, data_args=data_args, subject_pattern=subject_pattern,
+                 weights=None if weights is None else str(weights),
+                 label_smoothing=label_smoothing, class_weight=class_weight)  # fmt: skip
     keras.utils.set_random_seed(seed)
     report.enable_determinism()
     data = load_data(spec, dataset)
+    if spec.weights is not None:
+        from ferzoo.pretrained import normalization_for
+
+        data = data.rebatched(normalization=normalization_for(spec.weights))
     net, model_name = build_model(spec, model, data)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)

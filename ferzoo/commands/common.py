@@ -1,0 +1,160 @@
+"""What the training commands share: the backend choice, `--set` overrides, the arguments."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from typing import Any
+
+from ferzoo.devices import BACKENDS
+
+MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
+
+
+def set_backend(backend: str | None) -> None:
+    """Set KERAS_BACKEND before Keras is imported; refuse if another backend is already loaded."""
+    if not backend:
+        return
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise ValueError(
+                f"Keras is already running on {keras.backend.backend()!r}; --backend {backend} "
+                "must be chosen before Keras is imported (set KERAS_BACKEND instead). "
+                f"Received: backend={backend!r}"
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Parse `--set key=value` items; values go through `ast.literal_eval` (bare words stay str).
+
+    Example:
+        >>> parse_overrides(["msc_kernels=(3,5)", "attention=wca", "dropout=0.5"])
+        {'msc_kernels': (3, 5), 'attention': 'wca', 'dropout': 0.5}
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(
+                f"--set takes key=value with a Python identifier as key. Received: {item!r}"
+            )
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text
+    return overrides
+
+
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow, jax, torch: the first "
+        "installed)",
+    )
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
+    add = parser.add_argument
+    add("--dataset", default="synthetic_faces", help="dataset name (ferzoo data info NAME)")
+    add("--protocol", default="paper", choices=("paper", "subject"))
+    if fold:
+        add("--fold", type=int, default=0, help="held-out fold (0-based)")
+    add("--num-folds", type=int, default=10, help="folds in the protocol")
+    add("--image-size", type=int, default=224)
+    add("--batch-size", type=int, default=16)
+    add("--seed", type=int, default=0)
+    add("--data-dir", default=None, help="TFDS data directory")
+    add("--manual-dir", default=None,
+        help="folder holding your licensed copy (image_folder: your folder of faces)")  # fmt: skip
+    add("--subject-pattern", default=None, metavar="REGEX",
+        help="image_folder: the first group of REGEX in each file name is the subject id")  # fmt: skip
+    add_backend_arg(parser)
+
+
+def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
+    add_data_args(parser, fold=fold)
+    add = parser.add_argument
+    add("--epochs", type=int, default=200)
+    add("--lr", "--learning-rate", dest="lr", type=float, default=1e-3)
+    add("--patience", type=int, default=30, help="early-stopping patience")
+    add("--min-delta", type=float, default=1e-5, help="early-stopping min delta")
+    add("--monitor", choices=MONITORS, default="auto",
+        help="the validation metric that picks the kept epoch (auto: val_loss under the paper "
+        "protocol, val_accuracy after a warm-up under the subject protocol)")  # fmt: skip
+    add("--min-epochs", default="auto",
+        help="no epoch before it is kept and no early stop happens (auto, or an int)")  # fmt: skip
+    add("--augment", type=float, default=0.0, help="augmentation strength in [0, 1]")
+    add("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
+    add("--class-weight", choices=("balanced",), default=None,
+        help="weight the loss by inverse class frequency (imbalanced datasets)")  # fmt: skip
+    add("--weights", default=None, metavar="PATH",
+        help="initial weights: a torchvision .pth, a keras-hub preset folder, a ferzoo "
+        ".keras or .weights.h5")  # fmt: skip
+    add("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+        help="model override for ferzoo.build, e.g. --set msc_kernels=(3,5) --set attention=wca")  # fmt: skip
+    add("--no-resume", dest="resume", action="store_false",
+        help="ignore and delete an existing checkpoint")  # fmt: skip
+    add("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1, 2")
+
+
+def _min_epochs(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"--min-epochs must be 'auto' or an int. Received: --min-epochs {value}"
+        ) from None
+
+
+def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """`ferzoo.train` keyword arguments from the parsed training arguments (no fold)."""
+    verbose = int(args.verbose) if str(args.verbose).isdigit() else args.verbose
+    return dict(
+        protocol=args.protocol,
+        num_folds=args.num_folds,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        monitor=args.monitor,
+        min_epochs=_min_epochs(args.min_epochs),
+        augment=args.augment,
+        label_smoothing=args.label_smoothing,
+        class_weight=args.class_weight,
+        weights=args.weights,
+        model_overrides=parse_overrides(args.overrides),
+        resume=args.resume,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        subject_pattern=args.subject_pattern,
+        verbose=verbose,
+    )
+
+
+def print_result(name: str, result: Any) -> None:
+    line = f"{name}: kept epoch {result.best_epoch + 1} ({result.selection.get('monitor')})"
+    line += f", val_loss {result.val_loss:.4f}, val_accuracy {result.val_accuracy:.4f}"
+    if result.test:
+        line += f", test accuracy {result.test['accuracy']:.4f}"
+        line += f", macro F1 {result.test['macro_f1']:.4f}"
+    print(f"{line}\nwrote {result.output_dir}")
+
+
+__all__ = ["add_backend_arg", "add_data_args", "add_train_args", "parse_overrides",
+           "print_result", "set_backend", "train_kwargs"]  # fmt: skip

@@ -1,0 +1,133 @@
+"""The `ferzoo` command line as a user meets it: mistakes are one line and exit code 2, runs
+write only where they are told, and logs carry ferzoo's messages, not the backends' noise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ferzoo
+from ferzoo.cli import main
+
+# A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
+SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,16,16,16)"]
+NOISE = ("Traceback", "E0000", "WARNING:tensorflow", "is deprecated", "oneDNN")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """synthetic_faces/tiny prepared once for this module."""
+    from ferzoo import data
+
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.prepare("synthetic_faces/tiny", data_dir=path)
+    return path
+
+
+def _error_line(capsys, args) -> str:
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in out + err
+    line = err.strip().splitlines()[0]
+    assert line.startswith("ferzoo: error: "), err
+    return line
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["train", "--model", "resnet19"], "name='resnet19'"),
+        (["train", "--model", "resnet18", "--image-size", "8"], "image_size 8 is too small"),
+        (["train", "--model", "resnet18", "--epochs", "0"], "epochs=0"),
+        (["train", "--model", "resnet18", "--fold", "10", "--num-folds", "10"], "fold=10"),
+        (["train", "--model", "resnet18", "--set", "msc_kernels=(2,4)"], "msc_kernels=(2, 4)"),
+        (["train", "--model", "resnet18", "--set", "attention_kwargs={'ratio': 0}"],
+         "attention_kwargs"),
+        (["train", "--model", "resnet18", "--min-epochs", "soon"], "--min-epochs soon"),
+        (["cv", "--model", "resnet18", "--folds", "12"], "--folds 12"),
+        (["ablate", "--family", "resnet18", "--image-size", "20", "--grid", "wamf"],
+         "image_size 20 is too small"),
+        (["evaluate", "/nowhere/model.keras"], "/nowhere/model.keras"),
+    ],
+)  # fmt: skip
+def test_user_errors_are_one_line_before_any_work(capsys, tmp_path, args, named):
+    os.chdir(tmp_path)
+    assert named in _error_line(capsys, args)
+    assert os.listdir(tmp_path) == []  # nothing was written before the check
+
+
+def test_a_missing_manual_dir_says_where_to_get_the_data(capsys, tmp_path):
+    args = ["train", "--model", "resnet18", "--dataset", "jaffe", "--data-dir", str(tmp_path)]
+    line = _error_line(capsys, args)
+    assert "'jaffe' is not prepared" in line
+
+
+def test_a_seven_class_model_on_a_five_class_dataset(capsys, tmp_path):
+    path = tmp_path / "run" / "model.keras"
+    path.parent.mkdir()
+    ferzoo.build("resnet18", input_shape=(32, 32, 3), depths=(1, 1, 1, 1),
+                 widths=(8, 8, 8, 8)).save(path)  # fmt: skip
+    names = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+    (path.parent / "config.json").write_text(json.dumps({"class_names": names, "image_size": 32}))
+    line = _error_line(capsys, ["evaluate", str(path), "--dataset", "fesr"])
+    assert "trained on 7 classes" in line and "fesr has 5" in line
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(ValueError, match="resnet19"):
+        main(["--debug", "train", "--model", "resnet19"])
+
+
+@pytest.mark.slow
+def test_ablate_writes_only_below_its_output(data_dir, tmp_path, capsys):
+    work = tmp_path / "empty"
+    work.mkdir()
+    os.chdir(work)
+    out = work / "ablation"
+    args = ["ablate", "--family", "resnet18", "--dataset", "synthetic_faces/tiny",
+            "--image-size", "32", "--epochs", "1", "--data-dir", data_dir, "--output", str(out),
+            "--verbose", "0", *SMALL_SET]  # fmt: skip
+    assert main(args) == 0
+    assert os.listdir(work) == ["ablation"]
+    assert sorted(os.listdir(out)) == sorted(
+        ["ablation.json", "ablation.md", "ablation.png", "msc_resnet18", "msc_wca_resnet18",
+         "resnet18", "wca_resnet18"]
+    )  # fmt: skip
+    rows = json.loads((out / "ablation.json").read_text())["rows"]
+    assert [r["output_dir"] for r in rows] == [str(out / r["model"]) for r in rows]
+
+
+def test_cv_reports_folds_chance_and_subjects(data_dir, tmp_path, capsys):
+    out = tmp_path / "cv"
+    args = ["cv", "--model", "resnet18", "--dataset", "synthetic_faces/tiny", "--protocol",
+            "subject", "--num-folds", "5", "--folds", "0", "3", "--image-size", "32",
+            "--epochs", "1", "--data-dir", data_dir, "--output", str(out), "--verbose", "0",
+            *SMALL_SET]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert [r["fold"] for r in summary["folds"]] == [0, 3]
+    for row in summary["folds"]:
+        assert row["subjects"] == {"train": 6, "validation": 2, "test": 2}
+        assert row["chance"]["uniform"] == pytest.approx(1 / 7)
+    table = (out / "cv.md").read_text()
+    assert "| 3 |" in table and "6/2/2" in table and "mean ± std" in table
+    assert "val_accuracy" in table  # the subject protocol's selection rule is stated
+
+
+@pytest.mark.slow
+def test_a_training_log_has_no_backend_noise(data_dir, tmp_path):
+    cmd = [sys.executable, "-m", "ferzoo.cli", "train", "--model", "resnet18", "--dataset",
+           "synthetic_faces/tiny", "--image-size", "32", "--epochs", "1", "--data-dir",
+           data_dir, "--output", str(tmp_path / "run"), *SMALL_SET]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "FERZOO_DEBUG"))}
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert "7/7" in log and "kept epoch 1" in log  # Keras' progress bar, ferzoo's summary
+    for noise in NOISE:
+        assert noise not in log, noise
