@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "ferzoo.commands.experiments",  # ferzoo cv / ablate
     "ferzoo.commands.predict",  # ferzoo predict / explain / export
     "ferzoo.commands.dashboard",  # ferzoo dashboard
+    "ferzoo.commands.env",  # ferzoo env
 )
 
 

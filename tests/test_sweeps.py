@@ -117,7 +117,9 @@ def test_an_image_size_below_every_minimum_is_refused():
     assert not any(r.startswith("resnet18, conv stem, dense") for r in ruled_out)
     smallest = min(space.min_image_sizes("demo").values())  # the MsC stem at stride 1
     assert smallest < 17 and any("conv stem" in r for r in space.check_image_size("demo", 16))
-    with pytest.raises(ValueError, match=rf"image_size {smallest - 1} is below .* \({smallest} px\)"):
+    with pytest.raises(
+        ValueError, match=rf"image_size {smallest - 1} is below .* \({smallest} px\)"
+    ):
         space.check_image_size("demo", smallest - 1)
 
 
@@ -513,6 +515,65 @@ def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data
     # Run again: the study is loaded, not recreated, and nothing is left to do.
     assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
     assert len(_trials(url)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir):
+    """--n-trials 2, then the same command with --n-trials 4: 4 trials, 4 configurations (a
+    restarted sampler with the old seed would draw the first two again)."""
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    first = [t.params for t in _finished(_trials(url))]
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final")) == 0
+    trials = _trials(url)
+    done = _finished(trials)
+    keys = {json.dumps(t.params, sort_keys=True) for t in done}
+    assert len(done) == 4 and len(keys) == 4, [t.params for t in done]
+    assert [t.params for t in done[:2]] == first
+    # A draw that repeated a trial was closed before training, and says which it repeated.
+    for t in trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
+
+
+def test_a_fresh_study_with_a_fixed_seed_is_reproducible(tmp_path):
+    settings = _settings(tmp_path)
+    assert sweep.sampler_seed(settings, 0) == settings.seed  # fresh study, worker 0
+    assert sweep.sampler_seed(_settings(tmp_path, worker_id=1), 0) == settings.seed + 1
+    restarted = {sweep.sampler_seed(settings, 3) for _ in range(3)}
+    assert settings.seed not in restarted and len(restarted) == 3  # a new seed every restart
+
+
+def test_gpus_give_each_worker_its_device():
+    parse = sweep_cli.build_parser().parse_args
+    plan = sweep_cli.worker_plan
+    assert plan(parse(["--study", "demo", "--gpus", "0,1"])) == ["0", "1"]
+    assert plan(parse(["--study", "demo", "--gpus", "0,1", "--workers-per-gpu", "2"])) == [
+        "0", "1", "0", "1"
+    ]  # fmt: skip
+    assert plan(parse(["--study", "demo", "--gpus", "2,3", "--workers", "3"])) == ["2", "3", "2"]
+    assert plan(parse(["--study", "demo", "--workers", "2"])) == [None, None]
+    assert plan(parse(["--study", "demo"])) == [None]
+    with pytest.raises(SystemExit):
+        parse(["--study", "demo", "--gpus", "first"])
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_workers_on_gpus_record_their_devices(tmp_path, tiny_data_dir):
+    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): each
+    trial records the CUDA_VISIBLE_DEVICES its worker was given and the device it ran on."""
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final", "--gpus", "0,1")
+    assert run.main([*args, "--workers", "2"]) == 0
+    done = _finished(_trials(url))
+    assert len(done) == 4
+    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
+    assert all(t.user_attrs["device"] for t in done)
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}
 
 
 @pytest.mark.slow

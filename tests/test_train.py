@@ -221,3 +221,27 @@ def test_ablation_grids_are_registered_and_tabulated():
     )
     table = ablation_table([{**row, "params": 11_180_000, "macs": 1_820_000_000}], "t")
     assert "| resnet18 | 50.000 | 25.000 | 0.300000 | 75.000 | 11.1800 | 1.8200 |" in table
+
+
+def test_checkpoints_hold_at_most_four_and_a_half_weight_sizes(data_dir, tmp_path):
+    """One weights+optimizer file for the last epoch and the kept weights once: <= 4.5x the
+    float32 weights after a 2-epoch run (it was 8x per epoch)."""
+    result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=2, batch_size=16,
+                   data_dir=data_dir, output_dir=str(tmp_path / "run"), model_overrides=SMALL,
+                   evaluate_test=False, verbose=0)  # fmt: skip
+    ckpt = tmp_path / "run" / "checkpoints"
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names[-1] == "state.json" and names[0].startswith("best-")
+    assert "epoch-0002.weights.h5" in names and not any(n.endswith(".npz") and "epoch" in n
+                                                         for n in names)  # fmt: skip
+    weights = 4 * sum(int(np.prod(w.shape)) for w in result.model.weights)
+    total = sum(p.stat().st_size for p in ckpt.iterdir())
+    assert total <= 4.5 * weights, (total / weights, names)
+
+
+def test_a_sweep_trial_writes_no_checkpoint(data_dir, tmp_path):
+    result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=2, batch_size=16,
+                   data_dir=data_dir, output_dir=str(tmp_path / "trial"), model_overrides=SMALL,
+                   evaluate_test=False, checkpoint=False, resume=False, verbose=0)  # fmt: skip
+    assert not (tmp_path / "trial" / "checkpoints").exists()
+    assert result.best_epoch in (0, 1) and len(result.history["loss"]) == 2
