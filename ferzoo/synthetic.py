@@ -119,42 +119,29 @@ def _expression(label: int, intensity: float, bias: dict[str, float]) -> dict[st
     return expr
 
 
-def draw_face(
-    rng: np.random.Generator, subject: dict[str, Any], label: int, size: int = 96
-) -> np.ndarray:
-    """Draw one face of a subject with an expression.
+class _Face:
+    """The face layer being drawn: upright and centred, with its alpha mask (supersampled)."""
 
-    Args:
-        rng: NumPy random generator for the per-image variation (pose, intensity, lighting...).
-        subject: identity from `subject_params`.
-        label: class index into `CLASS_NAMES`.
-        size: output side in pixels.
+    def __init__(self, s: int, subject: dict[str, Any], expr: dict[str, float]):
+        self.s, self.subject, self.expr = s, subject, expr
+        self.layer = np.zeros((s, s, 3), np.float32)
+        self.alpha = np.zeros((s, s), np.float32)
+        self.a = 0.34 * s  # half-height of the face
+        self.b = self.a * subject["aspect"]  # half-width
+        self.cx = self.cy = s / 2.0
 
-    Returns:
-        uint8 RGB image of shape `(size, size, 3)`.
-    """
-    if not 0 <= label < len(CLASS_NAMES):
-        raise ValueError(f"label must be in [0, {len(CLASS_NAMES)}). Received: label={label}")
-    if size < 16:
-        raise ValueError(f"size must be >= 16. Received: size={size}")
-    s = size * _SUPERSAMPLE
-    expr = _expression(label, rng.uniform(_INTENSITY_FLOOR, 1.0), subject["bias"])
+    def pt(self, u: float, v: float) -> tuple[int, int]:
+        return (round(self.cx + u * self.b), round(self.cy + v * self.a))
 
-    # --- the face layer, drawn upright and centred, with its alpha mask ---
-    layer = np.zeros((s, s, 3), np.float32)
-    alpha = np.zeros((s, s), np.float32)
-    a = 0.34 * s  # half-height of the face
-    b = a * subject["aspect"]  # half-width
-    cx = cy = s / 2.0
-    aa = cv2.LINE_AA
 
-    def pt(u: float, v: float) -> tuple[int, int]:
-        return (round(cx + u * b), round(cy + v * a))
+def _col(c: np.ndarray) -> tuple[float, float, float]:
+    return tuple(float(x) for x in np.clip(c, 0, 255))
 
-    def col(c: np.ndarray) -> tuple[float, float, float]:
-        return tuple(float(x) for x in np.clip(c, 0, 255))
 
-    skin = subject["skin"] * rng.uniform(0.95, 1.05)
+def _draw_head(f: _Face, skin: np.ndarray) -> None:
+    """Hair behind the head, the face (narrowing to the jaw), ears, fringe."""
+    layer, alpha, subject, a, b, cx, cy = f.layer, f.alpha, f.subject, f.a, f.b, f.cx, f.cy
+    pt, col, aa = f.pt, _col, cv2.LINE_AA
     hair = subject["hair"]
     # hair behind the head
     cv2.ellipse(layer, pt(0, -0.1), (round(b * (1.1 + subject["hair_side"])), round(a * 1.02)),
@@ -182,6 +169,12 @@ def draw_face(
         + [pt(1.05, -1.05), pt(-1.05, -1.05)], np.int32)  # fmt: skip
     cv2.fillPoly(layer, [fringe], col(hair), aa)
 
+
+def _draw_eyes(f: _Face, skin: np.ndarray) -> None:
+    """Brows (raise and tilt), eyes (openness), lids, and glasses for some subjects."""
+    layer, subject, expr, a, b, s = f.layer, f.subject, f.expr, f.a, f.b, f.s
+    pt, col, aa = f.pt, _col, cv2.LINE_AA
+    hair = subject["hair"]
     dark = col(hair * 0.8)
     thick = max(1, round(subject["brow_thick"] * a))
     eye_y = subject["eye_y"]
@@ -218,6 +211,10 @@ def draw_face(
         cv2.line(layer, pt(-sep + 0.27, eye_y), pt(sep - 0.27, eye_y), (30, 30, 30),
                  max(1, s // 70), aa)  # fmt: skip
 
+
+def _draw_nose(f: _Face, skin: np.ndarray) -> None:
+    layer, subject, expr, s = f.layer, f.subject, f.expr, f.s
+    pt, col, aa, eye_y = f.pt, _col, cv2.LINE_AA, f.subject["eye_y"]
     # nose, and wrinkles on its bridge for disgust
     nl = subject["nose_len"]
     nose = np.array([pt(0.02, eye_y + 0.05), pt(0.07, eye_y + 0.05 + nl), pt(-0.06, eye_y + 0.08 + nl)],
@@ -229,6 +226,10 @@ def draw_face(
             cv2.line(layer, pt(-0.09, v), pt(0.09, v + 0.01), col(skin * (1 - 0.35 * expr["wrinkle"])),
                      max(1, s // 130), aa)  # fmt: skip
 
+
+def _draw_mouth(f: _Face, skin: np.ndarray) -> None:
+    layer, subject, expr, s = f.layer, f.subject, f.expr, f.s
+    pt, col, aa = f.pt, _col, cv2.LINE_AA
     # mouth: two lip curves; corners move with mouth_curve, gap with mouth_open
     my = subject["mouth_y"]
     mw = subject["mouth_w"] * expr["mouth_width"]
@@ -253,7 +254,11 @@ def draw_face(
     else:
         cv2.polylines(layer, [np.array(upper, np.int32)], False, lip, max(1, s // 38), aa)
 
-    # --- pose: the subject's habitual pose plus this image's jitter ---
+
+def _posed(rng: np.random.Generator, f: _Face) -> tuple[np.ndarray, np.ndarray]:
+    """The face layer and mask moved by the subject's habitual pose plus this image's jitter."""
+    subject, s, cx, cy = f.subject, f.s, f.cx, f.cy
+    layer, alpha = f.layer, f.alpha
     pose = subject["pose"]
     angle = pose["angle"] + rng.uniform(-4, 4)
     scale = pose["scale"] * rng.uniform(0.95, 1.05)
@@ -266,7 +271,11 @@ def draw_face(
     layer = cv2.warpAffine(layer, matrix, (s, s), flags=cv2.INTER_LINEAR)
     alpha = cv2.warpAffine(alpha, matrix, (s, s), flags=cv2.INTER_LINEAR)[..., None]
 
-    # --- background: a tone and a gradient, with some low-frequency texture ---
+    return layer, alpha
+
+
+def _background(rng: np.random.Generator, s: int) -> np.ndarray:
+    """A tone and a gradient, with some low-frequency texture."""
     tone = rng.uniform(40, 220)
     tint = rng.uniform(0.85, 1.15, 3)
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
@@ -274,15 +283,46 @@ def draw_face(
     grad = (direction[0] * (yy - 0.5) + direction[1] * (xx - 0.5)) * rng.uniform(20, 70)
     blobs = cv2.resize(rng.normal(0, 12, (6, 6)).astype(np.float32), (s, s))
     background = (tone + grad + blobs)[..., None] * tint
-    image = layer * alpha + background * (1 - alpha)
 
-    # --- occlusion: a blob (a hand, a sleeve) in `_OCCLUSION` of the images ---
+    return background
+
+
+def _occlude(rng: np.random.Generator, image: np.ndarray, s: int) -> None:
+    """A blob (a hand, a sleeve) in `_OCCLUSION` of the images."""
+    center = (round(rng.uniform(0.2, 0.8) * s), round(rng.uniform(0.55, 0.95) * s))
+    axes = (round(rng.uniform(0.08, 0.18) * s), round(rng.uniform(0.05, 0.12) * s))
+    color = _col(rng.uniform(60, 220) * np.array([1.0, rng.uniform(0.8, 1.0), 0.8]))
+    cv2.ellipse(image, center, axes, rng.uniform(0, 180), 0, 360, color, -1, cv2.LINE_AA)
+
+
+def draw_face(
+    rng: np.random.Generator, subject: dict[str, Any], label: int, size: int = 96
+) -> np.ndarray:
+    """Draw one face of a subject with an expression.
+
+    Args:
+        rng: NumPy random generator for the per-image variation (pose, intensity, lighting...).
+        subject: identity from `subject_params`.
+        label: class index into `CLASS_NAMES`.
+        size: output side in pixels.
+
+    Returns:
+        uint8 RGB image of shape `(size, size, 3)`.
+    """
+    if not 0 <= label < len(CLASS_NAMES):
+        raise ValueError(f"label must be in [0, {len(CLASS_NAMES)}). Received: label={label}")
+    if size < 16:
+        raise ValueError(f"size must be >= 16. Received: size={size}")
+    s = size * _SUPERSAMPLE
+    expr = _expression(label, rng.uniform(_INTENSITY_FLOOR, 1.0), subject["bias"])
+    face = _Face(s, subject, expr)
+    skin = subject["skin"] * rng.uniform(0.95, 1.05)
+    for draw in (_draw_head, _draw_eyes, _draw_nose, _draw_mouth):
+        draw(face, skin)
+    layer, alpha = _posed(rng, face)
+    image = layer * alpha + _background(rng, s) * (1 - alpha)
     if rng.uniform() < _OCCLUSION:
-        center = (round(rng.uniform(0.2, 0.8) * s), round(rng.uniform(0.55, 0.95) * s))
-        axes = (round(rng.uniform(0.08, 0.18) * s), round(rng.uniform(0.05, 0.12) * s))
-        color = col(rng.uniform(60, 220) * np.array([1.0, rng.uniform(0.8, 1.0), 0.8]))
-        cv2.ellipse(image, center, axes, rng.uniform(0, 180), 0, 360, color, -1, aa)
-
+        _occlude(rng, image, s)
     # --- lighting and sensor noise, then downsample ---
     image = image * rng.uniform(0.75, 1.15) + rng.uniform(-20, 20)
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
