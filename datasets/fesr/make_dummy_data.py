@@ -17,7 +17,7 @@ import numpy as np
 from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
-SIZE = 32  # the real crops are 224x224; tiny keeps the repository small
+SHAPE = (32, 32, 3)  # the real crops are 224x224 RGB; tiny keeps the repository small
 
 SPLIT_LAYOUT = [  # 6 / 2 / 2 readable images
     "FESR/train/Joy/0001.jpg",
@@ -45,9 +45,8 @@ FLAT_CORRUPT = "FESR/bored/0007.jpg"
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    shape = (SIZE, SIZE, 3)
-    dummy.write_layout(HERE / "dummy_data", SPLIT_LAYOUT, shape, rng, corrupt=SPLIT_CORRUPT)
-    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, shape, rng, corrupt=FLAT_CORRUPT)
+    dummy.write_layout(HERE / "dummy_data", SPLIT_LAYOUT, SHAPE, rng, corrupt=SPLIT_CORRUPT)
+    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, SHAPE, rng, corrupt=FLAT_CORRUPT)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
-SIZE = (36, 28)  # (height, width)
+SHAPE = (36, 28, 3)  # (height, width, channels)
 
 SPLIT_LAYOUT = [
     "train/angry/P01_a.jpg",
@@ -47,13 +47,12 @@ FLAT_CORRUPT = "sad/S1_7.jpg"
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    shape = (*SIZE, 3)
     split_out = dummy.write_layout(
-        HERE / "dummy_data", SPLIT_LAYOUT, shape, rng, corrupt=SPLIT_CORRUPT
+        HERE / "dummy_data", SPLIT_LAYOUT, SHAPE, rng, corrupt=SPLIT_CORRUPT
     )
     (split_out / "README.txt").write_text("Dummy image folder for ferzoo's tests.\n")
     dummy.write_bytes(split_out / "train" / ".DS_Store", dummy.DS_STORE)
-    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, shape, rng, corrupt=FLAT_CORRUPT)
+    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, SHAPE, rng, corrupt=FLAT_CORRUPT)
 
 
 if __name__ == "__main__":
