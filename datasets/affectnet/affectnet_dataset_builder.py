@@ -140,17 +140,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(
-                self._class_names(),
-                channels=3,
-                metadata={
-                    "valence": tfds.features.Scalar(dtype=np.float32),
-                    "arousal": tfds.features.Scalar(dtype=np.float32),
-                },
-            ),
-            supervised_keys=("image", "label"),
-            homepage="http://mohammadmahoor.com/affectnet/",
+        metadata = {k: tfds.features.Scalar(dtype=np.float32) for k in ("valence", "arousal")}
+        homepage = "http://mohammadmahoor.com/affectnet/"
+        return manual.dataset_info(
+            self, self._class_names(), channels=3, metadata=metadata, homepage=homepage
         )
 
     def _class_names(self) -> tuple[str, ...]:
@@ -161,9 +154,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         self._class_names()  # validates the config
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         lists = data.find(is_lists_folder, expected=EXPECTED_LISTS)
         images = data.find(is_images_folder, expected=EXPECTED_IMAGES)
         by_name = {f.name.lower(): f for f in data.tree_for(lists).files(lists)}
@@ -218,9 +209,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 dropped[CODES[code]] += 1
                 continue
             relative = row["subDirectory_filePath"].strip()
-            decoded = manual.read_image(images / relative, channels=3)
+            decoded = report.read(
+                images / relative, 3, relative, "missing or cannot be decoded as an image"
+            )
             if decoded is None:
-                report.skip(relative, "missing or cannot be decoded as an image")
                 continue
             box = normalized_box(x, y, w, h, decoded.array.shape)
             if box is None:
@@ -228,15 +220,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 continue
             yield (
                 relative,
-                {
-                    "image": decoded.feature,
-                    "label": names[code],
-                    "subject_id": "",  # AffectNet publishes no subject ids
-                    "face_box": box,
-                    "filename": relative,
-                    "valence": np.float32(valence),
-                    "arousal": np.float32(arousal),
-                },
+                manual.example(  # AffectNet publishes no subject ids
+                    decoded,
+                    label=names[code],
+                    filename=relative,
+                    face_box=box,
+                    valence=np.float32(valence),
+                    arousal=np.float32(arousal),
+                ),
             )
         if dropped:
             counts = ", ".join(f"{n} {name}" for name, n in sorted(dropped.items()))

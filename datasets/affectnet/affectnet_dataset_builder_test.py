@@ -4,6 +4,7 @@ missing) and 3 validation rows."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tracemalloc
@@ -11,48 +12,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
+affectnet = testing.builder_module("affectnet")
 HERE = Path(__file__).resolve().parent
-NAME = "affectnet"
 DUMMY = HERE / "dummy_data"
 HAPPY = "689/737db2483489148d783ef278f43f486c0a97e140fc4b6b61b84363ca.jpg"
 
 
-affectnet = testing.builder_module(NAME)
+AffectNet8Test = testing.builder_test_case(
+    "AffectNet8Test", affectnet.Builder, {"train": 5, "test": 3}, config="8"
+)
+AffectNet7Test = testing.builder_test_case(  # contempt dropped
+    "AffectNet7Test", affectnet.Builder, {"train": 4, "test": 2}, config="7"
+)
 
 
-if testing.HAS_DILL:
-
-    class AffectNet8Test(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = affectnet.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["8"]
-        SPLITS = {"train": 5, "test": 3}
-        SKIP_CHECKSUMS = True
-
-    class AffectNet7Test(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = affectnet.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["7"]
-        SPLITS = {"train": 4, "test": 2}  # contempt dropped
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
-
-
-def _splits(tmp_path: Path, manual_dir: Path, config: str = "8"):
-    builder = affectnet.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(
-        tmp_path, manual_dir, affectnet.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS
-    )
-    return builder, {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
+# _splits(tmp_path, manual_dir, config=None) -> (builder, {split: {key: example}})
+_splits = functools.partial(testing.split_examples, affectnet.Builder)
 
 
 def test_eight_emotions_boxes_and_affect(tmp_path, caplog):
@@ -71,9 +51,7 @@ def test_eight_emotions_boxes_and_affect(tmp_path, caplog):
     clipped = next(e for e in splits["train"].values() if e["label"] == "surprise")
     np.testing.assert_allclose(clipped["face_box"], [20 / 30, 30 / 40, 1.0, 1.0], 1e-6)
     assert "1 no-face, 1 none, 1 uncertain" in caplog.text
-    summary = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(summary) == 1 and "skipped 2 file(s)" in summary[0]
-    assert "f00f00f00" in summary[0] and "0badc0de" in summary[0]
+    testing.assert_skipped(caplog, 2, "f00f00f00", "0badc0de")
 
 
 def test_seven_emotions_drop_contempt(tmp_path):
@@ -127,16 +105,11 @@ def test_rows_are_streamed(tmp_path):
 
 
 def test_missing_or_wrong_manual_dir(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, tmp_path / "nowhere")
-    assert "mohammadmahoor.com/affectnet" in str(info.value)
+    testing.assert_missing_manual_dir(_splits, tmp_path, "mohammadmahoor.com/affectnet")
     wrong = tmp_path / "wrong"
     shutil.copytree(DUMMY / "Manually_Annotated_file_lists", wrong / "lists")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, wrong)
-    assert "Manually_Annotated_Images/" in str(info.value) and "lists/training.csv" in str(
-        info.value
-    )
+    message = testing.manual_error(_splits, tmp_path, wrong)
+    assert "Manually_Annotated_Images/" in message and "lists/training.csv" in message
     (wrong / "lists" / "training.csv").write_text("path,label\n")
     (wrong / "Manually_Annotated_Images" / "1").mkdir(parents=True)
     with pytest.raises(manual.ManualDataError, match="does not have AffectNet's columns"):

@@ -15,11 +15,11 @@ a corrupt JPEG (both skipped and reported).
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 HEADER = (
@@ -138,23 +138,15 @@ def _write(path: Path, rows: list, images: Path, rng: np.random.Generator) -> No
         writer.writerow(HEADER)
         for relative, (x, y, w, h), code, valence, arousal in rows:
             writer.writerow([relative, x, y, w, h, _landmarks(rng), code, valence, arousal])
-            target = images / relative
-            if relative == MISSING:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             if relative == CORRUPT:
-                target.write_bytes(b"\xff\xd8\xff\xdb truncated")
-                continue
-            pixels = rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
-            fmt = "PNG" if relative.endswith(".png") else "JPEG"
-            Image.fromarray(pixels).save(target, format=fmt)
+                dummy.write_bytes(images / relative, dummy.CORRUPT_JPEG)
+            elif relative != MISSING:
+                dummy.write_image(images / relative, dummy.noise(rng, (*SIZE, 3)))
 
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    out = HERE / "dummy_data"
-    if out.exists():
-        shutil.rmtree(out)
+    out = dummy.fresh(HERE / "dummy_data")
     lists = out / "Manually_Annotated_file_lists"
     lists.mkdir(parents=True)
     images = out / "Manually_Annotated_Images"

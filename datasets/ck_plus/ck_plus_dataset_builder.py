@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ferzoo import face
 from ferzoo.datasets import facts, manual
 
 EMOTIONS = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")  # codes 1-7
@@ -129,17 +128,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(
-                self._class_names(),
-                channels=1,
-                metadata={
-                    "sequence": tfds.features.Scalar(dtype=np.int32),
-                    "frame": tfds.features.Scalar(dtype=np.int32),
-                },
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://www.jeffcohn.net/Resources/",
+        metadata = {k: tfds.features.Scalar(dtype=np.int32) for k in ("sequence", "frame")}
+        homepage = "https://www.jeffcohn.net/Resources/"
+        return manual.dataset_info(
+            self, self._class_names(), channels=1, metadata=metadata, homepage=homepage
         )
 
     def _class_names(self) -> tuple[str, ...]:
@@ -150,9 +142,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         peak = self.builder_config.peak_frames
         if not isinstance(peak, int) or peak < 1:
             raise ValueError(f"peak_frames must be an int >= 1. Received: peak_frames={peak!r}")
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         images = data.find_optional(is_images_folder)
         if images is not None:
             emotion = data.find(is_emotion_folder, expected=EXPECTED_EMOTION)
@@ -235,21 +225,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if match is None:
             report.skip(path.name, "name does not follow S005_001_00000001.png")
             return None
-        decoded = manual.read_image(path, channels=1)
+        decoded = report.read(path, channels=1)
         if decoded is None:
-            report.skip(path.name, "cannot be decoded as an image")
             return None
         subject, sequence, frame = match.groups()
-        return {
-            "image": decoded.feature,
-            "label": label,
-            "subject_id": subject.upper(),
+        return manual.example(
+            decoded,
+            label=label,
+            filename=path.name,
+            subject_id=subject.upper(),
             # CK+48 is cropped to the face already: the box is the whole image.
-            "face_box": face.face_box(decoded.array) if detect else manual.full_box(),
-            "filename": path.name,
-            "sequence": int(sequence),
-            "frame": int(frame),
-        }
+            face_box="detect" if detect else "full",
+            sequence=int(sequence),
+            frame=int(frame),
+        )
 
 
 def tree_dirs(tree: manual.Tree, folder: Path, pattern: re.Pattern) -> list[Path]:

@@ -11,54 +11,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
 from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
+ck = testing.builder_module("ck_plus")
 HERE = Path(__file__).resolve().parent
-NAME = "ck_plus"
 DUMMY = HERE / "dummy_data"
 DUMMY_CK48 = HERE / "ck48" / "dummy_data"
 
 
-ck = testing.builder_module(NAME)
+CkPlusPeak3Test = testing.builder_test_case(  # 3 labelled sequences x 3 peak frames, 1 corrupt
+    "CkPlusPeak3Test", ck.Builder, {"train": 8}, config="peak3"
+)
+CkPlusNeutralTest = testing.builder_test_case(  # + the first frame of each labelled sequence
+    "CkPlusNeutralTest", ck.Builder, {"train": 11}, config="peak3_neutral"
+)
+Ck48Test = testing.builder_test_case(  # 9 PNGs, one corrupt
+    "Ck48Test", ck.Builder, {"train": 8}, config="peak3", example_dir=DUMMY_CK48
+)
 
 
-if testing.HAS_DILL:
-
-    class CkPlusPeak3Test(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = ck.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["peak3"]
-        SPLITS = {"train": 8}  # 3 labelled sequences x 3 peak frames, one corrupt
-        SKIP_CHECKSUMS = True
-
-    class CkPlusNeutralTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = ck.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["peak3_neutral"]
-        SPLITS = {"train": 11}  # + the first frame of each labelled sequence
-        SKIP_CHECKSUMS = True
-
-    class Ck48Test(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = ck.Builder
-        EXAMPLE_DIR = str(DUMMY_CK48)
-        BUILDER_CONFIG_NAMES_TO_TEST = ["peak3"]
-        SPLITS = {"train": 8}  # 9 PNGs, one corrupt
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
-
-
-def _examples(tmp_path: Path, manual_dir: Path, config: str = "peak3"):
-    builder = ck.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(tmp_path, manual_dir, ck.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
-    return builder, dict(builder._split_generators(dl)["train"])
+def _examples(tmp_path: Path, manual_dir: Path, config="peak3"):
+    builder, splits = testing.split_examples(ck.Builder, tmp_path, manual_dir, config)
+    return builder, splits["train"]
 
 
 def test_peak_frames_of_labelled_sequences(tmp_path, caplog):
@@ -84,9 +62,7 @@ def test_peak_frames_of_labelled_sequences(tmp_path, caplog):
     )
     assert examples["S010_002_00000004.png"]["label"] == "surprise"
     assert examples["S011_001_00000002.png"]["label"] == "anger"
-    summary = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(summary) == 1
-    assert "skipped 1 file(s)" in summary[0] and "S011_001_00000004.png" in summary[0]
+    testing.assert_skipped(caplog, 1, "S011_001_00000004.png")
 
 
 def test_rgb_frame_becomes_grayscale(tmp_path):
@@ -110,11 +86,9 @@ def test_neutral_config_adds_first_frames(tmp_path):
 
 
 def test_custom_peak_frames(tmp_path):
-    config = ck.CkPlusConfig(name="peak1", peak_frames=1)
-    builder = ck.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(tmp_path, DUMMY, "x")
-    keys = sorted(k for k, _ in builder._split_generators(dl)["train"])
-    assert keys == ["S005_001_00000011.png", "S010_002_00000006.png"]  # S011's last is corrupt
+    _, examples = _examples(tmp_path, DUMMY, ck.CkPlusConfig(name="peak1", peak_frames=1))
+    # S011's last frame is corrupt.
+    assert sorted(examples) == ["S005_001_00000011.png", "S010_002_00000006.png"]
 
 
 def test_ck48_is_recognised(tmp_path, caplog):
@@ -126,7 +100,7 @@ def test_ck48_is_recognised(tmp_path, caplog):
     assert ex["filename"] == "S010_004_00000017.png"
     np.testing.assert_array_equal(ex["face_box"], [0, 0, 1, 1])
     assert {e["label"] for e in examples.values()} == set(ck.EMOTIONS)
-    assert "S011_001_00000016.png" in caplog.text and "skipped 1 file(s)" in caplog.text
+    testing.assert_skipped(caplog, 1, "S011_001_00000016.png")
 
 
 def test_ck48_neutral_config_needs_a_neutral_folder(tmp_path):
@@ -151,29 +125,21 @@ def test_reads_the_two_zips_as_distributed(tmp_path):
 def test_images_without_labels_say_what_is_missing(tmp_path):
     manual_dir = tmp_path / "manual"
     shutil.copytree(DUMMY / "cohn-kanade-images", manual_dir / "cohn-kanade-images")
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, manual_dir)
-    message = str(info.value)
+    message = testing.manual_error(_examples, tmp_path, manual_dir)
     assert "S005_001_00000011_emotion.txt" in message and "Emotion_labels.zip" in message
     assert "cohn-kanade-images/S005/" in message  # what was found
 
 
 def test_missing_or_wrong_manual_dir(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, tmp_path / "nowhere")
-    assert "jeffcohn.net" in str(info.value) and "cohn-kanade-images" in str(info.value)
-    wrong = tmp_path / "wrong"
-    (wrong / "faces" / "happy").mkdir(parents=True)
-    (wrong / "faces" / "happy" / "img1.png").write_bytes(b"x")
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, wrong)
-    assert "could not find CK+" in str(info.value) and "faces/happy/" in str(info.value)
+    testing.assert_missing_manual_dir(_examples, tmp_path, "jeffcohn.net", "cohn-kanade-images")
+    wrong = testing.write_files(tmp_path / "wrong", "faces/happy/img1.png")
+    message = testing.manual_error(_examples, tmp_path, wrong)
+    assert "could not find CK+" in message and "faces/happy/" in message
 
 
 def test_ck48_with_an_unknown_class_folder_is_a_layout_error(tmp_path):
-    manual_dir = tmp_path / "manual"
-    shutil.copytree(DUMMY_CK48, manual_dir)
-    shutil.copytree(manual_dir / "CK+48" / "happy", manual_dir / "CK+48" / "happiness")
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, manual_dir)
-    assert "`happiness/`" in str(info.value) and "anger, contempt" in str(info.value)
+    manual_dir = testing.copy_with_folder(
+        DUMMY_CK48, tmp_path / "manual", "CK+48/happy", "happiness"
+    )
+    message = testing.manual_error(_examples, tmp_path, manual_dir)
+    assert "`happiness/`" in message and "anger, contempt" in message

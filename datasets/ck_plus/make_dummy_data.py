@@ -12,11 +12,11 @@ frame that the builder must skip and report. CK+48: one folder per class of PNGs
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 WIDTH, HEIGHT = 32, 24  # the real frames are mostly 640x490; tiny keeps the repository small
@@ -45,48 +45,37 @@ CK48 = [
 CK48_CORRUPT = ("surprise", "S011_001_00000016.png")
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> Image.Image:
-    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
-
-
 def make_ck(out: Path, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
+    dummy.fresh(out)
     for subject, sequence, count, code in SEQUENCES:
         frames = out / "cohn-kanade-images" / subject / sequence
-        frames.mkdir(parents=True)
         for frame in range(1, count + 1):
             name = f"{subject}_{sequence}_{frame:08d}.png"
             if name == CORRUPT_FRAME:
-                (frames / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
-            elif name == RGB_FRAME:
-                _noise(rng, (HEIGHT, WIDTH, 3)).save(frames / name)
+                dummy.write_bytes(frames / name, dummy.CORRUPT_PNG)
             else:
-                _noise(rng, (HEIGHT, WIDTH)).save(frames / name)
+                shape = (HEIGHT, WIDTH, 3) if name == RGB_FRAME else (HEIGHT, WIDTH)
+                dummy.write_image(frames / name, dummy.noise(rng, shape))
         labels = out / "Emotion" / subject / sequence
         labels.mkdir(parents=True)  # the real Emotion/ has empty folders for unlabelled sequences
         if code is not None:
             (labels / f"{subject}_{sequence}_{count:08d}_emotion.txt").write_text(
                 f"   {code:.7e}\n"
             )
-    (out / "cohn-kanade-images" / "S005" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
-
-
-def make_ck48(out: Path, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    root = out / "CK+48"
-    for folder, name in CK48:
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        _noise(rng, (48, 48)).save(root / folder / name)
-    folder, name = CK48_CORRUPT
-    (root / folder / name).write_bytes(b"not a png")
+    dummy.write_bytes(out / "cohn-kanade-images" / "S005" / ".DS_Store", dummy.DS_STORE)
 
 
 def main() -> None:
     rng = np.random.default_rng(0)
     make_ck(HERE / "dummy_data", rng)
-    make_ck48(HERE / "ck48" / "dummy_data", rng)
+    dummy.write_layout(
+        HERE / "ck48" / "dummy_data",
+        [f"CK+48/{folder}/{name}" for folder, name in CK48],
+        (48, 48),
+        rng,
+        corrupt="/".join(("CK+48", *CK48_CORRUPT)),
+        corrupt_data=b"not a png",
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ferzoo.datasets import facts, manual
+from ferzoo.datasets import facts, folders, manual
 
 logger = logging.getLogger("ferzoo.datasets")
 
@@ -63,11 +63,6 @@ USAGE_SPLITS = {"Training": "train", "PublicTest": "validation", "PrivateTest": 
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
 FERPLUS_CSV = "fer2013new.csv"
 SIDE = 48
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "validation": ("val", "valid", "validation"),
-    "test": ("test", "testing"),
-}
 USAGE_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_", re.IGNORECASE)
 EXPECTED = (
     "`fer2013.csv` (columns emotion,pixels,Usage; or the competition's `icml_face_data.csv`), or "
@@ -149,22 +144,13 @@ def _find_file(data: manual.ManualData, names: Sequence[str]) -> Path | None:
     return next(by_name[n.lower()] for n in names if n.lower() in by_name)
 
 
-def split_of(name: str) -> str | None:
-    """The split a folder name stands for ("Val" -> "validation"), or None."""
-    for split, aliases in SPLIT_ALIASES.items():
-        if name.lower() in aliases:
-            return split
-    return None
-
-
-def class_dirs(tree: manual.Tree, folder: Path) -> list[Path]:
-    """The sub-folders of `folder` named after a FER2013 class, in any case."""
-    return [d for d in tree.dirs(folder) if d.name.lower() in CLASS_NAMES]
-
-
 def is_folder_form(tree: manual.Tree, folder: Path) -> bool:
     """True for a folder holding `train/` and `test/` folders of class folders."""
-    splits = {split_of(d.name) for d in tree.dirs(folder) if len(class_dirs(tree, d)) >= 2}
+    splits = {
+        folders.split_of(d.name)
+        for d in tree.dirs(folder)
+        if len(folders.class_dirs(tree, d, CLASS_NAMES)) >= 2
+    }
     return {"train", "test"} <= splits
 
 
@@ -216,22 +202,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             names = FERPLUS_NAMES
             metadata["votes"] = tfds.features.Tensor(shape=(8,), dtype=np.float32)
             metadata["vote_counts"] = tfds.features.Tensor(shape=(10,), dtype=np.int32)
-        return self.dataset_info_from_configs(
-            features=manual.common_features(names, channels=1, metadata=metadata),
-            supervised_keys=("image", "label"),
-            homepage=(
-                "https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
-                "expression-recognition-challenge"
-            ),
+        homepage = (
+            "https://www.kaggle.com/c/challenges-in-representation-learning-facial-"
+            "expression-recognition-challenge"
         )
+        return manual.dataset_info(self, names, channels=1, metadata=metadata, homepage=homepage)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
         if config.labels not in ("fer2013", "ferplus"):
             raise ValueError(f"labels must be 'fer2013' or 'ferplus'. Received: {config.labels!r}")
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         csv_path = _find_file(data, CSV_NAMES)
         if csv_path is None and config.labels == "ferplus":
             raise data.layout_error(
@@ -321,14 +302,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if image is None:
             report.skip(name, f"pixels are not {SIDE * SIDE} values in 0-255")
             return None
-        return {
-            "image": image,
-            "label": CLASS_NAMES[code],
-            "subject_id": "",  # FER2013 publishes no subject ids
-            "face_box": manual.full_box(),  # already 48x48 face crops
-            "filename": name,
-            "usage": row[column["Usage"]].strip(),
-        }
+        return manual.example(  # no subject ids; already 48x48 face crops: the full box
+            manual.DecodedImage(image),
+            label=CLASS_NAMES[code],
+            filename=name,
+            usage=row[column["Usage"]].strip(),
+        )
 
     def _vote_rows(self, path: Path) -> Iterator[list[str]]:
         rows = _open_csv(path)
@@ -367,29 +346,27 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _folder_generators(self, data: manual.ManualData, tree: manual.Tree, root: Path):
         files: dict[str, list[tuple[Path, str, str]]] = {}
-        for folder in tree.dirs(root):
-            split = split_of(folder.name)
-            if split is None:
-                continue
-            for sub in tree.dirs(folder):
-                if sub.name.lower() not in CLASS_NAMES:
-                    if manual.sorted_images(tree.files(sub)):
-                        raise data.layout_error(
-                            f"FER2013 split folders holding only the class folders "
-                            f"{', '.join(sorted(CLASS_NAMES))} ({folder.name}/ also holds "
-                            f"`{sub.name}/` with images)"
-                        )
-                    continue
-                for path in manual.sorted_images(tree.files(sub)):
-                    match = USAGE_PREFIX.match(path.name)
-                    usage = match.group(1) if match else ""
-                    target = split
-                    if split == "test" and usage.lower() == "publictest":
-                        target = "validation"  # the folder form merged PublicTest into test/
-                    files.setdefault(target, []).append((path, sub.name.lower(), usage))
+        for split, split_dirs in folders.split_folders(tree, root).items():
+            for folder in split_dirs:
+                classes = folders.class_folders(
+                    data,
+                    tree,
+                    folder,
+                    sorted(CLASS_NAMES),
+                    holder="FER2013 split folders",
+                    where=f"{folder.name}/",
+                )
+                for class_dir, label in classes:
+                    for path in manual.sorted_images(tree.files(class_dir)):
+                        match = USAGE_PREFIX.match(path.name)
+                        usage = match.group(1) if match else ""
+                        target = split
+                        if split == "test" and usage.lower() == "publictest":
+                            target = "validation"  # the folder form merged PublicTest into test/
+                        files.setdefault(target, []).append((path, label, usage))
         return {
             split: self._generate_folder_examples(root, files[split])
-            for split in SPLIT_ALIASES
+            for split in folders.SPLIT_ALIASES
             if split in files
         }
 
@@ -397,19 +374,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         report = manual.SkipReport(self.name)
         for path, label, usage in files:
             relative = path.relative_to(root).as_posix()
-            decoded = manual.read_image(path, channels=1)
-            if decoded is None:
-                report.skip(relative, "cannot be decoded as an image")
-                continue
-            yield (
-                relative,
-                {
-                    "image": decoded.feature,
-                    "label": label,
-                    "subject_id": "",
-                    "face_box": manual.full_box(),
-                    "filename": relative,
-                    "usage": usage,
-                },
-            )
+            decoded = report.read(path, channels=1, name=relative)
+            if decoded is not None:
+                yield relative, manual.example(decoded, label=label, filename=relative, usage=usage)
         report.summarize()

@@ -5,6 +5,7 @@ folder re-upload in folders/dummy_data/."""
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import shutil
 import tarfile
@@ -13,61 +14,32 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
+fer2013 = testing.builder_module("fer2013")
 HERE = Path(__file__).resolve().parent
-NAME = "fer2013"
 DUMMY = HERE / "dummy_data"
 DUMMY_FOLDERS = HERE / "folders" / "dummy_data"
 
 
-fer2013 = testing.builder_module(NAME)
-
-
-if testing.HAS_DILL:
-
-    class Fer2013CsvTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fer2013.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["original"]
-        SPLITS = {"train": 6, "validation": 2, "test": 3}  # one corrupt Training row
-        SKIP_CHECKSUMS = True
-
-    class FerPlusTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fer2013.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["ferplus"]
-        SPLITS = {"train": 3, "validation": 2, "test": 3}
-        SKIP_CHECKSUMS = True
-
-    class FerPlusMajorityTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fer2013.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["ferplus_majority"]
-        SPLITS = {"train": 2, "validation": 1, "test": 2}
-        SKIP_CHECKSUMS = True
-
-    class Fer2013FolderTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fer2013.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["original"]
-        EXAMPLE_DIR = str(DUMMY_FOLDERS)
-        SPLITS = {"train": 5, "validation": 1, "test": 2}  # one corrupt JPEG
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
-
-
-def _splits(tmp_path: Path, manual_dir: Path, config: str = "original"):
-    builder = fer2013.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(
-        tmp_path, manual_dir, fer2013.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS
+def _case(name: str, config: str, train: int, validation: int, test: int, example_dir=None):
+    splits = {"train": train, "validation": validation, "test": test}
+    return testing.builder_test_case(
+        name, fer2013.Builder, splits, config=config, example_dir=example_dir
     )
-    return builder, {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
+
+
+Fer2013CsvTest = _case("Fer2013CsvTest", "original", 6, 2, 3)  # one corrupt Training row
+FerPlusTest = _case("FerPlusTest", "ferplus", 3, 2, 3)
+FerPlusMajorityTest = _case("FerPlusMajorityTest", "ferplus_majority", 2, 1, 2)
+Fer2013FolderTest = _case("Fer2013FolderTest", "original", 5, 1, 2, DUMMY_FOLDERS)  # 1 corrupt
+
+
+# _splits(tmp_path, manual_dir, config=None) -> (builder, {split: {key: example}})
+_splits = functools.partial(testing.split_examples, fer2013.Builder)
 
 
 def test_csv_keeps_the_three_usages_and_skips_a_corrupt_row(tmp_path, caplog):
@@ -192,19 +164,13 @@ def test_kaggle_competition_zip_with_the_tar_inside(tmp_path):
 
 
 def test_wrong_layout_says_what_was_expected_and_found(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, tmp_path / "nowhere")
-    assert "kaggle.com/c/challenges-in-representation-learning" in str(info.value)
-    wrong = tmp_path / "wrong"
-    wrong.mkdir()
-    (wrong / "fer2013.csv").write_text("label,image\n1,2\n")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, wrong)
-    assert "emotion,pixels,Usage" in str(info.value) and "label,image" in str(info.value)
+    testing.assert_missing_manual_dir(
+        _splits, tmp_path, "kaggle.com/c/challenges-in-representation-learning"
+    )
+    wrong = testing.write_files(tmp_path / "wrong", "fer2013.csv", data=b"label,image\n1,2\n")
+    message = testing.manual_error(_splits, tmp_path, wrong)
+    assert "emotion,pixels,Usage" in message and "label,image" in message
     (wrong / "fer2013.csv").unlink()
-    (wrong / "faces" / "happy").mkdir(parents=True)
-    (wrong / "faces" / "happy" / "a.jpg").write_bytes(b"x")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, wrong)
-    assert "could not find `fer2013.csv`" in str(info.value)
-    assert "faces/happy/" in str(info.value)
+    testing.write_files(wrong, "faces/happy/a.jpg")
+    message = testing.manual_error(_splits, tmp_path, wrong)
+    assert "could not find `fer2013.csv`" in message and "faces/happy/" in message

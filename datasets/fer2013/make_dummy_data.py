@@ -16,11 +16,11 @@ with a corrupt JPEG.
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 SIDE = 48
@@ -60,9 +60,7 @@ FOLDER_CORRUPT = "train/sad/Training_318555.jpg"
 
 
 def make_csv(out: Path, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "fer2013").mkdir(parents=True)
+    (dummy.fresh(out) / "fer2013").mkdir(parents=True)
     (out / "fer2013" / "README").write_text("Dummy FER2013 for ferzoo's tests: random pixels.\n")
     with open(out / "fer2013" / "fer2013.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -79,21 +77,12 @@ def make_csv(out: Path, rng: np.random.Generator) -> None:
     (out / "fer2013new.csv").write_text("\n".join(lines) + "\n")
 
 
-def make_folders(out: Path, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    for name in FOLDER_FILES:
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (SIDE, SIDE), dtype=np.uint8)).save(path)
-    (out / FOLDER_CORRUPT).parent.mkdir(parents=True, exist_ok=True)
-    (out / FOLDER_CORRUPT).write_bytes(b"\xff\xd8\xff\xdb truncated")
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
     make_csv(HERE / "dummy_data", rng)
-    make_folders(HERE / "folders" / "dummy_data", rng)
+    dummy.write_layout(
+        HERE / "folders" / "dummy_data", FOLDER_FILES, (SIDE, SIDE), rng, corrupt=FOLDER_CORRUPT
+    )
 
 
 if __name__ == "__main__":

@@ -24,41 +24,26 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ferzoo.datasets import facts, manual
+from ferzoo.datasets import facts, folders, manual
 
 CLASS_NAMES = ("surprise", "joy", "neutral", "bored", "upset")  # the paper's order
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "validation": ("val", "valid", "validation"),
-    "test": ("test", "testing"),
-}
 EXPECTED = (
     "FESR's class folders (surprise, joy, neutral, bored, upset; any case), either inside split "
     "folders (train/, val/ or validation/, test/) or directly in one folder"
 )
 
 
-def split_of(name: str) -> str | None:
-    """The split a folder name stands for ("Val" -> "validation"), or None."""
-    for split, aliases in SPLIT_ALIASES.items():
-        if name.lower() in aliases:
-            return split
-    return None
-
-
-def class_dirs(tree: manual.Tree, folder: Path) -> list[Path]:
-    """The sub-folders of `folder` named after a FESR class, in any case."""
-    return [d for d in tree.dirs(folder) if d.name.lower() in CLASS_NAMES]
-
-
 def is_split_root(tree: manual.Tree, folder: Path) -> bool:
     """True for a folder holding split folders that hold class folders."""
-    return any(split_of(d.name) and class_dirs(tree, d) for d in tree.dirs(folder))
+    return any(
+        folders.split_of(d.name) and folders.class_dirs(tree, d, CLASS_NAMES)
+        for d in tree.dirs(folder)
+    )
 
 
 def is_class_root(tree: manual.Tree, folder: Path) -> bool:
     """True for a folder holding at least two class folders."""
-    return len(class_dirs(tree, folder)) >= 2
+    return len(folders.class_dirs(tree, folder, CLASS_NAMES)) >= 2
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -82,66 +67,41 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(CLASS_NAMES, channels=3),
-            supervised_keys=("image", "label"),
-            homepage=(
-                "https://www.kaggle.com/datasets/daniellam2000/"
-                "facial-expression-of-students-in-real-class-fesr"
-            ),
+        homepage = (
+            "https://www.kaggle.com/datasets/daniellam2000/"
+            "facial-expression-of-students-in-real-class-fesr"
         )
+        return manual.dataset_info(self, CLASS_NAMES, channels=3, homepage=homepage)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         root = data.find_optional(is_split_root)
         if root is not None:
             tree = data.tree_for(root)
-            splits: dict[str, list[Path]] = {}
-            for folder in tree.dirs(root):
-                split = split_of(folder.name)
-                if split is not None:
-                    splits.setdefault(split, []).append(folder)
+            splits = folders.split_folders(tree, root)  # train, validation, test: in this order
         else:
             root = data.find(is_class_root, expected=EXPECTED)
             tree = data.tree_for(root)
             splits = {"train": [root]}
         generators = {}
-        for split in SPLIT_ALIASES:  # train, validation, test: in this order
-            pairs = [(d, c) for f in splits.get(split, []) for d, c in self._classes(data, tree, f)]
+        for split, split_dirs in splits.items():
+            pairs = [
+                pair
+                for folder in split_dirs
+                for pair in folders.class_folders(
+                    data, tree, folder, CLASS_NAMES, holder="FESR folders", where=str(folder)
+                )
+            ]
             if pairs:
                 generators[split] = self._generate_examples(tree, root, pairs)
         return generators
-
-    def _classes(self, data: manual.ManualData, tree: manual.Tree, folder: Path):
-        """(class folder, class name) in `folder`; an unknown folder of images is an error."""
-        for sub in tree.dirs(folder):
-            if sub.name.lower() in CLASS_NAMES:
-                yield sub, sub.name.lower()
-            elif manual.sorted_images(tree.files(sub)):
-                raise data.layout_error(
-                    f"FESR folders holding only the class folders {', '.join(CLASS_NAMES)} "
-                    f"({folder} also holds `{sub.name}/` with images)"
-                )
 
     def _generate_examples(self, tree: manual.Tree, root: Path, pairs: list[tuple[Path, str]]):
         report = manual.SkipReport(self.name)
         for folder, label in pairs:
             for path in manual.sorted_images(tree.files(folder)):
                 relative = path.relative_to(root).as_posix()
-                decoded = manual.read_image(path, channels=3)
-                if decoded is None:
-                    report.skip(relative, "cannot be decoded as an image")
-                    continue
-                yield (
-                    relative,
-                    {
-                        "image": decoded.feature,
-                        "label": label,
-                        "subject_id": "",  # FESR publishes no subject ids
-                        "face_box": manual.full_box(),  # already face crops
-                        "filename": relative,
-                    },
-                )
+                decoded = report.read(path, channels=3, name=relative)
+                if decoded is not None:  # no subject ids; face crops already: the full box
+                    yield relative, manual.example(decoded, label=label, filename=relative)
         report.summarize()

@@ -10,45 +10,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
-from ferzoo.datasets import manual, testing
+from ferzoo.datasets import testing
 
 pytestmark = pytest.mark.tf_only
 
+fesr = testing.builder_module("fesr")
 HERE = Path(__file__).resolve().parent
-NAME = "fesr"
 DUMMY = HERE / "dummy_data"
 DUMMY_FLAT = HERE / "flat" / "dummy_data"
 
 
-fesr = testing.builder_module(NAME)
-
-
-if testing.HAS_DILL:
-
-    class FesrSplitLayoutTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fesr.Builder
-        SPLITS = {"train": 6, "validation": 2, "test": 2}  # one corrupt train image
-        SKIP_CHECKSUMS = True
-
-    class FesrClassFoldersTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = fesr.Builder
-        EXAMPLE_DIR = str(DUMMY_FLAT)
-        SPLITS = {"train": 6}  # one corrupt image
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
+FesrSplitLayoutTest = testing.builder_test_case(  # one corrupt train image
+    "FesrSplitLayoutTest", fesr.Builder, {"train": 6, "validation": 2, "test": 2}
+)
+FesrClassFoldersTest = testing.builder_test_case(  # one corrupt image
+    "FesrClassFoldersTest", fesr.Builder, {"train": 6}, example_dir=DUMMY_FLAT
+)
 
 
 def _splits(tmp_path: Path, manual_dir: Path):
-    builder = fesr.Builder(data_dir=str(tmp_path / "data"))
-    dl = testing.download_manager(tmp_path, manual_dir, fesr.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
-    return {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
+    return testing.split_examples(fesr.Builder, tmp_path, manual_dir)[1]
 
 
 def test_split_layout_keeps_the_distributed_split(tmp_path, caplog):
@@ -67,7 +49,7 @@ def test_split_layout_keeps_the_distributed_split(tmp_path, caplog):
         for ex in split.values():
             assert ex["subject_id"] == ""
             np.testing.assert_array_equal(ex["face_box"], [0, 0, 1, 1])
-    assert "train/upset/0006.jpg" in caplog.text and "skipped 1 file(s)" in caplog.text
+    testing.assert_skipped(caplog, 1, "train/upset/0006.jpg")
 
 
 def test_class_folders_only_make_one_train_split(tmp_path):
@@ -87,23 +69,13 @@ def test_split_folder_spellings(tmp_path):
 
 
 def test_unknown_class_folder_is_a_layout_error(tmp_path):
-    manual_dir = tmp_path / "manual"
-    shutil.copytree(DUMMY_FLAT, manual_dir)
-    shutil.copytree(manual_dir / "FESR" / "Joy", manual_dir / "FESR" / "happy")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, manual_dir)
-    message = str(info.value)
+    manual_dir = testing.copy_with_folder(DUMMY_FLAT, tmp_path / "manual", "FESR/Joy", "happy")
+    message = testing.manual_error(_splits, tmp_path, manual_dir)
     assert "surprise, joy, neutral, bored, upset" in message and "`happy/`" in message
 
 
 def test_missing_or_wrong_manual_dir(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, tmp_path / "nowhere")
-    assert "kaggle.com/datasets/daniellam2000" in str(info.value)
-    wrong = tmp_path / "wrong"
-    (wrong / "images").mkdir(parents=True)
-    (wrong / "images" / "a.jpg").write_bytes(b"x")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, wrong)
-    assert "could not find FESR's class folders" in str(info.value)
-    assert "images/a.jpg" in str(info.value)
+    testing.assert_missing_manual_dir(_splits, tmp_path, "kaggle.com/datasets/daniellam2000")
+    wrong = testing.write_files(tmp_path / "wrong", "images/a.jpg")
+    message = testing.manual_error(_splits, tmp_path, wrong)
+    assert "could not find FESR's class folders" in message and "images/a.jpg" in message

@@ -10,14 +10,14 @@ name in two class folders, and one corrupt image that must be skipped and report
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
-SIZE = 32  # the real crops are 224x224; tiny keeps the repository small
+SHAPE = (32, 32, 3)  # the real crops are 224x224 RGB; tiny keeps the repository small
 
 SPLIT_LAYOUT = [  # 6 / 2 / 2 readable images
     "FESR/train/Joy/0001.jpg",
@@ -43,23 +43,10 @@ FLAT_LAYOUT = [  # 6 readable images
 FLAT_CORRUPT = "FESR/bored/0007.jpg"
 
 
-def _write(out: Path, names: list[str], corrupt: str, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    for name in names:
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(
-            path, format="PNG" if name.lower().endswith(".png") else "JPEG"
-        )
-    (out / corrupt).write_bytes(b"\xff\xd8\xff\xdb truncated")
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
-    _write(HERE / "dummy_data", SPLIT_LAYOUT, SPLIT_CORRUPT, rng)
-    _write(HERE / "flat" / "dummy_data", FLAT_LAYOUT, FLAT_CORRUPT, rng)
+    dummy.write_layout(HERE / "dummy_data", SPLIT_LAYOUT, SHAPE, rng, corrupt=SPLIT_CORRUPT)
+    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, SHAPE, rng, corrupt=FLAT_CORRUPT)
 
 
 if __name__ == "__main__":

@@ -36,23 +36,9 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ferzoo import face
-from ferzoo.datasets import facts, manual
+from ferzoo.datasets import facts, folders, manual
 
-SPLIT_ALIASES = {
-    "train": ("train", "training"),
-    "validation": ("val", "valid", "validation"),
-    "test": ("test", "testing"),
-}
 FACE_BOXES = ("detect", "full")
-
-
-def split_of(name: str) -> str | None:
-    """The split a folder name stands for ("Val" -> "validation"), or None."""
-    for split, aliases in SPLIT_ALIASES.items():
-        if name.lower() in aliases:
-            return split
-    return None
 
 
 def images_below(tree: manual.Tree, folder: Path) -> list[Path]:
@@ -70,9 +56,9 @@ def scan(tree: manual.Tree, root: Path) -> tuple[str, dict[str, list[Path]], lis
         ValueError: when the folder mixes split and class folders, or has fewer than 2 classes.
     """
     subs = tree.dirs(root)
-    split_dirs = [d for d in subs if split_of(d.name)]
+    split_dirs = [d for d in subs if folders.split_of(d.name)]
     if split_dirs:
-        others = [d.name for d in subs if not split_of(d.name) and images_below(tree, d)]
+        others = [d.name for d in subs if not folders.split_of(d.name) and images_below(tree, d)]
         if others:
             raise ValueError(
                 f"The folder holds split folders ({', '.join(d.name for d in split_dirs)}) and "
@@ -80,11 +66,10 @@ def scan(tree: manual.Tree, root: Path) -> tuple[str, dict[str, list[Path]], lis
                 f"<class>/<image> or <split>/<class>/<image>. Received: folder={str(root)!r}"
             )
         layout = "splits"
-        by_split: dict[str, list[Path]] = {}
-        for d in split_dirs:
-            by_split.setdefault(split_of(d.name), []).extend(
-                c for c in tree.dirs(d) if images_below(tree, c)
-            )
+        by_split = {
+            split: [c for d in dirs for c in tree.dirs(d) if images_below(tree, c)]
+            for split, dirs in folders.split_folders(tree, root).items()
+        }
     else:
         layout = "classes"
         by_split = {"train": [d for d in subs if images_below(tree, d)]}
@@ -224,10 +209,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         names = getattr(self.builder_config, "class_names", ())
-        return self.dataset_info_from_configs(
-            features=manual.common_features(list(names), channels=3),
-            supervised_keys=("image", "label"),
-        )
+        return manual.dataset_info(self, names, channels=3)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         config = self.builder_config
@@ -264,10 +246,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for path in outside:
             report.skip(path.relative_to(folder).as_posix(), "not inside a class folder")
         report.summarize()
-        return {
-            split: self._generate_examples(tree, folder, by_split[split], pattern)
-            for split in SPLIT_ALIASES
-            if split in by_split
+        return {  # train, validation, test: in this order
+            split: self._generate_examples(tree, folder, class_dirs, pattern)
+            for split, class_dirs in by_split.items()
         }
 
     def _check_pattern_matches(self, tree: manual.Tree, folder: Path, pattern) -> None:
@@ -283,7 +264,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, tree: manual.Tree, root: Path, class_dirs: list[Path], pattern):
         report = manual.SkipReport(self.name)
-        detect = self.builder_config.face_box == "detect"
         for class_dir in class_dirs:
             for path in images_below(tree, class_dir):
                 relative = path.relative_to(root).as_posix()
@@ -293,18 +273,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                         relative, f"name does not match subject_pattern {pattern.pattern!r}"
                     )
                     continue
-                decoded = manual.read_image(path, channels=3)
+                decoded = report.read(path, channels=3, name=relative)
                 if decoded is None:
-                    report.skip(relative, "cannot be decoded as an image")
                     continue
                 yield (
                     relative,
-                    {
-                        "image": decoded.feature,
-                        "label": class_dir.name,
-                        "subject_id": subject,
-                        "face_box": face.face_box(decoded.array) if detect else manual.full_box(),
-                        "filename": relative,
-                    },
+                    manual.example(
+                        decoded,
+                        label=class_dir.name,
+                        filename=relative,
+                        subject_id=subject,
+                        face_box=self.builder_config.face_box,  # "detect" or "full"
+                    ),
                 )
         report.summarize()

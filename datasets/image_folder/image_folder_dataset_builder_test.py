@@ -15,47 +15,33 @@ from ferzoo.datasets import facts, manual, testing
 
 pytestmark = pytest.mark.tf_only
 
+image_folder = testing.builder_module("image_folder")
 HERE = Path(__file__).resolve().parent
-NAME = "image_folder"
 DUMMY = HERE / "dummy_data"
 DUMMY_FLAT = HERE / "flat" / "dummy_data"
 PATTERN = r"^(P[0-9]+)_"
 
 
-image_folder = testing.builder_module(NAME)
-
-
-if testing.HAS_DILL:
-
-    class ImageFolderSplitsTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = image_folder.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = [image_folder.config_for(DUMMY, PATTERN)]
-        # One corrupt train image; IMG_0001.jpg has no subject in its name.
-        SPLITS = {"train": 5, "validation": 2, "test": 2}
-        SKIP_CHECKSUMS = True
-
-    class ImageFolderClassesTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = image_folder.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = [image_folder.config_for(DUMMY_FLAT, face_box="full")]
-        EXAMPLE_DIR = str(DUMMY_FLAT)
-        SPLITS = {"train": 6}  # one corrupt image
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
+# One corrupt train image; IMG_0001.jpg has no subject in its name.
+ImageFolderSplitsTest = testing.builder_test_case(
+    "ImageFolderSplitsTest",
+    image_folder.Builder,
+    {"train": 5, "validation": 2, "test": 2},
+    config=image_folder.config_for(DUMMY, PATTERN),
+)
+ImageFolderClassesTest = testing.builder_test_case(  # one corrupt image
+    "ImageFolderClassesTest",
+    image_folder.Builder,
+    {"train": 6},
+    config=image_folder.config_for(DUMMY_FLAT, face_box="full"),
+    example_dir=DUMMY_FLAT,
+)
 
 
 def _splits(tmp_path: Path, config, manual_dir: Path | None = None):
-    builder = image_folder.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(
-        tmp_path,
-        manual_dir or Path(config.folder),
-        image_folder.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
+    return testing.split_examples(
+        image_folder.Builder, tmp_path, manual_dir or config.folder, config
     )
-    return builder, {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
 
 
 def test_config_for_scans_classes_and_names_by_folder_and_pattern(tmp_path):

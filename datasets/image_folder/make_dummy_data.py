@@ -11,14 +11,14 @@ whose name the subject pattern `^(P[0-9]+)_` does not match, an image outside an
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
-SIZE = (36, 28)  # (height, width)
+SHAPE = (36, 28, 3)  # (height, width, channels)
 
 SPLIT_LAYOUT = [
     "train/angry/P01_a.jpg",
@@ -45,26 +45,14 @@ FLAT_LAYOUT = [
 FLAT_CORRUPT = "sad/S1_7.jpg"
 
 
-def _write(out: Path, names: list[str], corrupt: str, rng: np.random.Generator) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    for name in names:
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(
-            path, format="PNG" if name.lower().endswith(".png") else "JPEG"
-        )
-    (out / corrupt).write_bytes(b"\xff\xd8\xff\xdb truncated")
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
-    split_out = HERE / "dummy_data"
-    _write(split_out, SPLIT_LAYOUT, SPLIT_CORRUPT, rng)
+    split_out = dummy.write_layout(
+        HERE / "dummy_data", SPLIT_LAYOUT, SHAPE, rng, corrupt=SPLIT_CORRUPT
+    )
     (split_out / "README.txt").write_text("Dummy image folder for ferzoo's tests.\n")
-    (split_out / "train" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
-    _write(HERE / "flat" / "dummy_data", FLAT_LAYOUT, FLAT_CORRUPT, rng)
+    dummy.write_bytes(split_out / "train" / ".DS_Store", dummy.DS_STORE)
+    dummy.write_layout(HERE / "flat" / "dummy_data", FLAT_LAYOUT, SHAPE, rng, corrupt=FLAT_CORRUPT)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ferzoo import face
 from ferzoo.datasets import facts, manual
 
 # Expression codes in the file names, in label order, and the class names they become.
@@ -59,23 +58,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(
-                CLASS_NAMES,
-                channels=1,
-                metadata={
-                    "repeat": tfds.features.Scalar(dtype=np.int32),
-                    "image_number": tfds.features.Scalar(dtype=np.int32),
-                },
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://zenodo.org/record/3451524",
+        metadata = {k: tfds.features.Scalar(dtype=np.int32) for k in ("repeat", "image_number")}
+        homepage = "https://zenodo.org/record/3451524"
+        return manual.dataset_info(
+            self, CLASS_NAMES, channels=1, metadata=metadata, homepage=homepage
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         folder = data.find(is_jaffe_folder, expected=EXPECTED)
         files = data.tree_for(folder).files(folder)
         return {"train": self._generate_examples(files)}
@@ -91,20 +81,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             if code.upper() not in EMOTION_CODES:
                 report.skip(path.name, f"unknown expression code {code!r}")
                 continue
-            decoded = manual.read_image(path, channels=1)
+            decoded = report.read(path, channels=1)
             if decoded is None:
-                report.skip(path.name, "cannot be decoded as an image")
                 continue
             yield (
                 path.name,
-                {
-                    "image": decoded.feature,
-                    "label": CLASS_NAMES[EMOTION_CODES.index(code.upper())],
-                    "subject_id": subject.upper(),
-                    "face_box": face.face_box(decoded.array),
-                    "filename": path.name,
-                    "repeat": int(repeat),
-                    "image_number": int(number),
-                },
+                manual.example(
+                    decoded,
+                    label=CLASS_NAMES[EMOTION_CODES.index(code.upper())],
+                    filename=path.name,
+                    subject_id=subject.upper(),
+                    face_box="detect",
+                    repeat=int(repeat),
+                    image_number=int(number),
+                ),
             )
         report.summarize()

@@ -17,26 +17,12 @@ from ferzoo.datasets import manual, testing
 
 pytestmark = pytest.mark.tf_only
 
+jaffe = testing.builder_module("jaffe")
 HERE = Path(__file__).resolve().parent
-NAME = "jaffe"
 DUMMY = HERE / "dummy_data"
 
 
-jaffe = testing.builder_module(NAME)
-
-
-if testing.HAS_DILL:
-
-    class JaffeTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = jaffe.Builder
-        SPLITS = {"train": 7}  # 8 image files, one corrupt
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
+JaffeTest = testing.builder_test_case("JaffeTest", jaffe.Builder, {"train": 7})  # 1 of 8 corrupt
 
 
 def _build(tmp_path: Path, manual_dir: Path):
@@ -92,14 +78,10 @@ def test_pixels_survive_including_palette_tiff(built):
 
 
 def test_corrupt_file_is_skipped_and_reported(tmp_path, caplog):
-    builder = jaffe.Builder(data_dir=str(tmp_path))
-    dl = testing.download_manager(tmp_path, DUMMY, jaffe.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     with caplog.at_level(logging.WARNING, logger="ferzoo.datasets"):
-        keys = [key for key, _ in builder._split_generators(dl)["train"]]
-    assert len(keys) == 7 and "UY.AN1.146.tiff" not in keys
-    summary = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(summary) == 1
-    assert "skipped 1 file(s)" in summary[0] and "UY.AN1.146.tiff" in summary[0]
+        _, splits = testing.split_examples(jaffe.Builder, tmp_path, DUMMY)
+    assert len(splits["train"]) == 7 and "UY.AN1.146.tiff" not in splits["train"]
+    testing.assert_skipped(caplog, 1, "UY.AN1.146.tiff")
     # Non-image files (README, the macOS `._` file) are ignored, not reported.
     assert "README" not in caplog.text and "._KA" not in caplog.text
 
@@ -117,15 +99,9 @@ def test_reads_the_zip_as_distributed(tmp_path):
 
 @pytest.mark.parametrize("make", ["missing", "empty"])
 def test_missing_or_empty_manual_dir_gives_the_instructions(tmp_path, make):
-    manual_dir = tmp_path / "manual"
-    if make == "empty":
-        manual_dir.mkdir()
-    with pytest.raises(manual.ManualDataError) as info:
-        _build(tmp_path, manual_dir)
-    message = str(info.value)
-    assert "does not exist, is empty" in message
-    assert "zenodo.org" in message and "KA.AN1.39.tiff" in message
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    testing.assert_missing_manual_dir(
+        _build, tmp_path, "zenodo.org", "KA.AN1.39.tiff", empty=make == "empty"
+    )
 
 
 def test_wrong_layout_says_what_was_expected_and_found(tmp_path):
@@ -133,9 +109,7 @@ def test_wrong_layout_says_what_was_expected_and_found(tmp_path):
     (manual_dir / "photos").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(manual_dir / "photos" / "cat.png")
     (manual_dir / "notes.txt").write_text("not JAFFE")
-    with pytest.raises(manual.ManualDataError) as info:
-        _build(tmp_path, manual_dir)
-    message = str(info.value)
+    message = testing.manual_error(_build, tmp_path, manual_dir)
     assert "could not find a JAFFE folder" in message
     assert "photos/cat.png" in message and "notes.txt" in message
 

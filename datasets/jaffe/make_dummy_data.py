@@ -9,11 +9,12 @@ macOS `._` resource file, and one corrupt file that the builder must skip and re
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 SIZE = 32  # the real images are 256x256; tiny keeps the repository small
@@ -33,17 +34,13 @@ CORRUPT = "UY.AN1.146.tiff"  # truncated: the builder skips and reports it
 
 def main(out: Path = HERE / "dummy_data") -> None:
     rng = np.random.default_rng(0)
-    if out.exists():
-        shutil.rmtree(out)
-    folder = out / "jaffedbase"
-    folder.mkdir(parents=True)
+    folder = dummy.fresh(out) / "jaffedbase"
     for name, mode in IMAGES:
-        pixels = rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
-        image = Image.fromarray(pixels)
+        image = Image.fromarray(dummy.noise(rng, (SIZE, SIZE)))
         if mode == "P":
             image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
-        image.save(folder / name, format="TIFF")
-    (folder / CORRUPT).write_bytes(b"II*\x00" + b"\x00" * 12)  # a TIFF header and nothing else
+        dummy.write_image(folder / name, image)  # TIFF, by the extension
+    dummy.write_bytes(folder / CORRUPT, dummy.CORRUPT_TIFF)
     (folder / "README").write_text("Dummy stand-in for the JAFFE README (random pixels only).\n")
     (folder / "._KA.AN1.39.tiff").write_bytes(b"\x00\x05\x16\x07")  # macOS AppleDouble file
 

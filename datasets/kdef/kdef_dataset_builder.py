@@ -31,7 +31,6 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ferzoo import face
 from ferzoo.datasets import facts, manual
 
 EMOTION_CODES = ("AF", "AN", "DI", "HA", "NE", "SA", "SU")
@@ -95,20 +94,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(
-                CLASS_NAMES,
-                channels=3,
-                metadata={"session": tfds.features.Text(), "view": tfds.features.Text()},
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://www.kdef.se",
+        metadata = {"session": tfds.features.Text(), "view": tfds.features.Text()}
+        return manual.dataset_info(
+            self, CLASS_NAMES, channels=3, metadata=metadata, homepage="https://www.kdef.se"
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         folder = data.find(is_kdef_folder, expected=EXPECTED)
         tree = data.tree_for(folder)
         files = [f for sub in tree.dirs(folder) for f in tree.files(sub)]
@@ -125,20 +117,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             session, gender, person, code, view = (g.upper() for g in match.groups()[:5])
             if view not in views:
                 continue
-            decoded = manual.read_image(path, channels=3)
+            decoded = report.read(path, channels=3)
             if decoded is None:
-                report.skip(path.name, "cannot be decoded as an image")
                 continue
             yield (
                 path.name,
-                {
-                    "image": decoded.feature,
-                    "label": CLASS_NAMES[EMOTION_CODES.index(code)],
-                    "subject_id": f"{gender}{person}",
-                    "face_box": face.face_box(decoded.array),
-                    "filename": path.name,
-                    "session": session,
-                    "view": view,
-                },
+                manual.example(
+                    decoded,
+                    label=CLASS_NAMES[EMOTION_CODES.index(code)],
+                    filename=path.name,
+                    subject_id=f"{gender}{person}",
+                    face_box="detect",
+                    session=session,
+                    view=view,
+                ),
             )
         report.summarize()

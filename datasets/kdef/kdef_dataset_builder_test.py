@@ -13,43 +13,26 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from ferzoo.datasets import manual, testing
+from ferzoo.datasets import testing
 
 pytestmark = pytest.mark.tf_only
 
+kdef = testing.builder_module("kdef")
 HERE = Path(__file__).resolve().parent
-NAME = "kdef"
 DUMMY = HERE / "dummy_data"
 
 
-kdef = testing.builder_module(NAME)
+KdefAllViewsTest = testing.builder_test_case(  # 9 JPEGs, one corrupt
+    "KdefAllViewsTest", kdef.Builder, {"train": 8}, config="all"
+)
+KdefFrontalTest = testing.builder_test_case(  # the S view; the corrupt one is an S view
+    "KdefFrontalTest", kdef.Builder, {"train": 4}, config="frontal"
+)
 
 
-if testing.HAS_DILL:
-
-    class KdefAllViewsTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = kdef.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["all"]
-        SPLITS = {"train": 8}  # 9 JPEGs, one corrupt
-        SKIP_CHECKSUMS = True
-
-    class KdefFrontalTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = kdef.Builder
-        BUILDER_CONFIG_NAMES_TO_TEST = ["frontal"]
-        SPLITS = {"train": 4}  # the straight (S) view; the corrupt one is an S view
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
-
-
-def _examples(tmp_path: Path, manual_dir: Path, config: str = "all", caplog=None):
-    builder = kdef.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(tmp_path, manual_dir, kdef.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
-    return builder, dict(builder._split_generators(dl)["train"])
+def _examples(tmp_path: Path, manual_dir: Path, config: str = "all"):
+    builder, splits = testing.split_examples(kdef.Builder, tmp_path, manual_dir, config)
+    return builder, splits["train"]
 
 
 def test_subjects_merge_sessions_and_views_parse(tmp_path):
@@ -96,9 +79,7 @@ def test_corrupt_and_misnamed_files_are_skipped_and_reported(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ferzoo.datasets"):
         _, examples = _examples(tmp_path, manual_dir)
     assert len(examples) == 8
-    summary = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(summary) == 1 and "skipped 2 file(s)" in summary[0]
-    assert "BM02SAS.JPG (cannot be decoded" in summary[0] and "AM03XX.JPG" in summary[0]
+    testing.assert_skipped(caplog, 2, "BM02SAS.JPG (cannot be decoded", "AM03XX.JPG")
     assert "Thumbs.db" not in caplog.text
 
 
@@ -119,17 +100,11 @@ def test_reads_the_tar_gz_and_builds(tmp_path):
 
 
 def test_missing_manual_dir_gives_the_instructions(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, tmp_path / "nowhere")
-    assert "kdef.se" in str(info.value) and "AF01ANS.JPG" in str(info.value)
+    testing.assert_missing_manual_dir(_examples, tmp_path, "kdef.se", "AF01ANS.JPG")
 
 
 def test_wrong_layout_says_what_was_expected_and_found(tmp_path):
-    manual_dir = tmp_path / "manual"
-    (manual_dir / "KDEF" / "person1").mkdir(parents=True)
-    (manual_dir / "KDEF" / "person1" / "happy.jpg").write_bytes(b"x")
-    with pytest.raises(manual.ManualDataError) as info:
-        _examples(tmp_path, manual_dir)
-    message = str(info.value)
+    manual_dir = testing.write_files(tmp_path / "manual", "KDEF/person1/happy.jpg")
+    message = testing.manual_error(_examples, tmp_path, manual_dir)
     assert "could not find the KDEF folder" in message and "AF01ANS.JPG" in message
     assert "KDEF/person1/" in message

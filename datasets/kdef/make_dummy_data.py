@@ -9,11 +9,11 @@ FL, HR), `.JPG` and `.jpg`, a `Thumbs.db`, and one corrupt JPEG that must be ski
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 WIDTH, HEIGHT = 24, 32  # the real images are 562x762 (portrait); tiny keeps the repository small
@@ -33,14 +33,9 @@ CORRUPT = "BM02/BM02SAS.JPG"  # a JPEG header and nothing else
 
 def main(out: Path = HERE / "dummy_data") -> None:
     rng = np.random.default_rng(0)
-    if out.exists():
-        shutil.rmtree(out)
-    kdef = out / "KDEF_and_AKDEF" / "KDEF"
+    kdef = dummy.fresh(out) / "KDEF_and_AKDEF" / "KDEF"
     for name in IMAGES:
-        path = kdef / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(path, format="JPEG", quality=75)
+        dummy.write_image(kdef / name, dummy.noise(rng, (HEIGHT, WIDTH, 3)), quality=75)
     (kdef / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
     (kdef / "AF01" / "Thumbs.db").write_bytes(b"\x00" * 8)  # Windows thumbnail cache
 

@@ -13,11 +13,11 @@ of 4, Windows line endings, a listed image that is missing from both folders, an
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from ferzoo.datasets import dummy
 
 HERE = Path(__file__).resolve().parent
 ALIGNED = 32  # the real aligned faces are 100x100; tiny keeps the repository small
@@ -40,10 +40,7 @@ MISSING = "train_00006"
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    out = HERE / "dummy_data"
-    if out.exists():
-        shutil.rmtree(out)
-    basic = out / "basic"
+    basic = dummy.fresh(HERE / "dummy_data") / "basic"
     (basic / "EmoLabel").mkdir(parents=True)
     lines = "".join(f"{name} {code}\r\n" for name, code in LISTED)
     (basic / "EmoLabel" / "list_patition_label.txt").write_bytes(lines.encode())
@@ -56,11 +53,11 @@ def main() -> None:
         aligned = basic / "Image" / "aligned" / f"{stem}_aligned.jpg"
         original = basic / "Image" / "original" / name
         if stem == CORRUPT:
-            aligned.write_bytes(b"\xff\xd8\xff\xdb truncated")
-            original.write_bytes(b"\xff\xd8\xff\xdb truncated")
+            dummy.write_bytes(aligned, dummy.CORRUPT_JPEG)
+            dummy.write_bytes(original, dummy.CORRUPT_JPEG)
             continue
-        Image.fromarray(rng.integers(0, 256, (ALIGNED, ALIGNED, 3), dtype=np.uint8)).save(aligned)
-        Image.fromarray(rng.integers(0, 256, (*ORIGINAL, 3), dtype=np.uint8)).save(original)
+        dummy.write_image(aligned, dummy.noise(rng, (ALIGNED, ALIGNED, 3)))
+        dummy.write_image(original, dummy.noise(rng, (*ORIGINAL, 3)))
 
 
 if __name__ == "__main__":

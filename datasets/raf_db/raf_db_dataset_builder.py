@@ -27,7 +27,6 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from ferzoo import face
 from ferzoo.datasets import facts, manual
 
 CLASS_NAMES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
@@ -97,10 +96,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=manual.common_features(CLASS_NAMES, channels=3),
-            supervised_keys=("image", "label"),
-            homepage="http://www.whdeng.cn/RAF/model1.html",
+        return manual.dataset_info(
+            self, CLASS_NAMES, channels=3, homepage="http://www.whdeng.cn/RAF/model1.html"
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -109,9 +106,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             raise ValueError(
                 f"images must be one of {sorted(IMAGE_FILES)}. Received: images={images!r}"
             )
-        data = manual.ManualData(
-            dl_manager, name=self.name, instructions=self.MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+        data = manual.ManualData.of(self, dl_manager)
         labels_dir = data.find(is_label_folder, expected=EXPECTED_LABELS)
         label_file = next(
             f for f in data.tree_for(labels_dir).files(labels_dir) if f.name.lower() == LABEL_FILE
@@ -146,20 +141,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             if path is None:
                 report.skip(image_name(fields[0], images), f"listed in {where}, no such file")
                 continue
-            decoded = manual.read_image(path, channels=3)
+            decoded = report.read(path, channels=3)
             if decoded is None:
-                report.skip(path.name, "cannot be decoded as an image")
                 continue
             yield (
                 fields[0],
-                {
-                    "image": decoded.feature,
-                    "label": CLASS_NAMES[int(fields[1]) - 1],
-                    "subject_id": "",  # RAF-DB publishes no subject ids
-                    "face_box": (
-                        manual.full_box() if images == "aligned" else face.face_box(decoded.array)
-                    ),
-                    "filename": path.name,
-                },
+                manual.example(  # RAF-DB publishes no subject ids
+                    decoded,
+                    label=CLASS_NAMES[int(fields[1]) - 1],
+                    filename=path.name,
+                    face_box="full" if images == "aligned" else "detect",
+                ),
             )
         report.summarize()

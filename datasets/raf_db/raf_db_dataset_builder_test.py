@@ -3,6 +3,7 @@ make_dummy_data.py): 6 train and 3 test lines, one listed image missing, one cor
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import zipfile
@@ -10,39 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
-from ferzoo.datasets import manual, testing
+from ferzoo.datasets import testing
 
 pytestmark = pytest.mark.tf_only
 
+raf_db = testing.builder_module("raf_db")
 HERE = Path(__file__).resolve().parent
-NAME = "raf_db"
 DUMMY = HERE / "dummy_data"
 IMAGES = DUMMY / "basic" / "Image"
 
 
-raf_db = testing.builder_module(NAME)
+RafDbTest = testing.builder_test_case(  # 6 train lines: one corrupt, one without an image
+    "RafDbTest", raf_db.Builder, {"train": 4, "test": 3}
+)
 
 
-if testing.HAS_DILL:
-
-    class RafDbTest(tfds.testing.DatasetBuilderTestCase):
-        DATASET_CLASS = raf_db.Builder
-        SPLITS = {"train": 4, "test": 3}  # 6 train lines: one corrupt, one without an image
-        SKIP_CHECKSUMS = True
-
-else:
-
-    @pytest.mark.skip(reason="tfds.testing.DatasetBuilderTestCase needs `pip install dill`")
-    def test_dataset_builder_test_case():
-        pass
-
-
-def _splits(tmp_path: Path, manual_dir: Path, config: str = "aligned"):
-    builder = raf_db.Builder(data_dir=str(tmp_path / "data"), config=config)
-    dl = testing.download_manager(tmp_path, manual_dir, raf_db.Builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
-    return builder, {split: dict(gen) for split, gen in builder._split_generators(dl).items()}
+# _splits(tmp_path, manual_dir, config=None) -> (builder, {split: {key: example}})
+_splits = functools.partial(testing.split_examples, raf_db.Builder)
 
 
 def test_aligned_faces_labels_and_splits(tmp_path, caplog):
@@ -65,10 +51,12 @@ def test_aligned_faces_labels_and_splits(tmp_path, caplog):
     assert ex["filename"] == "train_00001_aligned.jpg" and ex["subject_id"] == ""
     assert ex["image"] == (IMAGES / "aligned" / "train_00001_aligned.jpg").read_bytes()
     np.testing.assert_array_equal(ex["face_box"], [0, 0, 1, 1])
-    summary = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(summary) == 1 and "skipped 2 file(s)" in summary[0]
-    assert "train_00004_aligned.jpg (cannot be decoded" in summary[0]
-    assert "train_00006_aligned.jpg (listed in list_patition_label.txt:6" in summary[0]
+    testing.assert_skipped(
+        caplog,
+        2,
+        "train_00004_aligned.jpg (cannot be decoded",
+        "train_00006_aligned.jpg (listed in list_patition_label.txt:6",
+    )
 
 
 def test_original_config_detects_the_face(tmp_path):
@@ -99,9 +87,8 @@ def test_zipped_images_inside_the_zipped_basic_folder(tmp_path):
     _, splits = _splits(tmp_path, manual_dir)
     assert {s: len(v) for s, v in splits.items()} == {"train": 4, "test": 3}
     # The originals are not there: the `original` config says what it looked for.
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path / "again", manual_dir, config="original")
-    assert "basic/Image/original/train_00001.jpg" in str(info.value)
+    message = testing.manual_error(_splits, tmp_path / "again", manual_dir, "original")
+    assert "basic/Image/original/train_00001.jpg" in message
 
 
 def test_bad_lines_are_reported(tmp_path, caplog):
@@ -117,13 +104,7 @@ def test_bad_lines_are_reported(tmp_path, caplog):
 
 
 def test_missing_or_wrong_manual_dir(tmp_path):
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, tmp_path / "nowhere")
-    assert "whdeng.cn/RAF" in str(info.value)
-    wrong = tmp_path / "wrong"
-    (wrong / "RAF" / "aligned").mkdir(parents=True)
-    (wrong / "RAF" / "aligned" / "train_00001_aligned.jpg").write_bytes(b"x")
-    with pytest.raises(manual.ManualDataError) as info:
-        _splits(tmp_path, wrong)
-    assert "basic/EmoLabel/list_patition_label.txt" in str(info.value)
-    assert "RAF/aligned/" in str(info.value)
+    testing.assert_missing_manual_dir(_splits, tmp_path, "whdeng.cn/RAF")
+    wrong = testing.write_files(tmp_path / "wrong", "RAF/aligned/train_00001_aligned.jpg")
+    message = testing.manual_error(_splits, tmp_path, wrong)
+    assert "basic/EmoLabel/list_patition_label.txt" in message and "RAF/aligned/" in message

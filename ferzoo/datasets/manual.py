@@ -4,12 +4,15 @@ The licensed datasets cannot be downloaded by code: the user requests them, then
 distributed (.zip, .tar, .tar.gz, .tgz, .tar.bz2) or its extracted folder anywhere below
 `manual_dir`. A builder then:
 
-    data = ManualData(dl_manager, name="jaffe", instructions=MANUAL_DOWNLOAD_INSTRUCTIONS)
+    data = ManualData.of(self, dl_manager)      # self: the builder, in _split_generators
     root = data.find(is_jaffe_folder, expected="a folder of JAFFE TIFFs such as KA.AN1.39.tiff")
     report = SkipReport("jaffe")
-    decoded = read_image(path, channels=1)      # None for an unreadable or corrupt file
+    decoded = report.read(path, channels=1)     # None (and reported) for a corrupt file
+    yield path.name, example(decoded, label="happy", filename=path.name, face_box="detect")
     ...
     report.summarize()
+
+`dataset_info` is every builder's `_info`; `ferzoo.datasets.folders` reads class-folder layouts.
 
 Bad input gives a short `ManualDataError` (an `AssertionError`, like the one TFDS raises for a
 missing manual_dir) whose message holds the instructions, or says what was expected and what was
@@ -188,6 +191,11 @@ class ManualData:
         self._trees = [Tree(self.root)]
         self._opened = 0  # self._trees[:_opened] have had their archives extracted
         self._archive_depth = 0
+
+    @classmethod
+    def of(cls, builder: Any, dl_manager: Any) -> ManualData:
+        """The manual_dir of `builder` (named after it, with its MANUAL_DOWNLOAD_INSTRUCTIONS)."""
+        return cls(dl_manager, name=builder.name, instructions=builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
 
     def find_optional(self, predicate: Predicate) -> Path | None:
         """The shallowest folder below manual_dir for which `predicate(tree, folder)` holds.
@@ -424,6 +432,19 @@ class SkipReport:
         self.skipped.append((str(filename), reason))
         logger.warning("%s: skipping %s: %s", self.name, filename, reason)
 
+    def read(
+        self,
+        path: str | os.PathLike,
+        channels: int,
+        name: str | None = None,
+        reason: str = "cannot be decoded as an image",
+    ) -> DecodedImage | None:
+        """`read_image(path, channels)`; when it fails, records `name` (default: the file's name)."""
+        decoded = read_image(path, channels)
+        if decoded is None:
+            self.skip(Path(path).name if name is None else name, reason)
+        return decoded
+
     def __len__(self) -> int:
         return len(self.skipped)
 
@@ -451,29 +472,80 @@ def full_box() -> np.ndarray:
     return np.asarray(FULL_BOX, dtype=np.float32)
 
 
-def common_features(
-    class_names: list[str], channels: int, metadata: dict[str, Any] | None = None
-) -> Any:
-    """The feature set every ferzoo builder shares (docs/design.md), plus `metadata`.
+def example(
+    decoded: DecodedImage,
+    *,
+    label: str,
+    filename: str,
+    subject_id: str = "",
+    face_box: str | np.ndarray = "full",
+    **metadata: Any,
+) -> dict[str, Any]:
+    """One example with the feature set every ferzoo builder shares (docs/design.md).
 
     Args:
+        decoded: the image (`read_image`'s result, or `DecodedImage(array)`).
+        label: the class name.
+        filename: the source file (or CSV row) the example comes from.
+        subject_id: the subject, "" where the dataset records none.
+        face_box: "full" (the whole image, for face crops), "detect" (`ferzoo.face.face_box`: the
+            largest Haar face, or the center-crop fallback) or a float32 [ymin, xmin, ymax, xmax].
+        **metadata: the dataset's own features.
+    """
+    if isinstance(face_box, str):
+        if face_box not in ("full", "detect"):
+            raise ValueError(
+                f"face_box must be 'full' or 'detect'. Received: face_box={face_box!r}"
+            )
+        if face_box == "full":
+            face_box = full_box()
+        else:
+            from ferzoo import face
+
+            face_box = face.face_box(decoded.array)
+    return {
+        "image": decoded.feature,
+        "label": label,
+        "subject_id": subject_id,
+        "face_box": face_box,
+        "filename": filename,
+        **metadata,
+    }
+
+
+def dataset_info(
+    builder: Any,
+    class_names: Iterable[str],
+    *,
+    channels: int,
+    metadata: dict[str, Any] | None = None,
+    homepage: str | None = None,
+) -> Any:
+    """A builder's `_info()`: the feature set every ferzoo builder shares (docs/design.md).
+
+    Args:
+        builder: the builder (its `dataset_info_from_configs` adds the config's description).
         class_names: the dataset's own class names, in label order.
         channels: 1 (grayscale) or 3 (RGB).
         metadata: extra per-dataset features, name -> `tfds.features.FeatureConnector`.
+        homepage: the dataset's web page.
 
     Returns:
-        A `tfds.features.FeaturesDict` with image, label, subject_id, face_box, filename, and
-        the metadata.
+        A `tfds.core.DatasetInfo`: image, label, subject_id, face_box, filename and the metadata,
+        with ("image", "label") as supervised keys.
     """
     import tensorflow_datasets as tfds
 
-    return tfds.features.FeaturesDict(
-        {
-            "image": tfds.features.Image(shape=(None, None, channels), dtype=np.uint8),
-            "label": tfds.features.ClassLabel(names=list(class_names)),
-            "subject_id": tfds.features.Text(),
-            "face_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
-            "filename": tfds.features.Text(),
-            **(metadata or {}),
-        }
+    features = {
+        "image": tfds.features.Image(shape=(None, None, channels), dtype=np.uint8),
+        "label": tfds.features.ClassLabel(names=list(class_names)),
+        "subject_id": tfds.features.Text(),
+        "face_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+        "filename": tfds.features.Text(),
+        **(metadata or {}),
+    }
+    return builder.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(features),
+        supervised_keys=("image", "label"),
+        homepage=homepage,
     )
