@@ -20,7 +20,7 @@ import platform
 import sys
 
 MODELS = ("resnet18", "msc_wca_resnet18", "wamf_resnet18")
-DEFAULTS = dict(dataset="synthetic_faces", image_size=48, epochs=15, num_folds=4, folds="0 1 2 3")
+DEFAULTS = dict(dataset="synthetic_faces", image_size=48, epochs=12, num_folds=4, folds="0 1 2 3")
 
 
 def commands(runs: str, cfg: dict) -> dict[str, dict[str, str]]:
