@@ -159,24 +159,18 @@ def summary_markdown(
 
 
 def _test_section(test: Mapping[str, Any]) -> list[str]:
-    """summary.md's lines on the retrained best: per fold accuracy, macro F1, chance, subjects."""
+    """summary.md's lines on the retrained best: per fold accuracy, macro F1, chance, subjects
+    (`ferzoo cv`'s table, without its title), then mean ± std."""
     from ferzoo.experiments import cv_markdown
 
-    lines = ["## The best configuration retrained, on the test part", ""]
-    cv = test.get("cv")
-    if cv and cv.get("folds") and "accuracy" in cv and "macro_f1" in cv:
-        # cv_markdown's title becomes a sub-heading; the rest is `ferzoo cv`'s table.
-        table = cv_markdown(cv).split("\n", 1)[1]
-        lines += [f"{len(cv['folds'])} fold(s) of the {cv['protocol']} protocol, "
-                  f"{test.get('num_examples', '?')} test examples in fold {test.get('fold', '?')}.",
-                  *table.splitlines(), ""]  # fmt: skip
-        return lines
-    chance = test.get("chance") or {}
-    return lines + [  # a best.json written before the per-fold report
-        "| accuracy | macro F1 | chance (uniform) | examples |",
-        "|---|---|---|---|",
-        f"| {_fmt(test.get('accuracy'))} | {_fmt(test.get('macro_f1'))} | "
-        f"{_fmt(chance.get('uniform'))} | {test.get('num_examples', '')} |",
+    cv = test["cv"]
+    table = cv_markdown(cv).split("\n", 1)[1]
+    return [
+        "## The best configuration retrained, on the test part",
+        "",
+        f"{len(cv['folds'])} fold(s) of the {cv['protocol']} protocol; "
+        f"{test.get('num_examples', '?')} test examples in fold {test.get('fold', '?')}.",
+        *table.splitlines(),
         "",
     ]
 
