@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferzoo.layers.capsule_length import CapsuleLength
-from ferzoo.losses import MarginLoss, loss_for, margin_loss
+from ferzoo.losses import MarginLoss, SmoothedLoss, loss_for, margin_loss
 
 
 def _np(x):
@@ -90,3 +90,54 @@ def test_compiled_model_with_integer_labels_reports_margin_loss():
     y = np.array([0, 1, 2, 1], "int32")
     expected = _np(margin_loss(y, _np(model(x)))).mean()
     np.testing.assert_allclose(model.evaluate(x, y, batch_size=4, verbose=0), expected, rtol=1e-5)
+
+
+# --- label smoothing -------------------------------------------------------------------------
+
+PROBS = np.array([[0.7, 0.2, 0.1]], "float32")
+
+
+def test_smoothed_crossentropy_equals_hand_computed_value():
+    # eps 0.1 over 3 classes: targets [0.9 + 0.1/3, 0.1/3, 0.1/3] = [0.9333, 0.0333, 0.0333];
+    # loss = -(0.9333 ln 0.7 + 0.0333 ln 0.2 + 0.0333 ln 0.1) = 0.332897 + 0.053648 + 0.076753.
+    loss = SmoothedLoss(0.1, "crossentropy")
+    np.testing.assert_allclose(float(_np(loss(np.array([0]), PROBS))), 0.463298, atol=1e-5)
+
+
+def test_smoothed_margin_loss_equals_hand_computed_value():
+    # eps 0.3 over 3 classes, true class 0: targets T = [0.8, 0.1, 0.1]; lengths [0.8, 0.3, 0.05].
+    # sum_k T_k (0.9 - v_k)+^2 = 0.8 * 0.01 + 0.1 * 0.36 + 0.1 * 0.7225 = 0.11625
+    # 0.5 sum_k (1 - T_k) (v_k - 0.1)+^2 = 0.5 (0.2 * 0.49 + 0.9 * 0.04 + 0) = 0.067
+    loss = SmoothedLoss(0.3, "margin")
+    np.testing.assert_allclose(float(_np(loss(np.array([0]), LENGTHS[:1]))), 0.18325, atol=1e-6)
+
+
+def test_no_smoothing_is_the_plain_loss():
+    y = np.array([0])
+    plain = keras.losses.SparseCategoricalCrossentropy()(y, PROBS)
+    np.testing.assert_allclose(_np(SmoothedLoss(0.0)(y, PROBS)), _np(plain), rtol=1e-6)
+    np.testing.assert_allclose(
+        _np(SmoothedLoss(0.0, "margin")(LABELS, LENGTHS)), _hand_computed().mean(), rtol=1e-6
+    )
+
+
+def test_loss_for_smooths_dense_and_capsule_heads_and_round_trips():
+    inputs = keras.Input((5,))
+    dense = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    for model, kind in ((dense, "crossentropy"), (_capsule_head_model(), "margin")):
+        loss = loss_for(model, label_smoothing=0.2)
+        assert isinstance(loss, SmoothedLoss) and (loss.kind, loss.label_smoothing) == (kind, 0.2)
+        again = keras.losses.deserialize(keras.losses.serialize(loss))
+        assert isinstance(again, SmoothedLoss) and again.get_config() == loss.get_config()
+    # A smoothed target is never fully confident, so a confident right answer costs more.
+    y, sure = np.array([0]), np.array([[0.98, 0.01, 0.01]], "float32")
+    assert float(_np(SmoothedLoss(0.2)(y, sure))) > float(_np(SmoothedLoss(0.0)(y, sure)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [({"label_smoothing": 1.5}, "label_smoothing"), ({"kind": "hinge"}, "kind")],
+)
+def test_smoothed_loss_names_bad_arguments(kwargs, text):
+    with pytest.raises(ValueError, match=text):
+        SmoothedLoss(**kwargs)

@@ -327,8 +327,12 @@ def _add_trials(study, rows):
 def _fake_train(calls):
     def train(model, dataset, **kwargs):
         calls.append((model, dataset, kwargs))
-        test = {"accuracy": 0.75, "macro_f1": 0.7, "num_examples": 14}
-        return SimpleNamespace(test=test, val_accuracy=0.8, best_epoch=1)
+        fold = kwargs.get("fold", 0)
+        test = {"accuracy": 0.75 - 0.1 * fold, "macro_f1": 0.7, "num_examples": 14,
+                "chance": {"uniform": 1 / 7, "majority": 2 / 14},
+                "subjects": {"train": 20, "validation": 2, "test": 2}}  # fmt: skip
+        selection = {"monitor": "val_accuracy", "rule": "highest val_accuracy (stand-in)"}
+        return SimpleNamespace(test=test, val_accuracy=0.8, best_epoch=1, selection=selection)
 
     return train
 
@@ -355,6 +359,12 @@ def test_finalize_retrains_the_best_and_writes_the_report(tmp_path):
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "trial" not in line]
     assert [r.split("|")[1].strip() for r in rows[:3]] == ["1", "2", "0"]  # ranked by value
     assert "0.75" in summary  # the test accuracy of the retrained best
+    # ... beside its chance level (uniform / majority) and subjects per part, as `ferzoo cv`.
+    assert "| 0 | 0.7500 | 0.7000 | 0.1429 / 0.1429 | 20/2/2 |" in summary
+    assert kwargs["monitor"] == "auto" and kwargs["min_epochs"] == "auto"
+    assert best["test"]["chance"]["uniform"] == pytest.approx(1 / 7)
+    assert best["test"]["subjects"] == {"train": 20, "validation": 2, "test": 2}
+    assert not (out / "best" / "cv.json").exists()  # one fold: no cross-validation files
     assert (out / "optimization_history.png").stat().st_size > 1000
     assert (out / "param_importances.png").stat().st_size > 1000
     assert not list(out.glob("*.tmp*"))  # atomic writes left nothing behind

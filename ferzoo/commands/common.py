@@ -11,6 +11,8 @@ from typing import Any
 from ferzoo.devices import BACKENDS
 
 MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
+# ferzoo.data.augment.DEFAULT_STRENGTH (not imported here: that would load OpenCV for --help).
+DEFAULT_AUGMENT = 0.5
 
 
 def set_backend(backend: str | None) -> None:
@@ -94,7 +96,9 @@ def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> Non
         "protocol, val_accuracy after a warm-up under the subject protocol)")  # fmt: skip
     add("--min-epochs", default="auto",
         help="no epoch before it is kept and no early stop happens (auto, or an int)")  # fmt: skip
-    add("--augment", type=float, default=0.0, help="augmentation strength in [0, 1]")
+    add("--augment", type=float, default=DEFAULT_AUGMENT,
+        help=f"augmentation strength of the training part in [0, 1] (random resized crop, "
+        f"flip, rotation, brightness/contrast; default {DEFAULT_AUGMENT}, 0: off)")  # fmt: skip
     add("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
     add("--class-weight", choices=("balanced",), default=None,
         help="weight the loss by inverse class frequency (imbalanced datasets)")  # fmt: skip

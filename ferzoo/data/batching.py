@@ -2,9 +2,13 @@
 
 Both take a part's cached uint8 images and int32 labels and yield `(float32 images in [0, 1],
 int32 labels)` batches (or, with a `normalization` such as ImageNet's mean and std for
-pretrained weights, `(x - mean) / std` of those); the training part is shuffled each epoch (seeded) and augmented with
-`ferzoo.data.augment.augment_image` (the same NumPy function in both), the other parts are
-neither. `model.fit` takes either on every backend; the NumPy one needs no TensorFlow.
+pretrained weights, `(x - mean) / std` of those); the training part is shuffled each epoch
+(seeded) and augmented with `ferzoo.data.augment.augment_image` (the same NumPy function in
+both: `tf_augment` calls it through `tf.numpy_function`), the other parts are neither. Each
+pipeline draws its own per-example seeds, deterministically from `seed` (`augment_seeds` for
+tf.data, `example_seed` for NumPy), as each shuffles in its own order; the k-th training
+example of an epoch is `augment_image(image, that seed, strength)` on both. `model.fit` takes
+either on every backend; the NumPy one needs no TensorFlow.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from ferzoo.data.augment import augment_image
 PIPELINES = ("tf.data", "numpy")
 
 
-def _example_seed(seed: int, epoch: int, position: int) -> int:
+def example_seed(seed: int, epoch: int, position: int) -> int:
+    """The NumPy pipeline's augmentation seed of the example at `position` of an epoch."""
     return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1)[0])
 
 
@@ -29,6 +34,27 @@ def _normalizer(normalization):
     mean = np.asarray(normalization["mean"], np.float32)
     std = np.asarray(normalization["std"], np.float32)
     return lambda x: (x - mean) / std
+
+
+def augment_seeds(seed: int):
+    """The tf.data pipeline's per-example augmentation seeds: a stream of int64, new each epoch.
+
+    `tf_dataset` zips it, in order, with the shuffled training examples, so the k-th training
+    example of an epoch is `augment_image(image, <k-th value of this stream>, strength)`.
+    """
+    import tensorflow as tf
+
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+
+def tf_augment(image, seed, strength: float):
+    """`augment_image` on a float32 image tensor inside tf.data (through `tf.numpy_function`)."""
+    import tensorflow as tf
+
+    out = tf.numpy_function(
+        lambda a, k: augment_image(a, int(k), strength), [image, seed], tf.float32
+    )
+    return tf.ensure_shape(out, image.shape)
 
 
 def tf_dataset(
@@ -45,16 +71,10 @@ def tf_dataset(
         lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
     )
     if train and augment > 0:
-        noise = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-        def apply(pair, s):
-            x, y = pair
-            out = tf.numpy_function(
-                lambda a, k: augment_image(a, int(k), augment), [x, s], tf.float32
-            )
-            return tf.ensure_shape(out, x.shape), y
-
-        ds = tf.data.Dataset.zip((ds, noise)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, augment_seeds(seed))).map(
+            lambda pair, k: (tf_augment(pair[0], k, augment), pair[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     normalize = _normalizer(normalization)
     if normalize is not None:
         ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -98,7 +118,7 @@ class _Batches:
             start = index * self.batch_size
             batch = np.stack(
                 [
-                    augment_image(x, _example_seed(self.seed, self.epoch, start + i), self.augment)
+                    augment_image(x, example_seed(self.seed, self.epoch, start + i), self.augment)
                     for i, x in enumerate(batch)
                 ]
             )
@@ -135,4 +155,5 @@ def make_batches(pipeline: str, images, labels, **kwargs):
     raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
 
 
-__all__ = ["PIPELINES", "make_batches", "numpy_batches", "tf_dataset"]
+__all__ = ["PIPELINES", "augment_seeds", "example_seed", "make_batches", "numpy_batches",
+           "tf_augment", "tf_dataset"]  # fmt: skip

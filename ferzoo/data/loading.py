@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from ferzoo.data import protocols, sources
-from ferzoo.data.augment import check_strength
+from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
 from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
 from ferzoo.data.loaded import LoadedData, Part
@@ -57,7 +57,7 @@ def load(
     image_size: int = 224,
     batch_size: int = 16,
     seed: int = 0,
-    augment: float = 0.0,
+    augment: float = DEFAULT_STRENGTH,
     crop_face: bool = True,
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
@@ -77,8 +77,10 @@ def load(
         image_size: side of the square images the parts yield.
         batch_size: batch size of every part.
         seed: seeds the split, the training shuffle and the augmentation.
-        augment: augmentation strength in [0, 1] for the training part (0: none); see
-            `ferzoo.data.augment`.
+        augment: augmentation strength in [0, 1] of the training part (random resized crop
+            of the face crop, flip, rotation, brightness and contrast; see
+            `ferzoo.data.augment`); default 0.5, 0 turns it off. Validation and test parts are
+            never augmented.
         crop_face: crop each image to its stored `face_box` (else the full frame).
         data_dir: TFDS data folder; default the environment variable FERZOO_DATA_DIR, else
             TFDS's default (~/tensorflow_datasets).

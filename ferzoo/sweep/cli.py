@@ -12,8 +12,11 @@ the training part and scores it on the validation part (reported every epoch so 
 stop poor trials early); the test part is never seen during the search. The study lives in
 `--storage` (default `sqlite:///runs/optuna.db`) and resumes where it stopped: run the same
 command again. A worker killed mid-trial costs that trial only. After the study, the best
-configuration is retrained once and evaluated on the test part, and `runs/sweeps/<study>/` gets
-best.json, summary.md and the plots (skip with `--no-final`).
+configuration is retrained and evaluated on the test part (`--final-folds N`: on N folds of the
+protocol, with per-fold accuracy, macro F1, chance level, subjects per part and mean ± std), and
+`runs/sweeps/<study>/` gets best.json, summary.md and the plots (skip with `--no-final`).
+`--monitor` and `--min-epochs` set which epoch of every run is kept (`ferzoo.train`'s rule; the
+study's metric, read at that epoch, stays the objective).
 
 Exit codes: 0 done; 1 the sweep failed (no trial completed, data missing); 2 bad arguments,
 unknown study or unreachable storage; 130 interrupted (Ctrl-C).
@@ -33,6 +36,8 @@ from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS
 from ferzoo.sweep.studies import STUDIES
 
 SCRIPT = os.path.join("sweeps", "run.py")
+# ferzoo.training.selection.MONITORS and "auto" (not imported: that would load Keras).
+MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
 
 
 def _positive(kind: type):
@@ -46,6 +51,18 @@ def _positive(kind: type):
         return value
 
     return parse
+
+
+def _min_epochs(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 0, got {text!r}")
+    return value
 
 
 def _gpu_list(text: str) -> list[str]:
@@ -82,6 +99,12 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
     add("--pruner", choices=PRUNERS, default="median")
     add("--seed", type=int, default=0,
         help="seeds a fresh study's sampler (plus the worker id) and every trial's training")  # fmt: skip
+    add("--monitor", choices=MONITORS, default="auto",
+        help="the validation metric that picks each trial's kept epoch (auto: val_loss under "
+        "the paper protocol, val_accuracy after a warm-up under the subject protocol); the "
+        "study's metric, read at that epoch, stays the objective")  # fmt: skip
+    add("--min-epochs", type=_min_epochs, default="auto",
+        help="no epoch before it is kept and no early stop happens (auto, or an int >= 0)")  # fmt: skip
 
 
 def _add_run_args(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +126,9 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         help="seconds between heartbeats; a trial silent for 3 is failed and retried")  # fmt: skip
     add("--max-retry", type=int, default=2, help="retries of a trial whose worker died")
     add("--no-final", action="store_true", help="skip retraining the best and the report")
+    add("--final-folds", type=pos_int, default=1, metavar="N",
+        help="retrain the best on N folds of the protocol, from the study's fold on, and "
+        "report each fold and mean ± std (default 1: the study's fold)")  # fmt: skip
     add("--keep-trial-dirs", action="store_true", help="keep each trial's training files")
     add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
     add("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -150,6 +176,9 @@ def settings_from_args(args: argparse.Namespace):
         keep_trial_dirs=args.keep_trial_dirs,
         verbose=args.verbose,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        monitor=args.monitor,
+        min_epochs=args.min_epochs,
+        final_folds=args.final_folds,
     )
 
 
@@ -169,7 +198,7 @@ def worker_plan(args: argparse.Namespace) -> list[str | None]:
 _FORWARDED = (
     "n_trials", "timeout", "epochs", "image_size", "batch_size", "storage", "study_name",
     "dataset", "pruner", "seed", "data_dir", "manual_dir", "results_dir", "heartbeat",
-    "max_retry", "verbose",
+    "max_retry", "verbose", "monitor", "min_epochs",
 )  # fmt: skip
 
 

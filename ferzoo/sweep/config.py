@@ -19,6 +19,8 @@ PRUNERS = ("median", "hyperband", "none")
 TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "config.json")
 # Settings a study is created with; resuming it with other values would mix incomparable trials.
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
+# Pinned later; a study made before they existed was run with their defaults.
+PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto"}
 
 
 class SweepError(RuntimeError):
@@ -69,11 +71,14 @@ class StudyConfig:
         dataset: the TFDS dataset name (`ferzoo.data.load`).
         protocol: the split protocol (`"paper"` or `"subject"`).
         metric: the per-epoch history key optimised, always on validation data
-            (`"val_accuracy"` or `"val_loss"`); the trial's value is the metric at the epoch of
-            lowest validation loss, whose weights `ferzoo.train` keeps.
+            (`"val_accuracy"`, `"val_macro_f1"` or `"val_loss"`); the trial's value is the
+            metric at the epoch whose weights `ferzoo.train` keeps (chosen by the sweep's
+            `monitor` and `min_epochs`, see `ferzoo.training.selection`).
         space: the search space's name in `sweeps/space.py` (`"full"` or `"demo"`).
         n_trials, epochs, image_size: defaults for `--n-trials`, `--epochs`, `--image-size`.
         fold: the protocol's fold used for validation and test.
+        num_folds: the protocol's folds (`ferzoo.data.load`'s default 10; JAFFE's 10 subjects
+            give leave-one-subject-out).
         description: one line for `--help` and summary.md.
     """
 
@@ -87,6 +92,7 @@ class StudyConfig:
     image_size: int = 112
     fold: int = 0
     description: str = ""
+    num_folds: int = 10
 
     def __post_init__(self):
         if not self.metric.startswith("val_"):
@@ -124,6 +130,11 @@ class SweepSettings:
     keep_trial_dirs: bool = False
     verbose: int | str = 0
     cuda_visible_devices: str | None = None  # the GPU(s) this worker was given (--gpus)
+    # Model selection of every trial and of the retrained best (`ferzoo.train`'s arguments):
+    # which epoch is kept. The study's `metric` stays the objective, read at that epoch.
+    monitor: str = "auto"
+    min_epochs: int | str = "auto"
+    final_folds: int = 1  # folds the best configuration is retrained and tested on
 
     @property
     def study_dir(self) -> str:

@@ -76,7 +76,8 @@ class Objective:
         load_fn: the data loader (default `ferzoo.data.load`).
 
     Returns (when called):
-        The trial's value: the study's metric at the epoch the training run kept.
+        The trial's value: the study's metric at the epoch the training run kept (chosen by
+        `settings.monitor` and `settings.min_epochs`).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class Objective:
                 cfg.dataset,
                 protocol=cfg.protocol,
                 fold=cfg.fold,
+                num_folds=cfg.num_folds,
                 image_size=s.image_size,
                 batch_size=batch_size,
                 seed=s.seed,
@@ -171,6 +173,8 @@ class Objective:
                 epochs=s.epochs,
                 learning_rate=float(train_kwargs["learning_rate"]),
                 seed=s.seed,
+                monitor=s.monitor,
+                min_epochs=s.min_epochs,
                 output_dir=workdir,
                 model_overrides=overrides,
                 callbacks=[pruning_callback_class()(trial, cfg.metric)],

@@ -94,6 +94,8 @@ def summary_markdown(
         f"objective: {cfg.direction} `{cfg.metric}` (validation data)",
         f"- {settings.epochs} epochs per trial at {settings.image_size} px, "
         f"pruner `{settings.pruner}`, storage `{mask_url(settings.storage_url)}`",
+        f"- kept epoch of each run: monitor `{settings.monitor}`, min epochs "
+        f"`{settings.min_epochs}` (`ferzoo.training.selection`)",
         "- trials: " + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
         f"- written {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"keras {keras.__version__} ({keras.backend.backend()})",
@@ -139,15 +141,7 @@ def summary_markdown(
             "",
         ]
     if test:
-        lines += [
-            "## The best configuration retrained, on the test part",
-            "",
-            "| accuracy | macro F1 | examples |",
-            "|---|---|---|",
-            f"| {_fmt(test.get('accuracy'))} | {_fmt(test.get('macro_f1'))} | "
-            f"{test.get('num_examples', '')} |",
-            "",
-        ]
+        lines += _test_section(test)
     if plots:
         lines += ["## Plots", ""]
         for name, file in plots.items():
@@ -164,29 +158,69 @@ def summary_markdown(
     return "\n".join(lines)
 
 
-def retrain_best(
-    settings: SweepSettings, model_name: str, overrides: dict, train_kwargs: dict, run_dir: str,
-    train_fn: Callable[..., Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Train the best configuration once more and evaluate it on the test part."""
+def _test_section(test: Mapping[str, Any]) -> list[str]:
+    """summary.md's lines on the retrained best: per fold accuracy, macro F1, chance, subjects
+    (`ferzoo cv`'s table, without its title), then mean ± std."""
+    from ferzoo.experiments import cv_markdown
+
+    cv = test["cv"]
+    table = cv_markdown(cv).split("\n", 1)[1]
+    return [
+        "## The best configuration retrained, on the test part",
+        "",
+        f"{len(cv['folds'])} fold(s) of the {cv['protocol']} protocol; "
+        f"{test.get('num_examples', '?')} test examples in fold {test.get('fold', '?')}.",
+        *table.splitlines(),
+        "",
+    ]
+
+
+def final_folds(settings: SweepSettings) -> list[int]:
+    """The folds the best configuration is retrained on: the study's fold, then the next ones.
+
+    `settings.final_folds` folds of the study's protocol, `fold, fold + 1, ...` modulo
+    `num_folds`, so the first is always the fold the study was scored on.
+
+    Raises:
+        ValueError: more folds than the protocol has, or more than one under the paper
+            protocol (it has a single split).
+    """
+    cfg, n = settings.study, settings.final_folds
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"final_folds must be a positive int. Received: final_folds={n!r}")
+    if n > 1 and cfg.protocol != "subject":
+        raise ValueError(
+            f"--final-folds {n} needs the subject protocol: the {cfg.protocol!r} protocol has "
+            f"one split. Received: final_folds={n}"
+        )
+    if n > cfg.num_folds:
+        raise ValueError(
+            f"--final-folds {n} is more than the protocol's {cfg.num_folds} folds. "
+            f"Received: final_folds={n}"
+        )
+    return [(cfg.fold + i) % cfg.num_folds for i in range(n)]
+
+
+def _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, train_fn):
     import keras
 
     cfg = settings.study
     keras.backend.clear_session()
-    if train_fn is None:
-        from ferzoo.training import train as train_fn
-    result = train_fn(
+    return train_fn(
         model_name,
         cfg.dataset,
         protocol=cfg.protocol,
-        fold=cfg.fold,
+        fold=fold,
+        num_folds=cfg.num_folds,
         image_size=settings.image_size,
         epochs=settings.epochs,
         batch_size=int(train_kwargs["batch_size"]),
         learning_rate=float(train_kwargs["learning_rate"]),
         seed=settings.seed,
         augment=float(train_kwargs.get("augment", 0.0)),
-        output_dir=run_dir,
+        monitor=settings.monitor,
+        min_epochs=settings.min_epochs,
+        output_dir=out,
         model_overrides=overrides,
         evaluate_test=True,
         resume=False,
@@ -194,8 +228,52 @@ def retrain_best(
         manual_dir=settings.manual_dir,
         verbose=settings.verbose,
     )
-    test = {k: result.test[k] for k in TEST_KEYS if result.test and k in result.test}
-    return {**test, "val_accuracy": result.val_accuracy, "best_epoch": result.best_epoch}
+
+
+def retrain_best(
+    settings: SweepSettings, model_name: str, overrides: dict, train_kwargs: dict, run_dir: str,
+    train_fn: Callable[..., Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Train the best configuration again on `final_folds(settings)` and test each fold.
+
+    One fold trains into `run_dir`; several into `run_dir/fold-<k>/`, with `run_dir/cv.json`
+    and `cv.md` as `ferzoo cv` writes them.
+
+    Returns:
+        The study's fold's test metrics (`TEST_KEYS`), its `val_accuracy`, `best_epoch`,
+        `fold`, `chance` (uniform and majority) and `subjects` per part, and `cv`: the rows of
+        every fold and mean ± std (`ferzoo.experiments.fold_row`, `mean_std`).
+    """
+    from ferzoo import experiments
+
+    if train_fn is None:
+        from ferzoo.training import train as train_fn
+    folds = final_folds(settings)
+    results = []
+    for fold in folds:
+        out = run_dir if len(folds) == 1 else os.path.join(run_dir, f"fold-{fold}")
+        results.append(
+            _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, train_fn)
+        )
+    rows = [experiments.fold_row(fold, r) for fold, r in zip(folds, results, strict=True)]
+    cfg = settings.study
+    cv = {"model": model_name, "dataset": cfg.dataset, "protocol": cfg.protocol, "folds": rows}
+    cv |= {k: experiments.mean_std([r[k] for r in rows])
+           for k in experiments.METRICS if all(k in r for r in rows)}  # fmt: skip
+    if len(folds) > 1:
+        files.write_json(os.path.join(run_dir, "cv.json"), cv)
+        files.write_text(os.path.join(run_dir, "cv.md"), experiments.cv_markdown(cv))
+    first = results[0]
+    test = {k: first.test[k] for k in TEST_KEYS if first.test and k in first.test}
+    return {
+        **test,
+        "val_accuracy": first.val_accuracy,
+        "best_epoch": first.best_epoch,
+        "fold": folds[0],
+        "chance": rows[0]["chance"],
+        "subjects": rows[0]["subjects"],
+        "cv": cv,
+    }
 
 
 def best_record(settings, study, best, params, built, test, run_dir) -> dict[str, Any]:
@@ -216,6 +294,9 @@ def best_record(settings, study, best, params, built, test, run_dir) -> dict[str
             "direction": cfg.direction,
             "epochs": settings.epochs,
             "image_size": settings.image_size,
+            "monitor": settings.monitor,
+            "min_epochs": settings.min_epochs,
+            "final_folds": settings.final_folds,
             "trial": best.number,
             "value": best.value,
             "params": params,
@@ -239,12 +320,14 @@ def finalize(
     retrain: bool = True,
     train_fn: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
-    """Retrain the best configuration once, test it, and write `<results_dir>/<study>/`.
+    """Retrain the best configuration, test it, and write `<results_dir>/<study>/`.
 
     Writes best.json, summary.md, optimization_history.png and param_importances.png (each
-    atomically: a crash leaves the previous file or the new one). The retrained run's files
-    (metrics, confusion matrix, curves) go to `<results_dir>/<study>/best/`. When best.json
-    already holds a retrained result for the same best trial, the retrain is not repeated.
+    atomically: a crash leaves the previous file or the new one). The best is retrained on
+    `settings.final_folds` folds (`final_folds`); the retrained runs' files (metrics,
+    confusion matrix, curves) go to `<results_dir>/<study>/best/` (one fold) or its `fold-<k>/`
+    folders with cv.json and cv.md (several). When best.json already holds a retrained result
+    for the same best trial and fold count, the retrain is not repeated.
 
     Returns:
         The content of best.json.
@@ -278,9 +361,12 @@ def _previous_test(settings: SweepSettings, trial_number: int) -> dict[str, Any]
     if not os.path.exists(path):
         return None
     previous = files.read_json(path)
-    if previous.get("trial") == trial_number and previous.get("test"):
-        return previous["test"]
+    test = previous.get("test")
+    folds = len((test or {}).get("cv", {}).get("folds", [])) if test else 0
+    if previous.get("trial") == trial_number and test and folds == settings.final_folds:
+        return test
     return None
 
 
-__all__ = ["best_record", "finalize", "retrain_best", "summary_markdown", "write_plots"]
+__all__ = ["best_record", "final_folds", "finalize", "retrain_best", "summary_markdown",
+           "write_plots"]  # fmt: skip

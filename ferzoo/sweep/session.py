@@ -31,6 +31,7 @@ def prepare_data(settings: SweepSettings) -> None:
         settings.study.dataset,
         protocol=settings.study.protocol,
         fold=settings.study.fold,
+        num_folds=settings.study.num_folds,
         seed=settings.seed,
         data_dir=settings.data_dir,
     )
@@ -99,6 +100,10 @@ def run(args, settings: SweepSettings) -> int:
     from ferzoo.sweep.storage import open_storage
 
     try:
+        from ferzoo.sweep.report import final_folds
+
+        if not args.no_final:
+            final_folds(settings)  # a bad --final-folds is refused before any trial runs
         ruled_out = space.check_image_size(settings.study.space, settings.image_size)
         if ruled_out and args.worker_id is None:
             log(f"at {settings.image_size} px these choices cannot be built; their trials are "

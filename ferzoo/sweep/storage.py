@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ferzoo.sweep.config import (
     _PINNED,
     DEFAULT_STORAGE,
+    PINNED_DEFAULTS,
     StorageError,
     StudyMismatchError,
     SweepSettings,
@@ -148,8 +149,9 @@ def create_or_load_study(
     """Create the study, or load it (`load_if_exists=True`) and check it was made alike.
 
     The sampler is TPE seeded by `sampler_seed`. The study's dataset, protocol, metric, epochs,
-    image size and space are kept as study user attributes; resuming with other values raises
-    a `StudyMismatchError`.
+    image size, space and selection rule (`monitor`, `min_epochs`: they decide which epoch a
+    trial's value is read at) are kept as study user attributes; resuming with other values
+    raises a `StudyMismatchError` (a study made before the rule was pinned counts as "auto").
     """
     study = optuna.create_study(
         storage=storage,
@@ -167,6 +169,7 @@ def create_or_load_study(
             study.set_user_attr(key, value)
         study.set_user_attr("study", settings.study.name)
     else:
+        have = {**PINNED_DEFAULTS, **have}
         diff = [f"{k}={have.get(k)!r} (now {v!r})" for k, v in wanted.items() if have.get(k) != v]
         if diff:
             raise StudyMismatchError(
@@ -186,6 +189,8 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "epochs": settings.epochs,
         "image_size": settings.image_size,
         "space": s.space,
+        "monitor": settings.monitor,
+        "min_epochs": settings.min_epochs,
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 
 from ferzoo import files
+from ferzoo.data.augment import DEFAULT_STRENGTH
 from ferzoo.training import checkpoints, report, selection
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.report import TrainResult
@@ -19,7 +20,7 @@ from ferzoo.training.report import TrainResult
 _RESUMABLE = {"epochs", "verbose", "evaluate_test", "resume", "output_dir", "callbacks"}
 # Data arguments, with their defaults when `dataset` is a name.
 _DATA_DEFAULTS = dict(
-    protocol="paper", fold=0, num_folds=10, image_size=224, batch_size=16, augment=0.0
+    protocol="paper", fold=0, num_folds=10, image_size=224, batch_size=16, augment=DEFAULT_STRENGTH
 )
 
 
@@ -296,7 +297,8 @@ def train(
         fold, num_folds: the held-out fold and the protocol's fold count (default 0 of 10).
         image_size: the side of the square input images (default 224).
         batch_size: examples per batch (default 16).
-        augment: augmentation strength of the training part, in [0, 1] (default 0).
+        augment: augmentation strength of the training part, in [0, 1] (default 0.5,
+            `ferzoo.data.augment.DEFAULT_STRENGTH`; 0 turns it off).
         epochs: the most epochs to train (early stopping may end sooner).
         learning_rate: Adam's learning rate.
         seed: seeds Keras (Python, NumPy, backend) and the data order; the same seed on the same

@@ -1,0 +1,118 @@
+"""The sweeps' selection rule (--monitor, --min-epochs) and the final report over --final-folds.
+
+Stand-in trainers and objectives only (the helpers of tests/test_sweeps.py): what reaches
+`ferzoo.train`, what the study pins, and what summary.md and best.json say.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+
+from ferzoo import sweep
+from ferzoo.sweep import space
+from ferzoo.sweep.studies import STUDIES
+from tests.test_sweeps import _add_trials, _fake_train, _load_run_module, _settings
+
+
+def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
+    settings = _settings(tmp_path, final_folds=3, monitor="val_macro_f1", min_epochs=2)
+    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    study = sweep.create_or_load_study(settings, storage)
+    _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6)])
+    calls = []
+    best = sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train(calls))
+
+    assert [kw["fold"] for _, _, kw in calls] == [0, 1, 2]  # the study's fold first
+    assert {kw["num_folds"] for _, _, kw in calls} == {settings.study.num_folds}
+    assert {(kw["monitor"], kw["min_epochs"]) for _, _, kw in calls} == {("val_macro_f1", 2)}
+    out = Path(settings.study_dir)
+    assert [Path(kw["output_dir"]).name for _, _, kw in calls] == ["fold-0", "fold-1", "fold-2"]
+    cv = json.loads((out / "best" / "cv.json").read_text())
+    assert [r["accuracy"] for r in cv["folds"]] == pytest.approx([0.75, 0.65, 0.55])
+    assert cv["accuracy"]["mean"] == pytest.approx(0.65)
+    assert cv["accuracy"]["std"] == pytest.approx(0.1)  # sample std of 0.75, 0.65, 0.55
+    assert best["test"]["accuracy"] == 0.75 and best["test"]["fold"] == 0
+    assert best["monitor"] == "val_macro_f1" and best["final_folds"] == 3
+    summary = (out / "summary.md").read_text()
+    assert "| 2 | 0.5500 | 0.7000 | 0.1429 / 0.1429 | 20/2/2 |" in summary
+    assert "| mean ± std | 0.6500 ± 0.1000 | 0.7000 ± 0.0000 |" in summary
+    assert "monitor `val_macro_f1`, min epochs `2`" in summary
+    # Finalized again with the same fold count: nothing is retrained.
+    sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train(calls))
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "study, folds, text",
+    [("demo", 11, "more than the protocol's 10 folds"), ("fesr", 2, "needs the subject protocol")],
+)
+def test_final_folds_outside_the_protocol_are_refused(tmp_path, study, folds, text):
+    settings = _settings(tmp_path, study=STUDIES[study], final_folds=folds)
+    with pytest.raises(ValueError, match=text):
+        sweep.report.final_folds(settings)
+    assert sweep.report.final_folds(_settings(tmp_path, final_folds=3)) == [0, 1, 2]
+
+
+def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers():
+    run = _load_run_module()
+    args = run.build_parser().parse_args(
+        ["--study", "demo", "--monitor", "val_macro_f1", "--min-epochs", "3", "--final-folds", "2"]
+    )
+    settings = run.settings_from_args(args)
+    assert (settings.monitor, settings.min_epochs, settings.final_folds) == ("val_macro_f1", 3, 2)
+    argv = run._worker_argv(args, 0)
+    assert argv[argv.index("--monitor") + 1] == "val_macro_f1"
+    assert argv[argv.index("--min-epochs") + 1] == "3"
+    defaults = run.settings_from_args(run.build_parser().parse_args(["--study", "demo"]))
+    assert (defaults.monitor, defaults.min_epochs, defaults.final_folds) == ("auto", "auto", 1)
+    from ferzoo.training.selection import MONITORS
+
+    assert run.MONITORS == ("auto", *MONITORS)  # kept in step without importing Keras
+    for bad in (["--min-epochs", "-1"], ["--monitor", "val_f1"], ["--final-folds", "0"]):
+        with pytest.raises(SystemExit):
+            run.build_parser().parse_args(["--study", "demo", *bad])
+
+
+def test_objective_trains_with_the_sweeps_selection_rule(tmp_path):
+    settings = _settings(tmp_path, monitor="val_macro_f1", min_epochs=2)
+    calls = []
+
+    def train(model, data, **kwargs):
+        calls.append(kwargs)
+        raise ValueError("too small for this test")  # stops the trial after the call
+
+    objective = sweep.Objective(
+        settings,
+        lambda trial, cfg, fixed: ("resnet18", {}, {"learning_rate": 1e-3, "batch_size": 4}),
+        train_fn=train,
+        load_fn=lambda *a, **k: SimpleNamespace(),
+    )
+    from ferzoo.sweep.config import InfeasibleTrial
+
+    with pytest.raises(InfeasibleTrial):
+        objective(optuna.create_study(direction="maximize").ask())
+    [kwargs] = calls
+    assert (kwargs["monitor"], kwargs["min_epochs"]) == ("val_macro_f1", 2)
+
+
+def test_a_study_resumed_with_another_selection_rule_is_refused(tmp_path):
+    from ferzoo.sweep.storage import _pinned_values
+
+    storage = sweep.open_storage(f"sqlite:///{tmp_path}/s.db", heartbeat_interval=None)
+    sweep.create_or_load_study(_settings(tmp_path), storage)
+    with pytest.raises(sweep.StudyMismatchError, match=r"monitor='auto' \(now 'val_loss'\)"):
+        sweep.create_or_load_study(_settings(tmp_path, monitor="val_loss"), storage)
+    # A study created before the rule was pinned has no such attributes: it ran with "auto".
+    settings = _settings(tmp_path, study_name="old")
+    old = optuna.create_study(storage=storage, study_name="old", direction="maximize")
+    for key, value in _pinned_values(settings).items():
+        if key not in ("monitor", "min_epochs"):
+            old.set_user_attr(key, value)
+    sweep.create_or_load_study(settings, storage)  # resumes
+    with pytest.raises(sweep.StudyMismatchError, match=r"min_epochs='auto' \(now 3\)"):
+        sweep.create_or_load_study(_settings(tmp_path, study_name="old", min_epochs=3), storage)
