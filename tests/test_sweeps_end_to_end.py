@@ -1,0 +1,261 @@
+"""Optuna sweeps end to end: real trials on synthetic_faces/tiny, restarts, killed workers, several
+workers and GPUs, PostgreSQL (the fast tests are in test_sweeps.py).
+
+The fast tests use stand-in objectives and trainers. The `slow` ones train real (tiny) models on
+synthetic_faces/tiny at 32 px for one epoch, in worker subprocesses where the test is about
+processes (SIGKILL mid-trial, two workers on one study, PostgreSQL, the dashboard server).
+
+PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_POSTGRES_URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import keras
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from ferzoo import sweep
+from ferzoo.sweep import cli as sweep_cli
+from ferzoo.sweep.studies import STUDIES
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "sweeps" / "run.py"
+TINY = "synthetic_faces/tiny"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _load_run_module():
+    return sweep_cli
+
+
+def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
+    base = dict(
+        study=STUDIES["demo"],
+        study_name="demo",
+        storage_url=f"sqlite:///{tmp_path}/optuna.db",
+        n_trials=3,
+        epochs=2,
+        image_size=32,
+        results_dir=str(tmp_path / "results"),
+        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
+    )
+    base.update(kwargs)
+    return sweep.SweepSettings(**base)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end (slow): real training on synthetic_faces/tiny, 32 px, 1 epoch
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_data_dir(tmp_path_factory):
+    from ferzoo import data
+
+    folder = str(tmp_path_factory.mktemp("tfds"))
+    data.load(TINY, protocol="subject", image_size=32, batch_size=4, data_dir=folder)
+    return folder
+
+
+def _sweep_args(tmp_path, data_dir, storage, n_trials, *extra):
+    return [
+        "--study", "demo", "--dataset", TINY, "--image-size", "32", "--epochs", "1",
+        "--batch-size", "8", "--n-trials", str(n_trials), "--storage", storage,
+        "--data-dir", data_dir, "--results-dir", str(tmp_path / "results"),
+        "--pruner", "none", "--heartbeat", "1", *extra,
+    ]  # fmt: skip
+
+
+def _env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
+
+
+def _spawn(args, log):
+    return subprocess.Popen(
+        [sys.executable, str(RUN), *args], env=_env(), stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _trials(storage_url, name="demo"):
+    storage = sweep.open_storage(storage_url, heartbeat_interval=None)
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def _finished(trials):
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def _check_no_duplicates(trials, n):
+    done = _finished(trials)
+    assert len(done) == n, [(t.number, t.state) for t in trials]
+    # FAIL only for a surplus trial (two workers asked for the last slot at once).
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state == TrialState.FAIL)
+    keys = [json.dumps(t.params, sort_keys=True) for t in done]
+    assert len(set(keys)) == n, keys
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data_dir, capsys):
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2)) == 0
+
+    trials = _trials(url)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    storage = sweep.open_storage(url, heartbeat_interval=None)
+    for t in trials:
+        assert t.user_attrs["params"] > 1000 and t.user_attrs["macs"] > t.user_attrs["params"]
+        assert t.user_attrs["epoch_time"] > 0 and t.user_attrs["model"] == "resnet18"
+        assert 0.0 <= t.value <= 1.0 and list(t.intermediate_values) == [0]
+        files = {a.filename for a in optuna.artifacts.get_all_artifact_meta(t, storage=storage)}
+        assert {"curves.png", "val_confusion_matrix.png", "history.csv"} <= files
+    out = tmp_path / "results" / "demo"
+    best = json.loads((out / "best.json").read_text())
+    assert best["value"] == max(t.value for t in trials)
+    assert 0.0 <= best["test"]["accuracy"] <= 1.0 and best["dataset"] == TINY
+    assert (out / "best" / "confusion_matrix.png").exists()  # the retrained run, on test data
+    assert (out / "optimization_history.png").exists()
+    assert f"trial {best['trial']}" in (out / "summary.md").read_text()
+
+    # Run again: the study is loaded, not recreated, and nothing is left to do.
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    assert len(_trials(url)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir):
+    """--n-trials 2, then the same command with --n-trials 4: 4 trials, 4 configurations (a
+    restarted sampler with the old seed would draw the first two again)."""
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    first = [t.params for t in _finished(_trials(url))]
+    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final")) == 0
+    trials = _trials(url)
+    done = _finished(trials)
+    keys = {json.dumps(t.params, sort_keys=True) for t in done}
+    assert len(done) == 4 and len(keys) == 4, [t.params for t in done]
+    assert [t.params for t in done[:2]] == first
+    # A draw that repeated a trial was closed before training, and says which it repeated.
+    for t in trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
+
+
+def test_workers_on_gpus_record_their_devices(tmp_path, tiny_data_dir):
+    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): each
+    trial records the CUDA_VISIBLE_DEVICES its worker was given and the device it ran on."""
+    run = _load_run_module()
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final", "--gpus", "0,1")
+    assert run.main([*args, "--workers", "2"]) == 0
+    done = _finished(_trials(url))
+    assert len(done) == 4
+    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
+    assert all(t.user_attrs["device"] for t in done)
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")
+    with open(tmp_path / "worker1.log", "wb") as log:
+        worker = _spawn(args, log)
+        try:
+            victim = None
+            deadline = time.monotonic() + 400  # generous: CPU may be shared
+            while victim is None and time.monotonic() < deadline:
+                time.sleep(0.3)
+                with contextlib.suppress(KeyError):  # the study does not exist yet
+                    trials = _trials(url)
+                    done = [t for t in trials if t.state == TrialState.COMPLETE]
+                    running = [
+                        t for t in trials
+                        if t.state == TrialState.RUNNING and "params" in t.user_attrs
+                    ]  # fmt: skip
+                    if done and running:  # one trial kept, the next one training
+                        victim = running[0]
+            assert victim is not None, (tmp_path / "worker1.log").read_text()[-2000:]
+            os.kill(worker.pid, signal.SIGKILL)
+        finally:
+            worker.kill()
+            worker.wait()
+    kept = done[0]
+    time.sleep(3.5)  # the grace period (3 heartbeats of 1 s)
+    with open(tmp_path / "worker2.log", "wb") as log:
+        assert _spawn(args, log).wait(timeout=240) == 0, (tmp_path / "worker2.log").read_text()
+
+    trials = {t.number: t for t in _trials(url)}
+    assert trials[victim.number].state == TrialState.FAIL
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == victim.params  # the same configuration, run again
+    assert trials[kept.number].state == TrialState.COMPLETE
+    assert trials[kept.number].value == kept.value  # no completed trial lost
+    assert len(_finished(trials.values())) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_two_workers_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 3, "--workers", "2", "--no-final")
+    with open(tmp_path / "run.log", "wb") as log:
+        assert _spawn(args, log).wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+    trials = _trials(url)
+    _check_no_duplicates(trials, 3)
+    assert {t.user_attrs["worker"] for t in _finished(trials)} <= {0, 1}
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_postgresql_serves_a_study_that_two_workers_share(tmp_path, tiny_data_dir):
+    url = os.environ.get("FERZOO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(
+            "FERZOO_TEST_POSTGRES_URL is unset: start a server with `scripts/postgres.sh start` "
+            "and export the URL it prints"
+        )
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    logs = [open(tmp_path / f"host{i}.log", "wb") for i in range(2)]
+    try:
+        # Two independent commands, as on two machines: same study, different sampler seeds.
+        procs = [
+            _spawn(
+                _sweep_args(
+                    tmp_path,
+                    tiny_data_dir,
+                    url,
+                    2,
+                    "--study-name",
+                    name,
+                    "--seed",
+                    str(i),
+                    "--no-final",
+                ),
+                logs[i],
+            )  # fmt: skip
+            for i in range(2)
+        ]
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for log in logs:
+            log.close()
+    assert codes == [0, 0], [(tmp_path / f"host{i}.log").read_text()[-2000:] for i in range(2)]
+    _check_no_duplicates(_trials(url, name), 2)
