@@ -10,6 +10,7 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
