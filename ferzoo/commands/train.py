@@ -84,7 +84,7 @@ def add_backend_arg(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="Keras backend (default: KERAS_BACKEND, else tensorflow)",
+        help="Keras backend (default: KERAS_BACKEND, else the first installed of tensorflow, jax, torch)",
     )
 
 
