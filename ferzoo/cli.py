@@ -52,11 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         from ferzoo import backend
 
         backend.announce(getattr(args, "backend", None))
+    from ferzoo.data.sources import DatasetNotReadyError
+
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except DatasetNotReadyError as error:  # says what to download, build or run
+        print(f"ferzoo: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
