@@ -133,7 +133,8 @@ def measure(args, size: int) -> dict:
 def report(args, rows: list[dict], backend: str) -> str:
     """The markdown page."""
     batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
-    head = (["size", *[f"read: {r}" for r in args.readers]]
+    names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
+    head = (["size", *[names[r] for r in args.readers]]
             + [f"{p} batches" + (f", augment {a:g}" if a else "") for p, a in batch_cols]
             + ["resnet18 training", "slowest batches / training"])  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="write the markdown page here")
     args = parser.parse_args(argv)
 
+    from ferzoo import logs
+
+    logs.quiet_backends()
     import keras
 
     from ferzoo.data import reading

@@ -229,10 +229,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logs.quiet_backends()
-    if args.worker_id is None:  # the workers it starts inherit its KERAS_BACKEND
-        from ferzoo import backend
-
-        backend.announce()
     # Ctrl-C and SIGTERM end the run cleanly (KeyboardInterrupt), even when this process was
     # started in the background of a script, which would otherwise ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
