@@ -1,7 +1,8 @@
 """Can ferzoo's data path keep a model fed? Images/s of each path beside resnet18's training.
 
     python benchmarks/data_pipeline.py --sizes 48,112 --output results/data_pipeline.md
-    KERAS_BACKEND=torch python benchmarks/data_pipeline.py --readers numpy --pipelines numpy
+    # then, in a venv without TensorFlow (only the data source and NumPy paths exist there):
+    KERAS_BACKEND=torch python benchmarks/data_pipeline.py --output results/data_pipeline.md --append
 
 Per image size, on the training part of `--dataset` (paper protocol):
 
@@ -130,7 +131,7 @@ def measure(args, size: int) -> dict:
     return row
 
 
-def report(args, rows: list[dict], backend: str) -> str:
+def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     """The markdown page."""
     batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
     names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
@@ -146,11 +147,11 @@ def report(args, rows: list[dict], backend: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     command = "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:])
     return "\n".join([
-        "# Data pipeline against training speed",
+        f"## {backend}",
         "",
         f"Images/s. Command: `KERAS_BACKEND={backend} {command}`; machine: {cpu_model()}; "
-        f"date: {datetime.date.today().isoformat()}; load average at start "
-        f"{os.getloadavg()[0]:.2f}.",
+        f"date: {datetime.date.today().isoformat()}; 1-minute load average "
+        f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.",
         "",
         f"Dataset `{args.dataset}` ({rows[0]['examples']} images, {rows[0]['train']} in the "
         f"paper protocol's training part), batch {args.batch_size}, backend {backend}. "
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", default=None, help="tf.data,numpy (default: those usable)")
     parser.add_argument("--pipelines", default=None, help="tf.data,numpy (default: as readers)")
     parser.add_argument("--output", default=None, help="write the markdown page here")
+    parser.add_argument("--append", action="store_true", help="add to --output, do not replace")
     args = parser.parse_args(argv)
 
     from ferzoo import logs
@@ -187,16 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     usable = ["tf.data", "numpy"] if reading.tensorflow_available() else ["numpy"]
     args.readers = args.readers.split(",") if args.readers else usable
     args.pipelines = args.pipelines.split(",") if args.pipelines else usable
+    load_start = os.getloadavg()[0]
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         rows.append(measure(args, size))
         print(f"{size} px: {rows[-1]}", file=sys.stderr, flush=True)
-    page = report(args, rows, keras.backend.backend())
+    page = report(args, rows, keras.backend.backend(), load_start)
     print(page)
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            f.write(page)
+        append = args.append and os.path.exists(args.output)
+        with open(args.output, "a" if append else "w") as f:
+            f.write("\n" + page if append else f"# Data pipeline against training speed\n\n{page}")
     return 0
 
 
