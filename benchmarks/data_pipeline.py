@@ -133,6 +133,8 @@ def measure(args, size: int) -> dict:
 
 def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     """The markdown page."""
+    from ferzoo.data import reading
+
     batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
     names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
     head = (["size", *[names[r] for r in args.readers]]
@@ -154,7 +156,8 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
         f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.",
         "",
         f"Dataset `{args.dataset}` ({rows[0]['examples']} images, {rows[0]['train']} in the "
-        f"paper protocol's training part), batch {args.batch_size}, backend {backend}. "
+        f"paper protocol's training part), batch {args.batch_size}, backend {backend}, "
+        f"TensorFlow {'installed' if reading.tensorflow_available() else 'not installed'}. "
         "`read` is the one-time read of every image into memory (decode, crop, resize); the "
         "batches are passes over the training part as `model.fit` gets them; resnet18 "
         "training is `train_on_batch` on random images of the same size.",
