@@ -2,6 +2,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import ferzoo  # noqa: E402, F401  (picks the backend when KERAS_BACKEND is unset)
+
+# isort: split
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

@@ -1,101 +1,211 @@
-"""Is the data pipeline ever what limits training? Prints its images/s beside resnet18's.
+"""Can ferzoo's data path keep a model fed? Images/s of each path beside resnet18's training.
 
-    KERAS_BACKEND=tensorflow python benchmarks/data_pipeline.py --dataset synthetic_faces \
-        --image-size 64 --batch-size 32 --epochs 2
+    python benchmarks/data_pipeline.py --sizes 48,112 --output results/data_pipeline.md
+    # then, in a venv without TensorFlow (only the data source and NumPy paths exist there):
+    KERAS_BACKEND=torch python benchmarks/data_pipeline.py --output results/data_pipeline.md --append
 
-The pipeline figure is a full pass over the training part after its first (caching) epoch, with
-augmentation on; the model figure is `model.fit` images/s on the same batches (the second epoch,
-after compilation). The model is `ferzoo.build("resnet18")` once that is registered, else a
-plain ResNet-18 built here. A benchmark, not a test: it prints, and asserts nothing.
+Per image size, on the training part of `--dataset` (paper protocol):
+
+- the one-time read of every image into memory (decode, crop to the face box, resize), through
+  tf.data (TFRecord shards; needs TensorFlow) and through TFDS's data source (the ArrayRecord
+  copy; no TensorFlow): images/s over the whole dataset, the second of two reads;
+- the batches `model.fit` gets from the in-memory images: tf.data, and the NumPy
+  `keras.utils.PyDataset` (iterated through Keras' own PyDataset adapter, with its worker
+  threads, as `fit` does), with and without augmentation (`--augment`): the fastest of
+  `--passes` full passes after a warm-up pass;
+- resnet18's training images/s at that size and batch size (`ferzoo.build`, ferzoo's speed
+  settings, Adam), from `--steps` timed `train_on_batch` steps after two warm-up steps.
+
+The pipeline and the model are timed apart, each with all the CPU it can take; in training they
+share it. A benchmark, not a test: it asserts nothing. The datasets are prepared (with their
+ArrayRecord copy) on first use, which needs TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
 import time
 
-import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _resnet18(input_shape, num_classes):
-    """A plain ResNet-18 (He et al. 2016), used until ferzoo's registry provides one."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Conv2D(64, 7, 2, padding="same", use_bias=False)(inputs)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    x = keras.layers.MaxPooling2D(3, 2, padding="same")(x)
-    for stage, filters in enumerate((64, 128, 256, 512)):
-        for block in range(2):
-            stride = 2 if stage > 0 and block == 0 else 1
-            shortcut = x
-            y = keras.layers.Conv2D(filters, 3, stride, padding="same", use_bias=False)(x)
-            y = keras.layers.ReLU()(keras.layers.BatchNormalization()(y))
-            y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-            y = keras.layers.BatchNormalization()(y)
-            if stride != 1 or shortcut.shape[-1] != filters:
-                shortcut = keras.layers.Conv2D(filters, 1, stride, use_bias=False)(shortcut)
-                shortcut = keras.layers.BatchNormalization()(shortcut)
-            x = keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-
-
-def _model(input_shape, num_classes):
+def cpu_model() -> str:
+    """lscpu's model name, and the CPU count."""
     try:
-        import ferzoo
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        name = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                    if line.startswith("Model name"))  # fmt: skip
+    except (OSError, subprocess.SubprocessError, StopIteration):
+        name = platform.processor() or "?"
+    return f"{name}, {os.cpu_count()} CPUs"
 
-        return ferzoo.build("resnet18", num_classes=num_classes, input_shape=input_shape)
-    except Exception:  # registry not there yet
-        return _resnet18(input_shape, num_classes)
+
+def time_reads(found, cols, size: int, readers: list[str]) -> dict[str, float]:
+    """Images/s of the one-time read into memory, per reader (the second of two reads)."""
+    from ferzoo.data import reading
+
+    out = {}
+    for reader in readers:
+        reading.read_images(found, cols, size, True, reader)  # warm: imports, file cache
+        start = time.perf_counter()
+        reading.read_images(found, cols, size, True, reader)
+        out[reader] = len(cols.ids) / (time.perf_counter() - start)
+    return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def _one_pass(batches, pipeline: str) -> float:
+    start = time.perf_counter()
+    if pipeline == "tf.data":
+        for _ in batches:
+            pass
+    else:  # as model.fit reads a PyDataset: Keras' adapter, with the worker threads
+        from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+        adapter = PyDatasetAdapter(batches, shuffle=False)
+        adapter.on_epoch_begin()
+        for _ in adapter.get_numpy_iterator():
+            pass
+        adapter.on_epoch_end()
+    return time.perf_counter() - start
+
+
+def time_batches(part, pipeline: str, augment: float, batch_size: int, passes: int) -> float:
+    """Images/s of full passes over a training part (the fastest, after a warm-up pass)."""
+    from ferzoo.data.batching import make_batches
+
+    batches = make_batches(pipeline, part.images, part.labels, batch_size=batch_size,
+                           train=True, seed=0, augment=augment)  # fmt: skip
+    _one_pass(batches, pipeline)
+    return len(part) / min(_one_pass(batches, pipeline) for _ in range(passes))
+
+
+def time_model(size: int, num_classes: int, batch_size: int, steps: int) -> float:
+    """resnet18's training images/s (train_on_batch, after two warm-up steps)."""
+    import keras
+
+    import ferzoo
+    from ferzoo import performance
+    from ferzoo.losses import loss_for
+
+    keras.backend.clear_session()
+    net = ferzoo.build("resnet18", num_classes=num_classes, input_shape=(size, size, 3))
+    performance.optimize(net)
+    net.compile(keras.optimizers.Adam(1e-3), loss_for(net), **performance.default_compile_kwargs())
+    rng = np.random.default_rng(0)
+    x = rng.random((batch_size, size, size, 3), dtype=np.float32)
+    y = rng.integers(0, num_classes, batch_size).astype(np.int32)
+    for _ in range(2):
+        net.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(steps):
+        net.train_on_batch(x, y)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def measure(args, size: int) -> dict:
+    """Every figure at one image size."""
+    from ferzoo import data
+    from ferzoo.data import sources
+
+    loaded = data.load(args.dataset, image_size=size, data_dir=args.data_dir,
+                       reader=args.readers[0], pipeline=args.pipelines[0])  # fmt: skip
+    found = sources.prepared(args.dataset, args.data_dir, add_copy=True)
+    cols = sources.columns_of(found, args.readers[0])
+    row = {"size": size, "examples": len(cols.ids), "train": loaded.sizes["train"]}
+    row["read"] = time_reads(found, cols, size, args.readers)
+    row["batches"] = {
+        (pipeline, augment): time_batches(
+            loaded.parts["train"], pipeline, augment, args.batch_size, args.passes
+        )
+        for pipeline in args.pipelines
+        for augment in (0.0, args.augment)
+    }
+    row["model"] = time_model(size, loaded.num_classes, args.batch_size, args.steps)
+    return row
+
+
+def report(args, rows: list[dict], backend: str, load_start: float) -> str:
+    """The markdown page."""
+    from ferzoo.data import reading
+
+    batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
+    names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
+    head = (["size", *[names[r] for r in args.readers]]
+            + [f"{p} batches" + (f", augment {a:g}" if a else "") for p, a in batch_cols]
+            + ["resnet18 training", "slowest batches / training"])  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        slowest = min(row["batches"].values())
+        cells = ([f"{row['size']} px"] + [f"{row['read'][r]:,.0f}" for r in args.readers]
+                 + [f"{row['batches'][k]:,.0f}" for k in batch_cols]
+                 + [f"{row['model']:,.1f}", f"{slowest / row['model']:,.0f}x"])  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    command = "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:])
+    return "\n".join([
+        f"## {backend}",
+        "",
+        f"Images/s. Command: `KERAS_BACKEND={backend} {command}`; machine: {cpu_model()}; "
+        f"date: {datetime.date.today().isoformat()}; 1-minute load average "
+        f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.",
+        "",
+        f"Dataset `{args.dataset}` ({rows[0]['examples']} images, {rows[0]['train']} in the "
+        f"paper protocol's training part), batch {args.batch_size}, backend {backend}, "
+        f"TensorFlow {'installed' if reading.tensorflow_available() else 'not installed'}. "
+        "`read` is the one-time read of every image into memory (decode, crop, resize); the "
+        "batches are passes over the training part as `model.fit` gets them; resnet18 "
+        "training is `train_on_batch` on random images of the same size.",
+        "",
+        *lines,
+        "",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="synthetic_faces")
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--sizes", default="48,112", help="comma-separated image sizes")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--augment", type=float, default=0.5)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--passes", type=int, default=2, help="timed passes over the batches")
+    parser.add_argument("--steps", type=int, default=5, help="timed resnet18 training steps")
+    parser.add_argument("--readers", default=None, help="tf.data,numpy (default: those usable)")
+    parser.add_argument("--pipelines", default=None, help="tf.data,numpy (default: as readers)")
+    parser.add_argument("--output", default=None, help="write the markdown page here")
+    parser.add_argument("--append", action="store_true", help="add to --output, do not replace")
     args = parser.parse_args(argv)
 
-    from ferzoo import data
+    from ferzoo import logs
 
-    loaded = data.load(
-        args.dataset,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        augment=args.augment,
-        data_dir=args.data_dir,
-    )
-    train = loaded["train"]
-    n = loaded.sizes["train"]
-    for _ in train:  # first pass fills the cache
-        pass
-    start = time.perf_counter()
-    for _ in train:
-        pass
-    pipeline = n / (time.perf_counter() - start)
+    logs.quiet_backends()
+    import keras
 
-    model = _model((args.image_size, args.image_size, 3), loaded.num_classes)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    times = []
+    from ferzoo.data import reading
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    history = model.fit(train, epochs=args.epochs, callbacks=[Timer()], verbose=0)
-    training = n / times[-1]
-    print(
-        f"{args.dataset} at {args.image_size}px, batch {args.batch_size}, backend "
-        f"{keras.backend.backend()}: pipeline {pipeline:,.0f} images/s, resnet18 training "
-        f"{training:,.0f} images/s ({pipeline / training:.1f}x); train accuracy by epoch "
-        f"{[round(a, 3) for a in history.history['accuracy']]}"
-    )
+    usable = ["tf.data", "numpy"] if reading.tensorflow_available() else ["numpy"]
+    args.readers = args.readers.split(",") if args.readers else usable
+    args.pipelines = args.pipelines.split(",") if args.pipelines else usable
+    load_start = os.getloadavg()[0]
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        rows.append(measure(args, size))
+        print(f"{size} px: {rows[-1]}", file=sys.stderr, flush=True)
+    page = report(args, rows, keras.backend.backend(), load_start)
+    print(page)
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        append = args.append and os.path.exists(args.output)
+        with open(args.output, "a" if append else "w") as f:
+            f.write("\n" + page if append else f"# Data pipeline against training speed\n\n{page}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

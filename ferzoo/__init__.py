@@ -16,7 +16,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ferzoo import backend as _backend
+
 __version__ = "0.1.0"
+
+# Keras falls back to TensorFlow; without it installed, pick JAX or PyTorch (before Keras loads).
+_backend.configure()
 
 _LAZY = {
     "build": ("ferzoo.registry", "build"),
@@ -25,7 +30,9 @@ _LAZY = {
     "profile": ("ferzoo.profiling", "profile"),
     "train": ("ferzoo.training", "train"),
 }
-_SUBMODULES = {"layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli"}
+_SUBMODULES = {
+    "layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli", "backend"
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

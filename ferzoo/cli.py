@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.command not in ("data", "dashboard", "env"):  # those never load Keras
+        from ferzoo import backend
+
+        backend.announce(getattr(args, "backend", None))
+
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

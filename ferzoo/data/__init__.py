@@ -16,7 +16,10 @@ The parts:
   for training (every pipeline), `ferzoo predict`, `ferzoo explain` and the exported models'
   users.
 - `ferzoo.data.augment`: training-time augmentation, NumPy, the same on every pipeline.
-- `ferzoo.data.reading`: the images of a prepared dataset, read once into memory.
+- `ferzoo.data.reading`: the images of a prepared dataset, read once into memory, through
+  tf.data or, without TensorFlow, TFDS's data source (`load(..., reader=)`).
+- `ferzoo.data.array_records`: the ArrayRecord copy of a prepared dataset that the TensorFlow-
+  free reader reads (written by `prepare`, `ferzoo data build`).
 - `ferzoo.data.batching`: the batches: tf.data, or a NumPy `keras.utils.PyDataset`.
 
 Importing `ferzoo.data` loads neither TensorFlow nor TFDS; they load when a dataset is read.

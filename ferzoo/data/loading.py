@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ferzoo.data import protocols, sources
+from ferzoo.data import protocols, reading, sources
 from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
 from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
@@ -35,11 +35,13 @@ def default_pipeline() -> str:
     return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
 
 
-def read_parts(found, cols, index, image_size: int, crop_face: bool) -> dict[str, Part]:
+def read_parts(
+    found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data"
+) -> dict[str, Part]:
     """Every part of a split, its images read, cropped and resized once."""
     from ferzoo.data import reading
 
-    images = reading.read_images_tf(found, cols, image_size, crop_face)
+    images = reading.read_images(found, cols, image_size, crop_face, reader)
     ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
     return {
         part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
@@ -63,6 +65,7 @@ def load(
     manual_dir: str | os.PathLike | None = None,
     subject_pattern: str | None = None,
     pipeline: str | None = None,
+    reader: str | None = None,
 ) -> LoadedData:
     """Load a dataset's train / validation / test parts under an evaluation protocol.
 
@@ -90,6 +93,10 @@ def load(
             in each file name, is the subject id (the subject protocol needs one).
         pipeline: "tf.data" or "numpy" (a `keras.utils.PyDataset`, no TensorFlow); default
             tf.data on the TensorFlow backend, numpy on the others.
+        reader: how the prepared files are read, once: "tf.data" (the TFRecord shards;
+            needs TensorFlow) or "numpy" (TFDS's data source on the ArrayRecord copy that
+            `ferzoo data build` writes; no TensorFlow). Both give the same examples, ids and
+            pixels (`ferzoo.data.reading`). Default: tf.data when TensorFlow is installed.
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
@@ -100,7 +107,9 @@ def load(
         ValueError: a bad argument (named in the message), `protocol="subject"` on a dataset
             without subject ids (FESR), too many folds for the subjects.
         DatasetNotReadyError: a licensed dataset is not prepared and manual_dir does not hold
-            it; the message carries the download instructions.
+            it (the message carries the download instructions); or TensorFlow is not
+            installed and the dataset is not prepared, or has no ArrayRecord copy (the message
+            says what to run).
 
     Example:
         >>> data = load("synthetic_faces/tiny", protocol="subject", fold=0, image_size=32)
@@ -112,18 +121,20 @@ def load(
     pipeline = pipeline or default_pipeline()
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
+    reader = reading.check_reader(reader)
     found = sources.prepared(name, data_dir, manual_dir, subject_pattern)
-    cols = sources.columns_of(found)
+    cols = sources.columns_of(found, reader)
     if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
         name = sources.dataset_name(found)
     index = sources.split_columns(name, cols, protocol, fold, num_folds, seed)
-    parts = read_parts(found, cols, index, int(image_size), crop_face)
+    parts = read_parts(found, cols, index, int(image_size), crop_face, reader)
     return LoadedData(
         parts,
         batch_size=int(batch_size),
         augment=float(augment),
         seed=seed,
         pipeline=pipeline,
+        reader=reader,
         name=name,
         protocol=protocol,
         fold=fold,

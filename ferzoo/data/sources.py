@@ -1,9 +1,11 @@
 """ferzoo's TFDS datasets: builders, preparation, class names and the split columns.
 
-`prepare(name)` builds a dataset's files once (the licensed ones from `manual_dir`);
-`info(name)` gives its class names without preparing it; `columns(name)` reads, without decoding
-any image, the columns the protocols split on (`ferzoo.data.protocols`); `subjects(...)` gives
-the subject ids of each part of a split.
+`prepare(name)` builds a dataset's files once (the licensed ones from `manual_dir`), and their
+ArrayRecord copy for reading without TensorFlow (`ferzoo.data.array_records`); `info(name)` gives
+its class names without preparing it; `columns(name)` reads, without decoding any image, the
+columns the protocols split on (`ferzoo.data.protocols`), through tf.data or TFDS's data source
+(`reader`, as in `ferzoo.data.reading`); `subjects(...)` gives the subject ids of each part of
+a split.
 """
 
 from __future__ import annotations
@@ -129,11 +131,29 @@ def _not_ready(found, name: str, manual_dir: str | None, error: BaseException):
     )
 
 
-def ensure_prepared(found, name: str, manual_dir: str | os.PathLike | None) -> None:
-    """Prepare `found` (a builder) unless it is; DatasetNotReadyError with the instructions."""
+def _needs_tensorflow(found, name: str) -> DatasetNotReadyError:
+    return DatasetNotReadyError(
+        f"Dataset {name!r} is not prepared in {found.data_dir_root}, and preparing it needs "
+        "TensorFlow, which is not installed here: run `ferzoo data build "
+        f"{name} --data-dir DIR` where it is (pip install 'ferzoo[tensorflow]') and copy DIR "
+        "here (--data-dir DIR), or install it here."
+    )
+
+
+def ensure_prepared(found, name: str, manual_dir: str | os.PathLike | None) -> bool:
+    """Prepare `found` (a builder) unless it is; DatasetNotReadyError with the instructions.
+
+    Returns:
+        True when it prepared the dataset now, False when it was prepared already.
+    """
     if found.is_prepared():
-        return
+        return False
     import tensorflow_datasets as tfds
+
+    from ferzoo.data import reading
+
+    if not reading.tensorflow_available():  # TFDS encodes the images with TensorFlow
+        raise _needs_tensorflow(found, name)
 
     manual_dir = None if manual_dir is None else os.fspath(manual_dir)
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
@@ -141,6 +161,7 @@ def ensure_prepared(found, name: str, manual_dir: str | os.PathLike | None) -> N
         found.download_and_prepare(download_config=config)
     except AssertionError as error:  # TFDS's missing manual_dir and ferzoo's ManualDataError
         raise _not_ready(found, name, manual_dir, error) from None
+    return True
 
 
 def prepare(
@@ -150,20 +171,23 @@ def prepare(
     manual_dir: str | os.PathLike | None = None,
     subject_pattern: str | None = None,
 ) -> str:
-    """Build a dataset's TFDS files (a no-op when already prepared); return where they are.
+    """Build a dataset's TFDS files and their ArrayRecord copy; return where they are.
+
+    Either step is skipped when done: a dataset prepared without the copy (by ferzoo before it
+    wrote one, or by `tfds build`) gets it, which needs no TensorFlow.
 
     Raises:
         DatasetNotReadyError: the licensed data is not in `manual_dir`; the message carries the
             builder's download instructions.
     """
-    found = prepared(name, data_dir, manual_dir, subject_pattern)
+    found = prepared(name, data_dir, manual_dir, subject_pattern, add_copy=True)
     return os.fspath(found.data_dir)
 
 
-_COLUMNS: dict[str, Columns] = {}
+_COLUMNS: dict[tuple[str, str], Columns] = {}
 
 
-def _read_columns(found) -> Columns:
+def _read_columns_tf(found) -> Columns:
     """The columns through tf.data (TFRecord files)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -197,24 +221,69 @@ def _read_columns(found) -> Columns:
     )
 
 
-def columns_of(found) -> Columns:
-    """The split columns of a prepared builder, read once per process."""
-    key = os.fspath(found.data_dir)
+def _read_columns_numpy(found) -> Columns:
+    """The columns through TFDS's data source on the ArrayRecord copy (no TensorFlow)."""
+    from ferzoo.data import array_records
+
+    has_subject = "subject_id" in found.info.features
+    ids, labels, subject_ids, sources = [], [], [], []
+    for split, (source, split_ids) in array_records.split_sources(found).items():
+        for start in range(0, len(source), 4096):
+            for example in source.__getitems__(list(range(start, min(start + 4096, len(source))))):
+                labels.append(int(example["label"]))
+                subject = example["subject_id"] if has_subject else b""
+                subject_ids.append(
+                    subject.decode("utf-8") if isinstance(subject, bytes) else subject
+                )
+        ids.extend(split_ids)
+        sources.extend([split] * len(split_ids))
+    return Columns(
+        ids=np.array(ids, dtype=object),
+        labels=np.array(labels, np.int64),
+        subject_ids=np.array(subject_ids, dtype=str),
+        source_splits=np.array(sources, dtype=str),
+    )
+
+
+def columns_of(found, reader: str | None = None) -> Columns:
+    """The split columns of a prepared builder, read once per process and reader.
+
+    Args:
+        found: a prepared builder.
+        reader: "tf.data" or "numpy" (`ferzoo.data.reading.READERS`); default tf.data when
+            TensorFlow is installed, else numpy. Both give equal columns.
+    """
+    from ferzoo.data import reading
+
+    reader = reading.check_reader(reader)
+    key = (os.fspath(found.data_dir), reader)
     if key not in _COLUMNS:
-        _COLUMNS[key] = _read_columns(found)
+        read = _read_columns_tf if reader == "tf.data" else _read_columns_numpy
+        _COLUMNS[key] = read(found)
     return _COLUMNS[key]
 
 
-def prepared(name: str, data_dir=None, manual_dir=None, subject_pattern=None):
-    """The builder of a dataset, prepared (built from manual_dir first if needed)."""
-    found = builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
-    ensure_prepared(found, name, manual_dir)
+def prepared(name: str, data_dir=None, manual_dir=None, subject_pattern=None, *, add_copy=False):
+    """The builder of a dataset, prepared (built from manual_dir first if needed).
+
+    A dataset prepared now also gets its ArrayRecord copy (`ferzoo.data.array_records`), and
+    so does one prepared earlier when `add_copy` (what `prepare`, `ferzoo data build`, asks).
+    """
+    from ferzoo.data import array_records
+
+    def make():
+        return builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
+
+    built = ensure_prepared(make(), name, manual_dir)
     # A builder made before preparation keeps empty split info: make it again.
-    return builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
+    found = make()
+    if (built or add_copy) and array_records.ensure_copy(found):
+        found = make()  # dataset_info.json now lists the copy
+    return found
 
 
 def columns(name: str, data_dir=None, manual_dir=None, subject_pattern=None) -> Columns:
-    """The split columns of a dataset, preparing it first if needed."""
+    """The split columns of a dataset, preparing it first if needed (default reader)."""
     return columns_of(prepared(name, data_dir, manual_dir, subject_pattern))
 
 

@@ -113,7 +113,10 @@ def run(args, settings: SweepSettings) -> int:
             heartbeat_interval=settings.heartbeat_interval,
             max_retry=settings.max_retry,
         )
-        if args.worker_id is None:
+        if args.worker_id is None:  # the workers inherit its KERAS_BACKEND
+            from ferzoo import backend
+
+            backend.announce()  # after the argument and storage checks, whose errors are one line
             prepare_data(settings)
         return _sweep(args, settings, storage)
     except DatasetNotReadyError as err:  # carries the builder's download instructions
