@@ -6,6 +6,7 @@ import pytest
 
 from ferzoo.layers.capsule_length import CapsuleLength
 from ferzoo.losses import MarginLoss, loss_for, margin_loss
+from tests.testing import gradients
 
 
 def _np(x):
@@ -90,3 +91,15 @@ def test_compiled_model_with_integer_labels_reports_margin_loss():
     y = np.array([0, 1, 2, 1], "int32")
     expected = _np(margin_loss(y, _np(model(x)))).mean()
     np.testing.assert_allclose(model.evaluate(x, y, batch_size=4, verbose=0), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_margin_loss_of_16_bit_lengths_is_float32_with_a_finite_gradient(dtype):
+    lengths = np.array([[0.95, 0.05, 0.5], [0.0, 0.999, 0.2]], "float32")
+    labels = np.array([0, 2])
+    expected = keras.ops.convert_to_numpy(margin_loss(labels, lengths))
+    value = margin_loss(labels, keras.ops.cast(lengths, dtype))
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(value), expected, atol=5e-3)
+    grad, _ = gradients(lambda t: margin_loss(labels, keras.ops.cast(t, dtype)), lengths)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
