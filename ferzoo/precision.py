@@ -157,11 +157,11 @@ def gpus(backend: str | None = None) -> list[Gpu]:
     return _DETECTORS[_backend(backend)]()
 
 
-def check(precision: Any) -> str:
-    """Return `precision` if it is one of `CHOICES`, else raise a ValueError naming it."""
+def check(precision: Any, argument: str = "precision") -> str:
+    """Return `precision` if it is one of `CHOICES`, else raise a ValueError naming `argument`."""
     if not isinstance(precision, str) or precision not in CHOICES:
         raise ValueError(
-            f"precision must be one of {', '.join(CHOICES)}. Received: precision={precision!r}"
+            f"{argument} must be one of {', '.join(CHOICES)}. Received: {argument}={precision!r}"
         )
     return precision
 
@@ -268,7 +268,7 @@ def optimizer_for(optimizer, policy: str):
     """
     import keras  # noqa: PLC0415
 
-    if check(policy) == "auto":
+    if check(policy, "policy") == "auto":
         raise ValueError(
             f"policy must be a resolved policy ({', '.join(POLICIES)}); call resolve() first. "
             f"Received: policy={policy!r}"
