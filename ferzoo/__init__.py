@@ -25,7 +25,7 @@ _LAZY = {
     "profile": ("ferzoo.profiling", "profile"),
     "train": ("ferzoo.training", "train"),
 }
-_SUBMODULES = {"layers", "models", "losses", "data", "datasets", "registry", "cli"}
+_SUBMODULES = {"layers", "models", "losses", "data", "datasets", "registry", "cli", "precision"}
 
 
 def __getattr__(name: str) -> Any:
