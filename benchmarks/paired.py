@@ -2,6 +2,7 @@
 
     KERAS_BACKEND=torch python benchmarks/paired.py --model resnet18 --size 96 \\
         --a native_conv=false --b native_conv=true
+    KERAS_BACKEND=jax python benchmarks/paired.py --precision mixed_bfloat16 --a jit_compile=false
 
 On a shared or virtual machine the speed of a whole process drifts by 10 to 50 % from one run
 to the next (results/bench.md), which hides a 10 % change between two `benchmarks/worker.py`
@@ -9,7 +10,8 @@ runs. Here both models live in the same process and their training steps alterna
 ...), so drift hits both alike; the speed-up is the median over the pairs of A's step time
 over B's, with the range of the pairs. `--a`/`--b` are `ferzoo.performance.resolve` overrides
 (`fuse_batch_norm`, `native_conv`, `jit_compile`: true/false/auto); the rest of the
-configuration is ferzoo's default on the current backend.
+configuration is ferzoo's default on the current backend; `--precision` sets the dtype policy of
+both (`ferzoo.precision`).
 """
 
 from __future__ import annotations
@@ -50,20 +52,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--a", default="", help="resolve overrides of A, e.g. native_conv=false")
     parser.add_argument("--b", default="", help="resolve overrides of B")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
+        help="dtype policy of both models (ferzoo.precision)",
+    )
     args = parser.parse_args(argv)
     settings_a, settings_b = parse_settings(args.a), parse_settings(args.b)
 
     if ROOT not in sys.path:  # run as `python benchmarks/paired.py`
         sys.path.insert(0, ROOT)
     from benchmarks.worker import build_compiled
-    from ferzoo import performance
+    from ferzoo import performance, precision
 
     # Process-wide settings as ferzoo.train has them (TF op determinism), shared by A and B.
     performance.apply_runtime_settings(deterministic=performance.resolve()["deterministic"])
+    policy = precision.resolve(args.precision)
     models = []
     for overrides in (settings_a, settings_b):
         model, switched, images, labels = build_compiled(
-            args.model, args.size, performance.resolve(**overrides)
+            args.model, args.size, performance.resolve(**overrides), policy
         )
         models.append((model, switched))
     for model, _ in models:  # tracing, compilation, allocator warm-up
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         "backend": performance.resolve()["backend"],
         "model": args.model,
         "size": args.size,
+        "precision": policy,
         "a": args.a,
         "b": args.b,
         "a_switched": models[0][1],

@@ -3,6 +3,7 @@
     python benchmarks/run.py                                   # everything (slow on 2 cores)
     python benchmarks/run.py --quick                           # fewer steps, 224 px only for training
     python benchmarks/run.py --backends tensorflow --models resnet18 --sizes 96 --steps 3
+    python benchmarks/run.py --backends jax,torch --precision mixed_bfloat16 --merge
 
 Every (backend, model, image size) runs in its own subprocess (`benchmarks/worker.py`) with
 `KERAS_BACKEND` set, because Keras fixes its backend per process; the hand-written PyTorch
@@ -16,6 +17,9 @@ in `benchmarks/notes.md` (the speed work and the profiles).
 Each Keras run uses ferzoo's default speed configuration (`ferzoo.performance.resolve`: the data
 format, `jit_compile` and, on TensorFlow, op determinism that `ferzoo.train` uses), unless
 `--worker-args` overrides it (e.g. `--worker-args "--jit-compile true" --label xla`).
+`--precision` picks the dtype policy of every run (`ferzoo.precision`; the reference then uses
+PyTorch's AMP); records of different precisions are kept apart, so runs of each policy merge
+into one report.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCE = "reference (torch)"
 #: The backend Keras uses when KERAS_BACKEND is unset, so the one `ferzoo.train` gets by default.
 DEFAULT_BACKEND = "tensorflow"
+#: `ferzoo.precision.CHOICES` (run.py does not import ferzoo before the workers start).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
 # --- the machine --------------------------------------------------------------------------------
@@ -112,6 +118,7 @@ def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> d
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
     command = [sys.executable, WORKER, "--model", model, "--size", str(size)]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    command += ["--precision", args.precision]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if args.quick and size != min(args.sizes):
@@ -140,7 +147,13 @@ def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> d
 
 
 def _key(record: dict) -> tuple:
-    return (record.get("backend"), record.get("model"), record.get("size"), record.get("label", ""))
+    return (
+        record.get("backend"),
+        record.get("model"),
+        record.get("size"),
+        record.get("label", ""),
+        record.get("precision", "float32"),  # records from before --precision are float32
+    )
 
 
 def run(args) -> list[dict]:
@@ -206,14 +219,19 @@ def combine_rounds(records: list[dict]) -> list[dict]:
     return combined + [r for r in records if "error" in r]
 
 
-def paired_ratios(records: list[dict], backend: str, model: str, size: int) -> list[float]:
+def paired_ratios(
+    records: list[dict], backend: str, model: str, size: int, precision: str = "float32"
+) -> list[float]:
     """ferzoo / reference training-throughput ratios, one per round that timed both.
 
-    Rounds pair only within one invocation of this script (records with the same command).
+    Rounds pair only within one invocation of this script (records with the same command), and
+    only records of the same `precision`.
     """
     by_round: dict[tuple, dict[str, dict]] = {}
     for r in records:
         if "error" in r or (r.get("model"), r.get("size")) != (model, size):
+            continue
+        if r.get("precision", "float32") != precision:
             continue
         if r.get("backend") not in (backend, REFERENCE) or r.get("label", "") != "":
             continue
@@ -284,12 +302,14 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
     raw = records
     records = combine_rounds(records)
     ok = [r for r in records if "error" not in r]
-    labels = sorted({r.get("label", "") for r in ok})
+    precisions = sorted({r.get("precision", "float32") for r in ok}, key=lambda p: p != "float32")
+    configs = sorted({(r.get("label", ""), r.get("precision", "float32")) for r in ok})
+    configs.sort(key=lambda c: c[1] != "float32")  # float32 first, as before --precision
     sizes = sorted({r["size"] for r in ok}, reverse=True)
 
-    def pick(backend, model, size, label=""):
+    def pick(backend, model, size, label="", precision="float32"):
         for r in ok:
-            if _key(r) == (backend, model, size, label):
+            if _key(r) == (backend, model, size, label, precision):
                 return r
         return None
 
@@ -308,51 +328,63 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "the median step time over the rounds and the ratio is the median of the rounds' "
         "ratios, with their range in brackets.",
         "",
-        "| model | size | reference img/s | "
-        + " | ".join(f"{b} img/s (ratio)" for b in BACKENDS if b in order)
-        + " |",
-        "|---|---|---|" + "---|" * len([b for b in BACKENDS if b in order]),
     ]
-    for model in REFERENCE_MODELS:
-        for size in sizes:
-            ref = pick(REFERENCE, model, size)
-            if ref is None:
-                continue
-            cells = []
-            for backend in BACKENDS:
-                if backend not in order:
+    for precision in precisions:
+        if precision != "float32":  # the reference in PyTorch's AMP of the same 16-bit type
+            lines += [f"Precision `{precision}` (the reference with AMP):", ""]
+        lines += [
+            "| model | size | reference img/s | "
+            + " | ".join(f"{b} img/s (ratio)" for b in BACKENDS if b in order)
+            + " |",
+            "|---|---|---|" + "---|" * len([b for b in BACKENDS if b in order]),
+        ]
+        for model in REFERENCE_MODELS:
+            for size in sizes:
+                ref = pick(REFERENCE, model, size, "", precision)
+                if ref is None:
                     continue
-                r = pick(backend, model, size)
-                if r is None:
-                    cells.append("-")
-                    continue
-                ratios = paired_ratios(raw, backend, model, size)
-                ratio = (
-                    statistics.median(ratios)
-                    if ratios
-                    else r["train_images_per_s"] / ref["train_images_per_s"]
+                cells = []
+                for backend in BACKENDS:
+                    if backend not in order:
+                        continue
+                    r = pick(backend, model, size, "", precision)
+                    if r is None:
+                        cells.append("-")
+                        continue
+                    ratios = paired_ratios(raw, backend, model, size, precision)
+                    ratio = (
+                        statistics.median(ratios)
+                        if ratios
+                        else r["train_images_per_s"] / ref["train_images_per_s"]
+                    )
+                    spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
+                    mark = "**" if backend == DEFAULT_BACKEND else ""
+                    cells.append(
+                        f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark}{spread})"
+                    )
+                lines.append(
+                    f"| {model} | {size} | {_fmt(ref['train_images_per_s'])} | "
+                    + " | ".join(cells)
+                    + " |"
                 )
-                spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
-                mark = "**" if backend == DEFAULT_BACKEND else ""
-                cells.append(f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark}{spread})")
-            lines.append(
-                f"| {model} | {size} | {_fmt(ref['train_images_per_s'])} | "
-                + " | ".join(cells)
-                + " |"
-            )
-    lines.append("")
+        lines.append("")
 
     def gflops(r, images_per_s, factor):
         """`_gflops` of a picked record; the reference's falls back on a ferzoo twin's MACs."""
         g = _gflops(r, images_per_s, factor)
         if g is None and r["backend"] == REFERENCE:
             model, size = r["model"], r["size"]
-            twin = next((pick(b, model, size) for b in BACKENDS if pick(b, model, size)), None)
+            precision = r.get("precision", "float32")
+            twins = (pick(b, model, size, "", precision) for b in BACKENDS)
+            twin = next((t for t in twins if t), None)
             g = _gflops(twin, images_per_s, factor) if twin else None
         return g
 
-    for label in labels:
-        title = "" if not label else f" (configuration `{label}`)"
+    for label, precision in configs:
+        parts = ([f"configuration `{label}`"] if label else []) + (
+            [f"precision `{precision}`"] if precision != "float32" else []
+        )
+        title = f" ({', '.join(parts)})" if parts else ""
         lines += [f"## Training{title}", ""]
         lines += [
             "| model | backend | size | data format | jit | img/s | s/step | first step s | GFLOP/s | % of peak | peak RSS MiB |",
@@ -361,7 +393,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         for model in models:
             for size in sizes:
                 for backend in order:
-                    r = pick(backend, model, size, "" if backend == REFERENCE else label)
+                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
                     if r is None:
                         continue
                     g = gflops(r, r["train_images_per_s"], 3)
@@ -381,7 +413,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         for model in models:
             for size in sizes:
                 for backend in order:
-                    r = pick(backend, model, size, "" if backend == REFERENCE else label)
+                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
                     if r is None or "infer_images_per_s" not in r:
                         continue
                     g = gflops(r, r["infer_images_per_s"], 1)
@@ -412,6 +444,7 @@ def write_csv(records: list[dict], path: str) -> None:
         "model",
         "size",
         "label",
+        "precision",
         "data_format",
         "jit_compile",
         "deterministic",
@@ -459,6 +492,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="rounds for the models with a reference (ratio = median over rounds); --quick: 1",
     )
     parser.add_argument("--threads", type=int, default=0, help="threads per process; 0 = default")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="dtype policy of every run (ferzoo.precision); the reference uses PyTorch's AMP",
+    )
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--worker-args", default="", help="extra arguments for worker.py")
     parser.add_argument("--label", default="", help="configuration label (with --worker-args)")

@@ -6,6 +6,7 @@ record on its last line. Run it directly to time a single configuration:
 
     KERAS_BACKEND=tensorflow python benchmarks/worker.py --model resnet18 --size 96 --steps 3
     python benchmarks/worker.py --reference --model resnet18 --size 96 --steps 3
+    KERAS_BACKEND=jax python benchmarks/worker.py --model resnet18 --precision mixed_bfloat16
 
 Timings are wall-clock medians over `--steps` repeated steps on one fixed random batch, after
 the first step (reported separately as `first_*_s`: tracing, XLA/JIT compilation, allocator
@@ -27,6 +28,8 @@ import time
 import numpy as np
 
 BATCH = 16
+#: `ferzoo.precision.CHOICES`, spelled out so that `--help` needs no Keras import.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
 def _median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
@@ -48,9 +51,11 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def build_compiled(name: str, size: int, settings: dict):
+def build_compiled(name: str, size: int, settings: dict, policy: str = "float32"):
     """ferzoo model `name` at `size` px, sped up and compiled as `settings` (a `resolve` dict) says.
 
+    The model is built under the dtype policy `policy` (one of `ferzoo.precision.POLICIES`;
+    resolve `"auto"` first) and its optimizer gets loss scaling where the policy needs it.
     Returns `(model, switched, images, labels)`: `switched` is `performance.optimize`'s count,
     and `images`/`labels` one fixed random batch of `BATCH` in the model's data format. The
     process-wide part of `settings` (TF op determinism) is the caller's
@@ -59,16 +64,17 @@ def build_compiled(name: str, size: int, settings: dict):
     import keras
 
     import ferzoo
-    from ferzoo import performance
+    from ferzoo import performance, precision
     from ferzoo.losses import loss_for
 
     data_format = settings["data_format"]
     shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
     keras.utils.set_random_seed(0)
-    model = ferzoo.build(name, num_classes=7, input_shape=shape, data_format=data_format)
+    with precision.scope(policy):
+        model = ferzoo.build(name, num_classes=7, input_shape=shape, data_format=data_format)
     switched = performance.optimize(model, settings)
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=precision.optimizer_for(keras.optimizers.Adam(1e-3), policy),
         loss=loss_for(model),
         jit_compile=settings["jit_compile"],
     )
@@ -82,7 +88,7 @@ def _keras_record(args) -> dict:
     import keras
 
     import ferzoo
-    from ferzoo import performance
+    from ferzoo import performance, precision
 
     backend = keras.backend.backend()
     settings = performance.resolve(
@@ -94,8 +100,9 @@ def _keras_record(args) -> dict:
         native_conv=args.native_conv,
     )
     performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
-    model, switched, images, labels = build_compiled(args.model, args.size, settings)
-    record = {"jit_compile": bool(model.jit_compile), **switched}
+    policy = precision.resolve(args.precision, backend)
+    model, switched, images, labels = build_compiled(args.model, args.size, settings, policy)
+    record = {"jit_compile": bool(model.jit_compile), "precision": policy, **switched}
     record.update(
         _time_all(
             train=lambda: model.train_on_batch(images, labels),
@@ -120,6 +127,7 @@ def _reference_record(args) -> dict:
         torch.set_num_threads(args.threads)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.reference_torch import build_reference, count_params
+    from ferzoo import precision
 
     torch.manual_seed(0)
     fmt = torch.channels_last if args.data_format != "channels_first" else torch.contiguous_format
@@ -127,19 +135,31 @@ def _reference_record(args) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     images = torch.rand(BATCH, 3, args.size, args.size).contiguous(memory_format=fmt)
     labels = torch.randint(0, 7, (BATCH,))
+    # The PyTorch counterpart of a Keras mixed policy: autocast (AMP), and for float16 a
+    # gradient scaler, as PyTorch's AMP recipe has it.
+    policy = precision.resolve(args.precision, "torch")
+    half = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}.get(policy)
+    device = images.device.type
+
+    def autocast():
+        return torch.autocast(device, dtype=half, enabled=half is not None)
+
+    scaler = torch.amp.GradScaler(device, enabled=half is torch.float16)
 
     def train():
         net.train()
         optimizer.zero_grad(set_to_none=True)
-        probs = net(images)
+        with autocast():
+            probs = net(images).float()
         # The same loss as Keras' sparse categorical cross-entropy on probabilities.
         loss = torch.nn.functional.nll_loss(torch.log(probs.clamp(1e-7, 1 - 1e-7)), labels)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     def infer(batch):
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             net(batch)
 
     record = _time_all(
@@ -153,6 +173,7 @@ def _reference_record(args) -> dict:
         data_format="channels_last" if fmt is torch.channels_last else "channels_first",
         jit_compile=False,
         deterministic=False,
+        precision=policy,
         profile={"params": count_params(net)},
     )
     return record
@@ -215,6 +236,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         choices=["true", "false"],
         help="ferzoo.performance.native_convolutions (torch); default: ferzoo.performance's",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="dtype policy (ferzoo.precision; auto: mixed on a GPU); the reference uses AMP",
     )
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--label", default="", help="a free-form tag stored in the record")

@@ -31,7 +31,8 @@ _LAZY = {
     "train": ("ferzoo.training", "train"),
 }
 _SUBMODULES = {
-    "layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli", "backend"
+    "layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli", "backend",
+    "precision",
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers._precision import at_least_float32
 from ferzoo.layers.capsule_length import CapsuleLength
 
 
@@ -55,13 +56,13 @@ def margin_loss(y_true, y_pred, m_plus: float = 0.9, m_minus: float = 0.1, lambd
         lambda_: down-weighting of the absent classes' term.
 
     Returns:
-        Tensor of shape `(batch,)`.
+        Tensor of shape `(batch,)`, in float32 for 16-bit `y_pred` (computed in float32).
 
     Example:
     >>> margin_loss(keras.ops.array([0]), keras.ops.array([[0.95, 0.05]]))  # doctest: +SKIP
     0.0
     """
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = at_least_float32(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     targets = _to_one_hot(y_true, y_pred)
     present = targets * ops.square(ops.relu(m_plus - y_pred))

@@ -33,9 +33,12 @@ def _error_line(capsys, args) -> str:
     out, err = capsys.readouterr()
     assert code == 2, (code, out, err)
     assert "Traceback" not in out + err
-    line = err.strip().splitlines()[0]
-    assert line.startswith("ferzoo: error: "), err
-    return line
+    # The backend line (`ferzoo: backend ...`) may come first; then the error, one line (a
+    # dataset that is not prepared follows it with the builder's download instructions).
+    lines = [line for line in err.strip().splitlines() if not line.startswith("ferzoo: backend ")]
+    assert lines[0].startswith("ferzoo: error: "), err
+    assert sum(line.startswith("ferzoo: ") for line in lines) == 1, err
+    return lines[0]
 
 
 @pytest.mark.parametrize(

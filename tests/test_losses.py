@@ -6,6 +6,7 @@ import pytest
 
 from ferzoo.layers.capsule_length import CapsuleLength
 from ferzoo.losses import MarginLoss, SmoothedLoss, loss_for, margin_loss
+from tests.testing import gradients
 
 
 def _np(x):
@@ -141,3 +142,15 @@ def test_loss_for_smooths_dense_and_capsule_heads_and_round_trips():
 def test_smoothed_loss_names_bad_arguments(kwargs, text):
     with pytest.raises(ValueError, match=text):
         SmoothedLoss(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_margin_loss_of_16_bit_lengths_is_float32_with_a_finite_gradient(dtype):
+    lengths = np.array([[0.95, 0.05, 0.5], [0.0, 0.999, 0.2]], "float32")
+    labels = np.array([0, 2])
+    expected = keras.ops.convert_to_numpy(margin_loss(labels, lengths))
+    value = margin_loss(labels, keras.ops.cast(lengths, dtype))
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(value), expected, atol=5e-3)
+    grad, _ = gradients(lambda t: margin_loss(labels, keras.ops.cast(t, dtype)), lengths)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)

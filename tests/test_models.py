@@ -1,12 +1,16 @@
-"""The model zoo: every registered model builds and runs; names, overrides and input checks.
+"""The model zoo: every registered model trains a step; names, overrides and input checks.
 
-Parametrized over `ferzoo.list_models()`, so a new variant is tested the moment it is registered.
-Inputs are 64x64 (every family's minimum is below that) and batch 2, to keep CI fast.
+Parametrized over `ferzoo.list_models()`, so a new variant is tested the moment it is registered:
+each model, in float32 and under both mixed-precision policies, takes one SGD step in which
+every trainable weight changes (timm's registry test), and outputs float32 probabilities or
+capsule lengths. Inputs are batch 2 at each model's minimum size (at least 33 px, see
+`MIN_TEST_SIZE`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -14,11 +18,23 @@ import pytest
 
 import ferzoo
 from ferzoo import layers as L
-from ferzoo import registry
+from ferzoo import precision, registry
 from ferzoo.losses import MarginLoss, loss_for
 
 SIZE = 64
 NUM_CLASSES = 5
+
+# Narrower than the papers' models, so that a training step of each of the 17 models, in three
+# precisions, stays within seconds on a CPU; wide enough for every variant's defaults (wCA's
+# ratio 16 and WA's reduction 32 need >= 16 and >= 32 channels), so no per-variant override.
+SMALL = {"resnet": dict(widths=(32, 32, 32, 32)), "cnn": dict(fc_units=16)}
+
+
+# At least 33 px (the capsule ResNets' minimum). Below that a ResNet's last stage sees a 1x1 map
+# (msc_resnet18 accepts 9 px), where batch norm over a batch of 2 gives gradients near 150 that
+# overflow float16 under any loss scale above 2**8; the same size for every ResNet also lets
+# eager JAX reuse the primitives it compiled for one model in the next.
+MIN_TEST_SIZE = 33
 
 
 def _images(batch=2, size=SIZE, seed=0):
@@ -31,6 +47,19 @@ def _predict(model, x):
 
 def _layers_of(model, cls):
     return [layer for layer in model.layers if isinstance(layer, cls)]
+
+
+def _dtype(x) -> str:
+    return keras.backend.standardize_dtype(x.dtype)
+
+
+def _minimum_size(name: str, overrides: dict) -> int:
+    """The smallest image side `name` accepts, from the error its builder gives at 1 px."""
+    try:
+        ferzoo.build(name, input_shape=(1, 1, 3), **overrides)
+    except ValueError as error:
+        return int(re.search(r"minimum image size is (\d+)x", str(error)).group(1))
+    return 1
 
 
 def test_list_models_has_every_paper_model_sorted():
@@ -56,25 +85,115 @@ def test_list_models_has_every_paper_model_sorted():
     assert ferzoo.list_models("nothing*") == []
 
 
-@pytest.mark.parametrize("name", ferzoo.list_models())
-def test_model_builds_and_runs(name):
-    keras.utils.set_random_seed(0)
-    model = ferzoo.build(name, num_classes=NUM_CLASSES, input_shape=(SIZE, SIZE, 3))
-    assert model.name == name
-    y = _predict(model, _images())
+def _check_outputs(model, y):
+    """Float32 class scores: softmax probabilities, or capsule lengths in (0, 1)."""
+    assert _dtype(y) == "float32", y.dtype
+    y = keras.ops.convert_to_numpy(y)
     assert y.shape == (2, NUM_CLASSES)
     assert np.all(np.isfinite(y))
     if isinstance(model.layers[-1], L.CapsuleLength):
-        # Capsule head: lengths in (0, 1), and the margin loss takes them.
         assert np.all((y > 0) & (y < 1))
-        loss = loss_for(model)
-        assert isinstance(loss, MarginLoss)
-        value = float(keras.ops.convert_to_numpy(loss(np.array([0, 3]), y)))
-        assert np.isfinite(value) and value >= 0
+        assert isinstance(loss_for(model), MarginLoss)
     else:
-        # Dense head: softmax probabilities.
         np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
         assert np.all(y >= 0)
+
+
+def _train_step(model, policy, x, labels, graph=False):
+    """One applied SGD step; return the paths of the trainable weights it left unchanged.
+
+    Under mixed_float16 the loss-scale optimizer skips a step whose scaled gradients overflow
+    float16 and halves its scale (2**15 at first, as PyTorch's GradScaler starts at 2**16): the
+    first steps of a model can be skipped, so this retries, up to 2**9, until one is applied.
+    `graph=True` traces the step on TensorFlow in every precision (float32 always does).
+    """
+    # jit_compile=False: compiling each model's step (XLA on JAX) costs more than the step, and
+    # eager JAX reuses its compiled primitives from one model to the next. float32 trains in a
+    # tf.function graph on TensorFlow, as `fit` does (the CNN's pooling failed only there);
+    # the mixed policies run eagerly, which saves the tracing of 34 more graphs (3 to 10 s each).
+    model.compile(
+        # A large rate, so that a gradient as small as 1e-7 moves a weight near 1 (a batch
+        # norm's gamma) by more than float32's rounding; the step's outputs are not used.
+        optimizer=precision.optimizer_for(keras.optimizers.SGD(1.0), policy),
+        loss=loss_for(model),
+        jit_compile=False,
+        run_eagerly=not graph and policy != "float32",
+    )
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for _ in range(7 if scaled else 1):
+        before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+        loss = float(keras.ops.convert_to_numpy(model.train_on_batch(x, labels)))
+        assert np.isfinite(loss), loss
+        after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+        unchanged = [
+            w.path
+            for w, b, a in zip(model.trainable_weights, before, after, strict=True)
+            if np.array_equal(b, a)
+        ]
+        if len(unchanged) < len(after):  # the step was applied
+            break
+    return unchanged
+
+
+@pytest.mark.parametrize("policy", precision.POLICIES)
+@pytest.mark.parametrize("name", ferzoo.list_models())
+def test_model_trains_a_step_in_every_precision(name, policy):
+    keras.utils.set_random_seed(0)
+    family = registry.get_entry(name).family
+    overrides = SMALL.get(family, {})
+    if policy != "float32" and family == "resnet":
+        # The mixed-precision step checks dtypes, which do not depend on depth: one block per
+        # stage (ResNet34's extra blocks repeat ResNet18's), as it halves the CPU time.
+        overrides = dict(overrides, depths=(1, 1, 1, 1))
+    size = max(_minimum_size(name, overrides), MIN_TEST_SIZE)
+    with precision.scope(policy):
+        model = ferzoo.build(
+            name, num_classes=NUM_CLASSES, input_shape=(size, size, 3), **overrides
+        )
+    assert model.name == name
+    assert _dtype(model.output) == "float32"  # the head is float32 under every policy
+    x = _images(size=size)
+    _check_outputs(model, model(x, training=False))
+    unchanged = _train_step(model, policy, x, np.array([0, 3]))
+    assert not unchanged, f"no gradient reached: {unchanged}"
+    if policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    keras.backend.clear_session()
+
+
+def _adaptive_average_pool(x, size=6):
+    """PyTorch's AdaptiveAvgPool2d on NHWC NumPy: window i spans [floor(iH/s), ceil((i+1)H/s))."""
+    h, w = x.shape[1:3]
+    rows = [(i * h // size, -(-(i + 1) * h // size)) for i in range(size)]
+    cols = [(j * w // size, -(-(j + 1) * w // size)) for j in range(size)]
+    out = np.zeros((x.shape[0], size, size, x.shape[3]), x.dtype)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            out[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("policy", precision.POLICIES)
+@pytest.mark.parametrize(
+    "name, hw",
+    [
+        ("cnn", (94, 94)),  # the largest size whose last map is 1x1 (the minimum, 63, above)
+        ("mcnn", (57, 89)),  # a 1x2 map: only the height is repeated
+    ],
+)
+def test_cnn_pools_a_one_pixel_map_to_6x6_as_pytorch(name, hw, policy):
+    # Keras' TF AdaptiveAveragePooling2D cannot trace a 1-pixel side (see alexnet._pool_to_6x6):
+    # the CNN failed to train on TensorFlow from 63 to 94 px (57 to 88 px with the MsC stem).
+    keras.utils.set_random_seed(0)
+    with precision.scope(policy):
+        model = ferzoo.build(name, num_classes=NUM_CLASSES, input_shape=(*hw, 3), fc_units=16)
+    x = np.random.default_rng(0).uniform(0, 1, (2, *hw, 3)).astype("float32")
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("pool3", "pool_6x6")])
+    last_map, pooled = (keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")) for t in probe(x))
+    assert last_map.shape[1] == 1
+    np.testing.assert_allclose(pooled, _adaptive_average_pool(last_map), rtol=1e-6, atol=1e-6)
+    if keras.backend.backend() == "tensorflow":  # the graph that failed; the others trained
+        assert not _train_step(model, policy, x, np.array([1, 4]), graph=True)  # at 63 above
     keras.backend.clear_session()
 
 

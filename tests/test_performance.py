@@ -336,3 +336,54 @@ def test_worker_times_a_keras_configuration():
     assert record["train_images_per_s"] == pytest.approx(worker.BATCH / record["train_step_s"])
     assert record["infer_images_per_s"] > 0 and record["latency_ms"] > 0
     assert record["profile"]["params"] == ferzoo.profile(ferzoo.build("resnet18"))["params"]
+
+
+# --- --precision in the benchmarks ----------------------------------------------------------------
+
+
+def test_benchmark_precision_choices_are_ferzoo_precision_choices():
+    from benchmarks import worker
+    from ferzoo import precision
+
+    assert worker.PRECISIONS == bench_run.PRECISIONS == precision.CHOICES
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_worker_builds_a_mixed_model_with_float32_outputs(policy):
+    from benchmarks import worker
+
+    saved = keras.config.dtype_policy()
+    model, _, images, _ = worker.build_compiled("resnet18", 32, performance.resolve(), policy)
+    assert keras.config.dtype_policy() == saved  # the policy is the model's, not the process's
+    assert model.get_layer("stem_conv").compute_dtype == policy.split("_")[1]
+    assert keras.backend.standardize_dtype(model.output.dtype) == "float32"
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
+    assert images.dtype == np.float32
+
+
+def test_reference_trains_with_amp():
+    pytest.importorskip("torch")
+    from benchmarks import worker
+
+    args = ["--reference", "--model", "resnet18", "--size", "32", "--steps", "1", "--warmup", "0"]
+    record = worker.main([*args, "--precision", "mixed_float16", "--train-only"])
+    assert record["precision"] == "mixed_float16"
+    assert record["train_images_per_s"] > 0
+
+
+def test_report_keeps_precisions_apart(tmp_path):
+    records = [
+        _record("tensorflow", "resnet18", 96, 12.0),
+        _record(bench_run.REFERENCE, "resnet18", 96, 10.0),
+        dict(_record("tensorflow", "resnet18", 96, 30.0), precision="mixed_bfloat16"),
+        dict(_record(bench_run.REFERENCE, "resnet18", 96, 20.0), precision="mixed_bfloat16"),
+    ]
+    assert len(bench_run.combine_rounds(records)) == 4  # not merged across precisions
+    assert bench_run.paired_ratios(records, "tensorflow", "resnet18", 96, "mixed_bfloat16") == [
+        pytest.approx(1.5)
+    ]
+    text = bench_run.write_report(records, _META, str(tmp_path / "bench.md"))
+    rows = [line for line in text.splitlines() if line.startswith("| resnet18 | 96 |")]
+    assert "12.0 (**1.20**)" in rows[0] and "30.0 (**1.50**)" in rows[1]
+    assert "## Training (precision `mixed_bfloat16`)" in text

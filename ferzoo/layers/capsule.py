@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from ferzoo.layers import _checks
+from ferzoo.layers._precision import at_least_float32
 
 _SQUASH_EPSILON = 1e-7
 
@@ -15,6 +16,8 @@ def squash(vectors, axis: int = -1, epsilon: float = _SQUASH_EPSILON):
 
     `v = |s|^2 / (1 + |s|^2) * s / sqrt(|s|^2 + epsilon)`. Short vectors shrink to almost zero
     length, long ones to a length just below 1. `epsilon` keeps the gradient finite at `s = 0`.
+    16-bit inputs are squashed in float32 (in float16, `|s|^2` overflows once the components
+    reach about 100) and returned in their own dtype.
 
     Args:
         vectors: a tensor of capsule vectors.
@@ -32,9 +35,11 @@ def squash(vectors, axis: int = -1, epsilon: float = _SQUASH_EPSILON):
     Reference:
     - [Sabour et al., Dynamic Routing Between Capsules, NeurIPS 2017](https://arxiv.org/abs/1710.09829)
     """
-    squared_norm = ops.sum(ops.square(vectors), axis=axis, keepdims=True)
+    vectors = ops.convert_to_tensor(vectors)
+    x = at_least_float32(vectors)
+    squared_norm = ops.sum(ops.square(x), axis=axis, keepdims=True)
     scale = squared_norm / (1.0 + squared_norm) / ops.sqrt(squared_norm + epsilon)
-    return scale * vectors
+    return ops.cast(scale * x, vectors.dtype)
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
@@ -78,6 +83,8 @@ class Capsule(keras.layers.Layer):
       procedure 1. The WAMF paper (Wang et al., "wide attention and multi-scale fusion") uses a
       Capsule Net as its classifier without giving its sizes; ferzoo follows Sabour et al. The
       gradient flows through the predictions inside the routing loop, as in the original paper.
+    - Mixed precision: the predictions are computed in the compute dtype, the routing (softmax,
+      weighted sums, squash, agreement) in float32, and the output is cast back.
     """
 
     def __init__(
@@ -134,6 +141,8 @@ class Capsule(keras.layers.Layer):
             u_hat = ops.einsum("bid,jde->bije", inputs, self.kernel)
         else:
             u_hat = ops.einsum("bid,ijde->bije", inputs, self.kernel)
+        # The routing sums over all input capsules: float32, so that float16 cannot overflow.
+        u_hat = at_least_float32(u_hat)
         logits = ops.zeros_like(u_hat[..., 0])  # (batch, num_inputs, num_capsules)
         outputs = coupling = None
         for iteration in range(self.routings):
@@ -141,8 +150,9 @@ class Capsule(keras.layers.Layer):
             outputs = squash(ops.einsum("bij,bije->bje", coupling, u_hat))
             if iteration < self.routings - 1:
                 logits = logits + ops.einsum("bije,bje->bij", u_hat, outputs)
+        outputs = ops.cast(outputs, self.compute_dtype)
         if return_coupling:
-            return outputs, coupling
+            return outputs, ops.cast(coupling, self.compute_dtype)
         return outputs
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ferzoo.layers._precision import at_least_float32
+
 
 @keras.saving.register_keras_serializable(package="ferzoo")
 class CapsuleLength(keras.layers.Layer):
@@ -12,7 +14,9 @@ class CapsuleLength(keras.layers.Layer):
 
     The length is `sqrt(sum(v^2) + epsilon)`; the small `epsilon` keeps the gradient finite for a
     zero vector (the plain square root has an infinite derivative at 0). A capsule head ends with
-    this layer, and `ferzoo.losses.loss_for` recognises it to pick the margin loss.
+    this layer, and `ferzoo.losses.loss_for` recognises it to pick the margin loss. 16-bit inputs
+    are measured in float32 (their sum of squares overflows float16 from about 256 on) and the
+    lengths returned in the compute dtype; ferzoo's heads give this layer `dtype="float32"`.
 
     Args:
         epsilon: non-negative constant added inside the square root. Defaults to 1e-7.
@@ -40,7 +44,9 @@ class CapsuleLength(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def call(self, inputs):
-        return ops.sqrt(ops.sum(ops.square(inputs), axis=-1) + self.epsilon)
+        x = at_least_float32(inputs)
+        lengths = ops.sqrt(ops.sum(ops.square(x), axis=-1) + self.epsilon)
+        return ops.cast(lengths, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from ferzoo.layers import _checks
+from ferzoo.layers._precision import at_least_float32
 
 #: Smallest value the effective scale `a` can take; a power of two, so that `a` at
 #: initialisation equals `scale_initializer` exactly (see `MorletActivation`).
@@ -66,6 +67,8 @@ class MorletActivation(keras.layers.Layer):
         `a` is kept away from zero nor whether `a`, `b` are per channel; we read them as
         scalars (the text calls them "the trainable scale factor and shift factor") and keep
         `a > 0` as described above.
+        Under a mixed-precision policy the layer computes in float32 and returns its compute
+        dtype: in float16, `t` overflows for a small `a` and `exp(-t^2/2)` underflows.
     """
 
     def __init__(
@@ -128,12 +131,14 @@ class MorletActivation(keras.layers.Layer):
             shape=weight_shape,
             initializer=keras.initializers.Constant(self.scale_initializer - MIN_SCALE),
             trainable=True,
+            autocast=False,  # `a` and `b` enter the float32 arithmetic of `call` unrounded
         )
         self.shift = self.add_weight(
             name="shift",
             shape=weight_shape,
             initializer=keras.initializers.Constant(self.shift_initializer),
             trainable=True,
+            autocast=False,
         )
 
     @property
@@ -149,11 +154,14 @@ class MorletActivation(keras.layers.Layer):
         return weight
 
     def call(self, inputs):
-        rank = len(inputs.shape)
-        scale = ops.cast(self._broadcastable(self.scale, rank), inputs.dtype)
-        shift = ops.cast(self._broadcastable(self.shift, rank), inputs.dtype)
-        t = (inputs - shift) / scale
-        return ops.cos(1.75 * t) * ops.exp(-0.5 * ops.square(t))
+        # In float16, `(x - b) / a` overflows for a small `a` (cos(inf) is NaN), and
+        # exp(-t^2/2) and its gradient vanish from |t| ~ 5 on: compute in (at least) float32.
+        x = at_least_float32(inputs)
+        rank = len(x.shape)
+        scale = ops.cast(self._broadcastable(self.scale, rank), x.dtype)
+        shift = ops.cast(self._broadcastable(self.shift, rank), x.dtype)
+        t = (x - shift) / scale
+        return ops.cast(ops.cos(1.75 * t) * ops.exp(-0.5 * ops.square(t)), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

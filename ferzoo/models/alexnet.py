@@ -90,6 +90,23 @@ def spatial_ops(
     return spatial + head_spatial_ops(head, primary_kernel, primary_strides)
 
 
+def _pool_to_6x6(x, data_format: str):
+    """PyTorch's `AdaptiveAvgPool2d(6)`; a side of 1 pixel is first repeated 6 times.
+
+    Keras' TensorFlow kernel for `AdaptiveAveragePooling2D` (Keras 3.15) pools each side with
+    two windows, `ceil(size / 6)` and one pixel more, and the wider one does not fit a 1-pixel
+    side: traced in a graph (`fit`, `predict`), TensorFlow rejects it ("Negative dimension
+    size"), so the CNN failed on TensorFlow from 63 to 94 px (57 to 88 px with the MsC stem), in
+    every precision. Adaptive average pooling of one pixel to 6 is that pixel 6 times, and
+    pooling 6 to 6 is the identity, so the repeat gives the same output on every backend.
+    """
+    h_axis, w_axis = (1, 2) if data_format == "channels_last" else (2, 3)
+    repeat = tuple(6 if x.shape[axis] == 1 else 1 for axis in (h_axis, w_axis))
+    if repeat != (1, 1):
+        x = keras.layers.UpSampling2D(repeat, data_format=data_format, name="pool_6x6_repeat")(x)
+    return keras.layers.AdaptiveAveragePooling2D(6, data_format=data_format, name="pool_6x6")(x)
+
+
 def cnn(
     *,
     num_classes: int = 7,
@@ -155,7 +172,9 @@ def cnn(
       `alexnet` for the paddings (2, 2, 1, 1, 1). Batch norm follows the conv, before the ReLU.
     - "Pool to 6x6" is `keras.layers.AdaptiveAveragePooling2D(6)`, which equals PyTorch's
       `AdaptiveAvgPool2d(6)` (checked on all three backends), including for maps smaller than
-      6x6 (they are repeated), so small inputs work. At 224x224 the map is already 6x6.
+      6x6 (they are repeated), so small inputs work. At 224x224 the map is already 6x6. A
+      1-pixel side is repeated to 6 first (see `_pool_to_6x6`: Keras' TensorFlow kernel
+      rejects it in a graph).
     - The paper's dropout notation "FC 4096 (dropout 0.5)" is read as dropout after that FC
       layer's ReLU.
     - MCNN: the MsC layer (three 64-filter branches, "same" padding) replaces the first conv at
@@ -245,10 +264,13 @@ def cnn(
             data_format=data_format,
         )
     else:
-        x = keras.layers.AdaptiveAveragePooling2D(6, data_format=data_format, name="pool_6x6")(x)
+        x = _pool_to_6x6(x, data_format)
         x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
         for k, rate in enumerate(dropout):
             x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{k + 1}")(x)
             x = keras.layers.Dropout(rate, name=f"fc{k + 1}_dropout")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+        # float32 probabilities under a mixed-precision policy (Keras' mixed-precision guide).
+        outputs = keras.layers.Dense(
+            num_classes, activation="softmax", dtype="float32", name="predictions"
+        )(x)
     return keras.Model(inputs, outputs, name=name)

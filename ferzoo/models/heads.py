@@ -150,7 +150,10 @@ def dense_head(x, num_classes: int, *, dropout: float, data_format: str):
     x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 probabilities under a mixed-precision policy (Keras' mixed-precision guide).
+    return keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="predictions"
+    )(x)
 
 
 def capsule_head(
@@ -180,7 +183,8 @@ def capsule_head(
         name="primary_capsules",
     )(x)
     x = L.Capsule(num_classes, capsule_dim, routings=routings, name="class_capsules")(x)
-    return L.CapsuleLength(name="capsule_length")(x)
+    # float32 class scores under a mixed policy, as for the dense head.
+    return L.CapsuleLength(dtype="float32", name="capsule_length")(x)
 
 
 def check_dropout(argument: str, value: Any) -> float:

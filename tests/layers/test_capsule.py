@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferzoo.layers.capsule import Capsule, squash
-from tests.testing import run_layer_test
+from tests.testing import MIXED_POLICIES, gradients, run_layer_test
 
 
 def _np(x):
@@ -18,6 +18,8 @@ def test_harness(tmp_path):
         {"num_capsules": 3, "capsule_dim": 4, "routings": 3},
         (2, 12, 6),
         (2, 3, 4),
+        expected_num_trainable_weights=1,  # the (12, 3, 6, 4) transformation matrices
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
     assert np.all(np.linalg.norm(out, axis=-1) < 1.0)
@@ -29,8 +31,9 @@ def test_harness_shared_weights(tmp_path):
         {"num_capsules": 3, "capsule_dim": 4, "routings": 2, "share_weights": True},
         (2, 12, 6),
         (2, 3, 4),
+        expected_num_trainable_weights=1,  # one (3, 6, 4) matrix per output capsule
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
-        run_fit=False,
     )
 
 
@@ -126,3 +129,35 @@ def test_unknown_number_of_inputs_needs_shared_weights():
     layer = Capsule(3, 4, share_weights=True)
     layer.build((None, None, 8))
     assert tuple(layer.kernel.shape) == (3, 8, 4)
+
+
+# --- mixed precision: squash and the routing compute in float32 inside ---
+
+
+@pytest.mark.parametrize("policy", MIXED_POLICIES)
+def test_squash_of_long_16_bit_vectors_and_its_gradient_stay_finite(policy):
+    # Components of 100 and 300: |s|^2 = 8e4 and 7.2e5 overflow float16 (max 65504).
+    compute = keras.DTypePolicy(policy).compute_dtype
+    s = np.full((2, 3, 8), 100.0, "float32")
+    s[1] *= -3.0
+    v = squash(keras.ops.cast(s, compute))
+    assert keras.backend.standardize_dtype(v.dtype) == compute
+    v = _np(keras.ops.cast(v, "float32"))
+    np.testing.assert_allclose(v, np.sign(s) / np.sqrt(8.0), rtol=1e-2)  # unit length
+    grad, _ = gradients(lambda t: squash(keras.ops.cast(t, compute)), s)
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("policy", MIXED_POLICIES)
+def test_routing_of_large_16_bit_predictions_stays_finite(policy):
+    # u_hat = 8 x 250 = 2000 per component; summed over 128 input capsules with c = 1/2, the
+    # capsule input s reaches 1.3e5, beyond float16's 65504.
+    layer = Capsule(2, 4, routings=3, kernel_initializer="ones", dtype=policy)
+    x = np.full((2, 128, 8), 250.0, "float32")
+    outputs, coupling = layer(x, return_coupling=True)
+    compute = keras.DTypePolicy(policy).compute_dtype
+    assert keras.backend.standardize_dtype(outputs.dtype) == compute
+    np.testing.assert_allclose(_np(keras.ops.cast(outputs, "float32")), 0.5, rtol=1e-2)
+    np.testing.assert_allclose(_np(keras.ops.cast(coupling, "float32")), 0.5, rtol=1e-2)
+    grad_x, (grad_kernel,) = gradients(layer, x, layer.trainable_weights)
+    assert np.all(np.isfinite(grad_x)) and np.all(np.isfinite(grad_kernel))

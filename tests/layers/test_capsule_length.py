@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferzoo.layers.capsule_length import CapsuleLength
-from tests.testing import backend, run_layer_test
+from tests.testing import MIXED_POLICIES, gradients, run_layer_test
 
 
 def _np(x):
@@ -13,7 +13,15 @@ def _np(x):
 
 
 def test_harness(tmp_path):
-    run_layer_test(CapsuleLength, {}, (2, 5, 4), (2, 5), tmp_path=tmp_path)
+    run_layer_test(
+        CapsuleLength,
+        {},
+        (2, 5, 4),
+        (2, 5),
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+        tmp_path=tmp_path,
+    )
 
 
 def test_lengths_equal_norms():
@@ -24,34 +32,25 @@ def test_lengths_equal_norms():
     )
 
 
-def _gradient_of_sum(fn, x):
-    name = backend()
-    if name == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda t: fn(t).sum())(x))
-    if name == "torch":
-        import torch
-
-        t = torch.tensor(x, requires_grad=True)
-        fn(t).sum().backward()
-        return t.grad.numpy()
-    import tensorflow as tf
-
-    t = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(t)
-        y = tf.reduce_sum(fn(t))
-    return tape.gradient(y, t).numpy()
-
-
 def test_gradient_is_finite_at_zero_vector():
     x = np.zeros((1, 2, 4), "float32")
     x[0, 1] = [1.0, 2.0, 2.0, 0.0]
-    grad = _gradient_of_sum(CapsuleLength(), x)
+    grad, _ = gradients(CapsuleLength(), x)
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(grad[0, 0], 0.0)
     np.testing.assert_allclose(grad[0, 1], x[0, 1] / 3.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", MIXED_POLICIES)
+def test_16_bit_lengths_of_long_capsules_and_their_gradient_stay_finite(policy):
+    # 16 components of 300: the sum of squares, 1.44e6, overflows float16 (max 65504).
+    layer = CapsuleLength(dtype=policy)
+    x = np.full((2, 3, 16), 300.0, "float32")
+    lengths = layer(x)
+    assert keras.backend.standardize_dtype(lengths.dtype) == layer.compute_dtype
+    np.testing.assert_allclose(_np(keras.ops.cast(lengths, "float32")), 1200.0, rtol=1e-2)
+    grad, _ = gradients(layer, x)
+    np.testing.assert_allclose(grad, 0.25, rtol=1e-2)  # d|x|/dx = x / |x|
 
 
 @pytest.mark.parametrize("epsilon", [-1.0, "small"])

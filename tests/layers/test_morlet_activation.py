@@ -6,7 +6,7 @@ import pytest
 
 from ferzoo.layers import MorletActivation
 from ferzoo.layers.morlet_activation import MIN_SCALE
-from tests.testing import run_layer_test
+from tests.testing import MIXED_POLICIES, gradients, run_layer_test
 
 
 def morlet_np(x, a, b):
@@ -22,13 +22,23 @@ def test_harness_channels_last(tmp_path, per_channel):
         kwargs,
         (2, 4, 4, 3),
         expected_output_shape=(2, 4, 4, 3),
+        expected_num_trainable_weights=2,  # the scale a (stored as raw_scale) and the shift b
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
 
 
 def test_harness_channels_first_per_channel(tmp_path):
     kwargs = dict(per_channel=True, data_format="channels_first")
-    run_layer_test(MorletActivation, kwargs, (2, 3, 4, 5), (2, 3, 4, 5), tmp_path=tmp_path)
+    run_layer_test(
+        MorletActivation,
+        kwargs,
+        (2, 3, 4, 5),
+        (2, 3, 4, 5),
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=0,
+        tmp_path=tmp_path,
+    )
     layer = MorletActivation(**kwargs)
     layer.build((2, 3, 4, 5))
     assert tuple(layer.raw_scale.shape) == (3,)
@@ -109,3 +119,43 @@ def test_bad_scale_initializer(bad):
 def test_bad_data_format():
     with pytest.raises(ValueError, match="data_format=channels_middle"):
         MorletActivation(data_format="channels_middle")
+
+
+# --- mixed precision: the layer computes in float32 inside ---
+
+
+def _rounded(x, dtype):
+    """`x` rounded to `dtype` (float16 or bfloat16) and back, as float64."""
+    return keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(x, dtype), "float32")).astype(
+        "float64"
+    )
+
+
+def test_float16_small_scale_and_large_inputs_stay_finite():
+    # In float16, (x - b) / a overflows for |x| >= 656 with a = 0.01, and cos(inf) is NaN.
+    layer = MorletActivation(scale_initializer=0.01, shift_initializer=0.005, dtype="mixed_float16")
+    x = np.array([[-6e4, -1000.0, -0.03, 0.0, 0.02, 700.0, 6e4]], "float32")
+    y = layer(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
+    y = keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))
+    np.testing.assert_allclose(y, morlet_np(_rounded(x, "float16"), 0.01, 0.005), atol=1e-3)
+    grad_x, grad_weights = gradients(layer, x, layer.trainable_weights)
+    assert np.all(np.isfinite(grad_x))
+    assert all(np.all(np.isfinite(g)) for g in grad_weights)
+
+
+@pytest.mark.parametrize("policy", MIXED_POLICIES)
+def test_mixed_gradients_of_scale_and_shift_match_float64(policy):
+    # t = x in [4, 6]: exp(-t^2/2) falls from 3e-4 to 1.5e-8, below float16's normal range, and
+    # t^2 rounded to 16 bits shifts it by up to 1 % (bfloat16: 6 %); in float32 all is exact
+    # to ~1e-6.
+    layer = MorletActivation(dtype=policy)  # a = 1, b = 0
+    x = np.linspace(4.0, 6.0, 64, dtype="float32")[None]
+    layer.build(x.shape)
+    _, (grad_raw, grad_shift) = gradients(layer, x, [layer.raw_scale, layer.shift])
+    t = _rounded(x, keras.DTypePolicy(policy).compute_dtype)  # the layer's (autocast) input
+    e = np.exp(-(t**2) / 2)
+    dpsi = -1.75 * np.sin(1.75 * t) * e - t * np.cos(1.75 * t) * e
+    # t = (x - b) / a: dt/da = -t/a, dt/db = -1/a, and da/d raw_scale = 1 here (raw_scale > 0).
+    np.testing.assert_allclose(grad_raw, np.sum(-dpsi * t), rtol=1e-4)
+    np.testing.assert_allclose(grad_shift, np.sum(-dpsi), rtol=1e-4)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferzoo.layers import MultiScaleConv
-from tests.testing import run_layer_test
+from tests.testing import TF_CPU_NCHW_16BIT, run_layer_test
 
 
 def test_harness_channels_last(tmp_path):
@@ -14,6 +14,8 @@ def test_harness_channels_last(tmp_path):
         dict(filters=4, kernel_sizes=(3, 5, 7), strides=2),
         (2, 16, 16, 3),
         expected_output_shape=(2, 8, 8, 12),
+        expected_num_trainable_weights=6,  # a kernel and a bias per branch
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
 
@@ -24,7 +26,10 @@ def test_harness_channels_first(tmp_path):
         dict(filters=2, kernel_sizes=(3, 5), data_format="channels_first"),
         (2, 3, 12, 12),
         expected_output_shape=(2, 4, 12, 12),
+        expected_num_trainable_weights=4,
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
+        no_mixed_reason=TF_CPU_NCHW_16BIT,
     )
 
 

@@ -1,16 +1,14 @@
 """Tests for the multi-scale fusion (MF) layer of the WAMF paper.
 
-MF takes two inputs, `[stage_input, stage_output]`, and the shared harness calls a layer on one
-input, so `_run_two_input_test` below does the harness's five checks for a two-input layer.
+MF takes two inputs, `[stage_input, stage_output]`; the shared harness calls it on both.
 """
-
-import os
 
 import keras
 import numpy as np
 import pytest
 
 from ferzoo.layers.multi_scale_fusion import MultiScaleFusion
+from tests.testing import TF_CPU_NCHW_16BIT, run_layer_test
 
 
 def _np(x):
@@ -21,62 +19,45 @@ def _channels_first(shape):
     return (shape[0], shape[3], shape[1], shape[2])
 
 
-def _run_two_input_test(init_kwargs, in_shape, out_shape, expected, tmp_path, run_fit=True):
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    # 1. Config round trip.
-    layer = MultiScaleFusion(**init_kwargs)
-    config = layer.get_config()
-    assert MultiScaleFusion.from_config(config).get_config() == config
-    # 2. Symbolic call vs compute_output_shape.
-    inputs = [
-        keras.Input(shape=in_shape[1:], batch_size=in_shape[0]),
-        keras.Input(shape=out_shape[1:], batch_size=out_shape[0]),
-    ]
-    symbolic = layer(inputs)
-    assert tuple(symbolic.shape) == tuple(layer.compute_output_shape([in_shape, out_shape]))
-    assert tuple(symbolic.shape) == tuple(expected)
-    # 3. Eager call.
-    x = [rng.standard_normal(in_shape).astype("float32"), rng.random(out_shape).astype("float32")]
-    eager = _np(layer(x))
-    assert eager.shape == tuple(expected)
-    assert np.all(np.isfinite(eager))
-    model = keras.Model(inputs, symbolic)
-    # 4. One fit step changes the trainable weights.
-    if run_fit:
-        before = [_np(w).copy() for w in model.trainable_weights]
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-        target = rng.standard_normal(eager.shape).astype("float32")
-        model.fit(x, target, batch_size=in_shape[0], epochs=1, verbose=0)
-        after = [_np(w) for w in model.trainable_weights]
-        assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
-    # 5. Save and load with no custom_objects.
-    path = os.path.join(str(tmp_path), "mf.keras")
-    reference = _np(model(x))
-    model.save(path)
-    np.testing.assert_allclose(_np(keras.saving.load_model(path)(x)), reference, atol=1e-5)
-    return layer
-
-
 def test_harness_channels_last(tmp_path):
-    layer = _run_two_input_test(
+    run_layer_test(
+        MultiScaleFusion,
         {"kernel_size": 7, "data_format": "channels_last"},
-        (2, 8, 8, 4),
+        [(2, 8, 8, 4), (2, 4, 4, 8)],
         (2, 4, 4, 8),
-        (2, 4, 4, 8),
-        tmp_path,
+        # The input branch's conv and batch norm, the fusion conv and batch norm (convs without
+        # bias; gamma and beta trainable, moving mean and variance not).
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=4,
+        tmp_path=tmp_path,
     )
+    layer = MultiScaleFusion(kernel_size=7, data_format="channels_last")
+    layer.build([(2, 8, 8, 4), (2, 4, 4, 8)])
     assert layer.stride_ == 2
 
 
 def test_harness_channels_first(tmp_path):
-    _run_two_input_test(
+    run_layer_test(
+        MultiScaleFusion,
         {"kernel_size": 5, "data_format": "channels_first"},
-        (2, 4, 8, 8),
+        [(2, 4, 8, 8), (2, 8, 4, 4)],
         (2, 8, 4, 4),
-        (2, 8, 4, 4),
-        tmp_path,
-        run_fit=False,
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=4,
+        tmp_path=tmp_path,
+        no_mixed_reason=TF_CPU_NCHW_16BIT,
+    )
+
+
+def test_harness_stage_one_has_no_input_branch(tmp_path):
+    run_layer_test(
+        MultiScaleFusion,
+        {"kernel_size": 1, "data_format": "channels_last"},
+        [(2, 4, 4, 6), (2, 4, 4, 6)],
+        (2, 4, 4, 6),
+        expected_num_trainable_weights=3,  # the fusion conv and its batch norm only
+        expected_num_non_trainable_weights=2,
+        tmp_path=tmp_path,
     )
 
 

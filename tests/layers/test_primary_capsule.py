@@ -6,7 +6,7 @@ import pytest
 
 from ferzoo.layers.capsule import squash
 from ferzoo.layers.primary_capsule import PrimaryCapsule
-from tests.testing import run_layer_test
+from tests.testing import TF_CPU_NCHW_16BIT, run_layer_test
 
 
 def _np(x):
@@ -19,6 +19,8 @@ def test_harness_channels_last(tmp_path):
         {"num_capsules": 4, "capsule_dim": 4, "data_format": "channels_last"},
         (2, 6, 6, 8),
         (2, 4 * 4 * 4, 4),
+        expected_num_trainable_weights=2,  # the convolution's kernel and bias
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
     lengths = np.linalg.norm(out, axis=-1)
@@ -31,8 +33,10 @@ def test_harness_channels_first(tmp_path):
         {"num_capsules": 2, "capsule_dim": 4, "data_format": "channels_first", "padding": "same"},
         (2, 8, 5, 5),
         (2, 5 * 5 * 2, 4),
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
-        run_fit=False,
+        no_mixed_reason=TF_CPU_NCHW_16BIT,
     )
 
 

@@ -10,7 +10,14 @@ from tests.testing import run_layer_test
 
 def test_harness_channels_last(tmp_path):
     run_layer_test(
-        WaveletChannelAttention, dict(ratio=4), (2, 6, 6, 8), (2, 6, 6, 8), tmp_path=tmp_path
+        WaveletChannelAttention,
+        dict(ratio=4),
+        (2, 6, 6, 8),
+        (2, 6, 6, 8),
+        # Two branches of Dense (kernel, bias) -> Morlet (a, b) -> Dense (kernel, bias).
+        expected_num_trainable_weights=12,
+        expected_num_non_trainable_weights=0,
+        tmp_path=tmp_path,
     )
 
 
@@ -20,6 +27,8 @@ def test_harness_channels_first_shared(tmp_path):
         dict(ratio=2, shared=True, data_format="channels_first"),
         (2, 8, 5, 5),
         (2, 8, 5, 5),
+        expected_num_trainable_weights=6,  # one branch, shared
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
 

@@ -10,7 +10,14 @@ from tests.testing import run_layer_test
 
 def test_harness_channels_last(tmp_path):
     run_layer_test(
-        WaveletSqueezeExcitation, dict(ratio=4), (2, 6, 6, 8), (2, 6, 6, 8), tmp_path=tmp_path
+        WaveletSqueezeExcitation,
+        dict(ratio=4),
+        (2, 6, 6, 8),
+        (2, 6, 6, 8),
+        # Dense (kernel, bias) -> Morlet (a, b) -> Dense (kernel, bias).
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=0,
+        tmp_path=tmp_path,
     )
 
 
@@ -20,6 +27,8 @@ def test_harness_channels_first(tmp_path):
         dict(ratio=2, data_format="channels_first"),
         (2, 8, 5, 5),
         (2, 8, 5, 5),
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=0,
         tmp_path=tmp_path,
     )
 

@@ -18,6 +18,10 @@ def test_harness_channels_last(tmp_path):
         {"reduction": 4, "min_channels": 2, "data_format": "channels_last"},
         (2, 8, 6, 16),
         (2, 8, 6, 16),
+        # squeeze and the two excite Denses (kernel, bias); the batch norm's gamma and beta,
+        # and its moving mean and variance (non-trainable).
+        expected_num_trainable_weights=8,
+        expected_num_non_trainable_weights=2,
         tmp_path=tmp_path,
     )
 
@@ -30,8 +34,9 @@ def test_harness_channels_first(tmp_path):
         {"reduction": 4, "data_format": "channels_first", "activation": "relu"},
         (2, 16, 8, 6),
         (2, 16, 8, 6),
+        expected_num_trainable_weights=8,
+        expected_num_non_trainable_weights=2,
         tmp_path=tmp_path,
-        run_fit=False,
     )
 
 
