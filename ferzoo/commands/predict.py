@@ -22,6 +22,12 @@ import sys
 from ferzoo.commands.train import add_backend_arg, set_backend
 
 
+def _keras_backend(args: argparse.Namespace) -> None:
+    """Choose the backend (`--backend`) and keep TensorFlow's C++ start-up notes off the log."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_backend(args.backend)
+
+
 def _user_errors(func):
     """Report a ValueError as `ferzoo: error: ...` with exit code 2 (traceback with --debug)."""
 
@@ -189,7 +195,7 @@ def run_predict(args: argparse.Namespace) -> int:
     found = _sources(args)
     pipeline.check_annotate(args.annotate, found)
     if args.model_path.lower().endswith(".keras"):
-        set_backend(args.backend)
+        _keras_backend(args)
     from ferzoo.serving.predictor import Predictor
 
     predictor = Predictor(
@@ -235,7 +241,7 @@ def run_explain(args: argparse.Namespace) -> int:
     paths = [s.path for s in sources.expand_inputs(args.images) if s.kind == "image"]
     if not paths:
         raise ValueError(f"explain reads images, not videos. Received: images={args.images}")
-    set_backend(args.backend)
+    _keras_backend(args)
     from ferzoo.serving.gradcam import explain_images
     from ferzoo.serving.predictor import Predictor
 
@@ -262,7 +268,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
     _check_model_path(args.model_path, (".keras",))
     opset = _count("--opset", args.opset)
-    set_backend(args.backend)
+    _keras_backend(args)
     from ferzoo.serving.engines import load_model
     from ferzoo.serving.export import export_model
 
