@@ -138,8 +138,10 @@ def test_progress_bar_draws_on_a_terminal_only():
 
 def test_expression_shares_count_the_frames():
     timeline = [(0.0, "happiness"), (0.1, "happiness"), (0.2, None), (1.0, "anger")]
-    centres, shares = video.expression_shares(timeline, CLASSES, bins=2)
+    starts, shares, width = video.expression_shares(timeline, CLASSES, bins=2, min_frames=1)
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     happy, anger = CLASSES.index("happiness"), CLASSES.index("anger")
     np.testing.assert_allclose(shares[0, [happy, -1]], [2 / 3, 1 / 3])
-    assert shares[1, anger] == 1.0 and centres[1] == pytest.approx(1.0)
+    assert shares[1, anger] == 1.0 and starts.tolist() == [0.0, 0.5] and width == 0.5
+    # Bins hold 5 frames or more: 4 frames make one bin.
+    assert len(video.expression_shares(timeline, CLASSES)[0]) == 1

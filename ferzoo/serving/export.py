@@ -139,6 +139,7 @@ def _onnx_torch(model, path: str, opset: int | None) -> None:
         def forward(self, image):
             return self.inner(image, training=False)
 
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     example = (torch.rand(2, *shape),)
     kwargs = dict(input_names=[onnx_graph.INPUT_NAME], output_names=[onnx_graph.OUTPUT_NAME])

@@ -4,8 +4,9 @@
 - `VideoAnnotator(path, fps, size)` writes annotated frames to a video file (`.mp4`, `.avi`,
   ...; the codec follows the suffix).
 - `plot_summary(timeline, class_names, path)` draws the share of each expression over time:
-  the video cut into time bins, each bin's frames counted by the label of their largest face
-  (frames without a face in grey), as stacked areas; the legend gives the share over the video.
+  the video cut into time bins (at most 40, of 5 frames or more), each bin's frames counted by
+  the label of their largest face (frames without a face in grey), as stacked bars; the legend
+  gives each share over the whole video.
 
 Example:
 
@@ -107,34 +108,43 @@ class VideoAnnotator:
         os.replace(self._tmp, self.path)
 
 
-def _bins(times: np.ndarray, count: int) -> np.ndarray:
-    """The bin of each time when [first, last] is cut into `count` equal bins."""
+def _bins(times: np.ndarray, count: int) -> tuple[np.ndarray, float, float]:
+    """The bin of each time when [first, last] is cut into `count` equal bins; (bins, lo, width)."""
     lo, hi = float(times.min()), float(times.max())
     if hi <= lo:
-        return np.zeros(len(times), np.int64)
-    return np.minimum(((times - lo) / (hi - lo) * count).astype(np.int64), count - 1)
+        return np.zeros(len(times), np.int64), lo, 1.0
+    width = (hi - lo) / count
+    return np.minimum(((times - lo) / width).astype(np.int64), count - 1), lo, width
 
 
 def expression_shares(
-    timeline: Sequence[tuple[float, str | None]], class_names: Sequence[str], bins: int = 40
-) -> tuple[np.ndarray, np.ndarray]:
+    timeline: Sequence[tuple[float, str | None]],
+    class_names: Sequence[str],
+    bins: int = 40,
+    min_frames: int = 5,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Per time bin, the share of frames of each class and of frames without a face.
 
+    Args:
+        timeline: `(time_s, label or None)` per frame.
+        class_names: the classes, in the columns' order.
+        bins: at most this many bins ...
+        min_frames: ... of at least this many frames each, on average.
+
     Returns:
-        `(bin centres in s (K,), shares (K, num_classes + 1))`: rows sum to 1, the last column
-        is "no face".
+        `(bin starts in s (K,), shares (K, num_classes + 1), bin width in s)`, empty bins left
+        out: rows sum to 1, the last column is "no face".
     """
     times = np.asarray([t for t, _ in timeline], np.float64)
     index = {n: i for i, n in enumerate(class_names)}
     labels = np.asarray([index.get(label, len(class_names)) for _, label in timeline])
-    count = max(1, min(bins, len(times)))
-    which = _bins(times, count)
+    count = max(1, min(bins, len(times) // max(1, min_frames)))
+    which, lo, width = _bins(times, count)
     counts = np.zeros((count, len(class_names) + 1))
     np.add.at(counts, (which, labels), 1)
     keep = counts.sum(axis=1) > 0
-    centres = np.array([times[which == b].mean() for b in range(count) if keep[b]])
-    counts = counts[keep]
-    return centres, counts / counts.sum(axis=1, keepdims=True)
+    starts = lo + width * np.arange(count)
+    return starts[keep], counts[keep] / counts[keep].sum(axis=1, keepdims=True), width
 
 
 def plot_summary(
@@ -143,7 +153,7 @@ def plot_summary(
     path: str,
     title: str = "",
 ) -> str:
-    """Plot the share of each expression over time (stacked areas) to a PNG; returns `path`."""
+    """Plot the share of each expression over time (stacked bars per time bin) to a PNG."""
     if not timeline:
         raise ValueError(f"plot_summary needs at least one frame. Received: timeline={timeline!r}")
     import matplotlib
@@ -151,21 +161,23 @@ def plot_summary(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    centres, shares = expression_shares(timeline, class_names)
-    overall = np.zeros(len(class_names) + 1)
+    starts, shares, width = expression_shares(timeline, class_names)
     index = {n: i for i, n in enumerate(class_names)}
-    for _, label in timeline:
-        overall[index.get(label, len(class_names))] += 1
-    overall /= overall.sum()
+    overall = np.bincount(
+        [index.get(label, len(class_names)) for _, label in timeline], minlength=len(index) + 1
+    ) / len(timeline)
     names = [*class_names, "no face"]
     colors = [*plt.get_cmap("tab10").colors[: len(class_names)], (0.75, 0.75, 0.75)]
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    if len(centres) == 1:  # one bin: draw it as a bar over the whole (single) instant
-        centres = np.array([centres[0] - 0.5, centres[0] + 0.5])
-        shares = np.repeat(shares, 2, axis=0)
-    labels = [f"{n} ({100 * s:.0f} %)" for n, s in zip(names, overall, strict=True)]
-    ax.stackplot(centres, shares.T, labels=labels, colors=colors[: len(names)])
-    ax.set(xlabel="time (s)", ylabel="share of frames", ylim=(0, 1), xlim=(centres[0], centres[-1]))
+    bottom = np.zeros(len(starts))
+    for k, name in enumerate(names):
+        label = f"{name} ({100 * overall[k]:.0f} %)"
+        ax.bar(
+            starts, shares[:, k], width, bottom=bottom, align="edge", color=colors[k], label=label
+        )
+        bottom += shares[:, k]
+    ax.set(xlabel="time (s)", ylabel="share of frames", ylim=(0, 1))
+    ax.set_xlim(starts[0], starts[-1] + width)
     ax.set_title(title or "expressions over time")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.tight_layout()
