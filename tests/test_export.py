@@ -165,3 +165,14 @@ def test_paper_models_export_and_match_load_model(name, tmp_path):
     x = np.random.default_rng(2).random((2, size, size, 3)).astype(np.float32)
     reference = keras.ops.convert_to_numpy(keras.saving.load_model(path)(x, training=False))
     np.testing.assert_allclose(_ort(out, x)[1], reference, atol=1e-4)
+
+
+def test_msc_stem_is_rewritten_and_still_matches(tmp_path):
+    import onnx
+
+    model = small_model(name="msc_wca_resnet18", stem_filters=8, msc_kernels=(3, 5))
+    out = str(tmp_path / "msc.onnx")
+    assert ex.export_model(model, out, "onnx") <= 1e-4
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    if keras.backend.backend() == "tensorflow":  # tf2onnx's NCHW graph: both rewrites apply
+        assert "Pad" not in ops and ops.count("MaxPool") == 2

@@ -89,3 +89,41 @@ def test_finish_names_the_batch_and_stores_metadata():
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert {p.key: p.value for p in model.metadata_props}["input_size"] == "7"
     assert graph.name == "net" and graph.node[0].input[0] == "image"
+
+
+def test_concat_of_branch_convs_moves_after_the_pool():
+    rng = np.random.default_rng(2)
+    weights = [rng.normal(size=(4, 3, k, k)).astype(np.float32) for k in (3, 5)]
+    inits = [numpy_helper.from_array(w, f"w{k}") for k, w in zip((3, 5), weights, strict=True)]
+    inits.append(numpy_helper.from_array(rng.normal(size=4).astype(np.float32), "b3"))
+    scale = rng.uniform(0.5, 2.0, (1, 8, 1, 1)).astype(np.float32)
+    shift = rng.normal(size=(1, 8, 1, 1)).astype(np.float32)
+    inits += [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(shift, "t")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w3", "b3"], ["c3"], kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Conv", ["x", "w5"], ["c5"], kernel_shape=[5, 5], pads=[2] * 4),
+        helper.make_node("Concat", ["c3", "c5"], ["cat"], axis=1),
+        helper.make_node("Mul", ["cat", "s"], ["m"]),
+        helper.make_node("Add", ["m", "t"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node(
+            "MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4
+        ),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 9, 9])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 8, 5, 5])
+    model = _model(nodes, [x_info], [y_info], inits)
+    x = rng.normal(size=(2, 3, 9, 9)).astype(np.float32)
+    expected = _run(model, x)
+    assert onnx_graph.split_concat_before_pool(model) == 1
+    ops = [n.op_type for n in model.graph.node]
+    assert ops == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Concat"]
+    np.testing.assert_allclose(_run(model, x), expected, atol=1e-5)
+    # A graph where the ReLU output has a second consumer is left alone.
+    model = _model(
+        nodes,
+        [x_info],
+        [y_info, helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
+        inits[:],
+    )
+    assert onnx_graph.split_concat_before_pool(model) == 0

@@ -14,8 +14,8 @@ left behind and a ValueError says by how much it differed.
 
 The ONNX graph is then finished by `ferzoo.serving.onnx_graph`: input `image` (float32, the
 model's layout, RGB in [0, 1] after the stored normalisation), output `scores`, dimension 0
-`batch`, the stem's zero pad folded into its max pool, and (JAX) the pools ONNX Runtime cannot
-run rewritten.
+`batch`, the stem's zero pad folded into its max pool, the MsC stem's concatenation moved
+after its pool, and (JAX) the pools ONNX Runtime cannot run rewritten.
 
 Example:
 
@@ -196,6 +196,7 @@ def _write_onnx(model, path: str, opset: int | None, backend: str, table: dict) 
     if backend == "jax":
         onnx_graph.split_nd_max_pools(graph)
     onnx_graph.fold_pad_into_max_pool(graph)
+    onnx_graph.split_concat_before_pool(graph)
     onnx_graph.finish(graph, table, graph_name=model.name)
     onnx.checker.check_model(graph)
     onnx.save(graph, path)
