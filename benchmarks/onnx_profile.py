@@ -6,10 +6,10 @@
 
 With a file: runs it `--runs` times with `SessionOptions.enable_profiling` and prints the time
 per run of each operator type and of the slowest nodes (with their input shapes). With
-`--compare`: exports `--model` twice from Keras (as Keras' `model.export(format="onnx")` writes
-it, and as `ferzoo export` writes it, after `ferzoo.serving.onnx_graph`'s rewrites), then times
-both in one process, alternating, under each thread setting (threads spinning or not), and
-profiles both. This is how the notes in results/inference.md were made.
+`--compare`: exports `--model` from Keras as Keras' `model.export(format="onnx")` writes it, with
+only the stem's Pad folded into its max pool, and as `ferzoo export` writes it (all of
+`ferzoo.serving.onnx_graph`'s rewrites), then times the three in one process, alternating,
+with threads spinning and not, and profiles each. This is how the notes in results/inference.md were made.
 """
 
 from __future__ import annotations
@@ -99,12 +99,15 @@ def paired(paths: dict[str, str], batch: int, threads: int, spinning: bool, roun
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def export_pair(model: str, size: int, folder: str) -> dict[str, str]:
-    """`{"keras": raw Keras export, "ferzoo": ferzoo export}` of `model` at `size` px."""
+def export_variants(model: str, size: int, folder: str) -> dict[str, str]:
+    """`model` at `size` px as Keras exports it (`keras`), with only the Pad folded
+    (`keras+pad`), and as `ferzoo export` writes it (`ferzoo`: both rewrites)."""
     import keras
     import numpy as np
+    import onnx
 
     import ferzoo
+    from ferzoo.serving import onnx_graph
     from ferzoo.serving.export import export_model
 
     keras.utils.set_random_seed(0)
@@ -112,9 +115,13 @@ def export_pair(model: str, size: int, folder: str) -> dict[str, str]:
     net(np.zeros((1, size, size, 3), np.float32))
     raw = os.path.join(folder, f"{model}_{size}_keras.onnx")
     net.export(raw, format="onnx", verbose=False)
+    graph = onnx.load(raw)
+    onnx_graph.fold_pad_into_max_pool(graph)
+    padded = os.path.join(folder, f"{model}_{size}_pad.onnx")
+    onnx.save(graph, padded)
     ours = os.path.join(folder, f"{model}_{size}_ferzoo.onnx")
     export_model(net, ours, "onnx")
-    return {"keras": raw, "ferzoo": ours}
+    return {"keras": raw, "keras+pad": padded, "ferzoo": ours}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         result = profile(args.path, args.batch, args.threads, args.spinning, args.runs)
         print_profile(args.path, result, args.top)
         return
-    paths = export_pair(args.model, args.size, tempfile.mkdtemp(prefix="ferzoo-profile-"))
+    paths = export_variants(args.model, args.size, tempfile.mkdtemp(prefix="ferzoo-profile-"))
     for spinning in (True, False):
         times = paired(paths, args.batch, args.threads, spinning, args.rounds)
         shown = ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())

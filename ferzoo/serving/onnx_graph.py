@@ -264,6 +264,42 @@ def _chain_after(concat, consumers, initializers, channels: int):
     return scale, shift, chain
 
 
+def _branch(graph, conv, weight, bias, scale, shift, pool) -> list:
+    """`Conv(affine folded) -> Relu -> MaxPool` for one branch; returns the three nodes."""
+    from onnx import helper, numpy_helper
+
+    name = f"{conv.name or conv.output[0]}_folded"
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(
+                (weight * scale[:, None, None, None]).astype(np.float32), f"{name}_w"
+            ),
+            numpy_helper.from_array((bias * scale + shift).astype(np.float32), f"{name}_b"),
+        ]
+    )
+    inputs = [conv.input[0], f"{name}_w", f"{name}_b"]
+    return [
+        helper.make_node("Conv", inputs, [f"{name}_y"], name=name, **_attrs(conv)),
+        helper.make_node("Relu", [f"{name}_y"], [f"{name}_r"], name=f"{name}_relu"),
+        helper.make_node(
+            "MaxPool", [f"{name}_r"], [f"{name}_p"], name=f"{name}_pool", **_attrs(pool)
+        ),
+    ]
+
+
+def _branch_convs(concat, producers, consumers, initializers) -> list | None:
+    """The Convs a channel Concat joins, each used only there, with constant weights; or None."""
+    convs = [producers.get(name) for name in concat.input]
+    if _attrs(concat).get("axis") != 1:
+        return None
+    for c in convs:
+        if c is None or c.op_type != "Conv" or _only_user(consumers, c.output[0]) is None:
+            return None
+        if any(name not in initializers for name in c.input[1:3]):
+            return None
+    return convs
+
+
 def split_concat_before_pool(model) -> int:
     """Move a per-channel affine, ReLU and max pool before the Concat of parallel convolutions.
 
@@ -283,22 +319,14 @@ def split_concat_before_pool(model) -> int:
     producers, consumers, initializers = _maps(graph)
     moved = 0
     for concat in [n for n in graph.node if n.op_type == "Concat"]:
-        convs = [producers.get(name) for name in concat.input]
-        if _attrs(concat).get("axis") != 1 or any(
-            c is None
-            or c.op_type != "Conv"
-            or _only_user(consumers, c.output[0]) is None
-            or c.input[1] not in initializers
-            or (len(c.input) > 2 and c.input[2] not in initializers)
-            for c in convs
-        ):
+        convs = _branch_convs(concat, producers, consumers, initializers)
+        if convs is None:
             continue
         weights = [numpy_helper.to_array(initializers[c.input[1]]) for c in convs]
         found = _chain_after(concat, consumers, initializers, sum(w.shape[0] for w in weights))
         if found is None:
             continue
         scale, shift, chain = found
-        pool = chain[-1]
         nodes, start = [], 0
         for conv, w in zip(convs, weights, strict=True):
             part = slice(start, start + w.shape[0])
@@ -306,38 +334,10 @@ def split_concat_before_pool(model) -> int:
             bias = (
                 numpy_helper.to_array(initializers[conv.input[2]]) if len(conv.input) > 2 else 0.0
             )
-            name = f"{conv.name or conv.output[0]}_folded"
-            new_w = (w * scale[part, None, None, None]).astype(np.float32)
-            new_b = (bias * scale[part] + shift[part]).astype(np.float32)
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(new_w, f"{name}_w"),
-                    numpy_helper.from_array(new_b, f"{name}_b"),
-                ]
-            )
-            conv_attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-            nodes.append(
-                helper.make_node(
-                    "Conv",
-                    [conv.input[0], f"{name}_w", f"{name}_b"],
-                    [f"{name}_y"],
-                    name=name,
-                    **conv_attrs,
-                )
-            )
-            nodes.append(
-                helper.make_node("Relu", [f"{name}_y"], [f"{name}_r"], name=f"{name}_relu")
-            )
-            pool_attrs = {a.name: helper.get_attribute_value(a) for a in pool.attribute}
-            nodes.append(
-                helper.make_node(
-                    "MaxPool", [f"{name}_r"], [f"{name}_p"], name=f"{name}_pool", **pool_attrs
-                )
-            )
-        nodes.append(
-            helper.make_node("Concat", [n.output[0] for n in nodes[2::3]], [pool.output[0]], axis=1)
-        )
-        at = list(graph.node).index(pool)
+            nodes += _branch(graph, conv, w, bias, scale[part], shift[part], chain[-1])
+        pooled = [n.output[0] for n in nodes[2::3]]
+        nodes.append(helper.make_node("Concat", pooled, [chain[-1].output[0]], axis=1))
+        at = list(graph.node).index(chain[-1])
         for offset, node in enumerate(nodes):
             graph.node.insert(at + offset, node)
         for old in [*convs, concat, *chain]:
