@@ -145,3 +145,19 @@ def test_expression_shares_count_the_frames():
     assert shares[1, anger] == 1.0 and starts.tolist() == [0.0, 0.5] and width == 0.5
     # Bins hold 5 frames or more: 4 frames make one bin.
     assert len(video.expression_shares(timeline, CLASSES)[0]) == 1
+
+
+def test_prefetch_thread_keeps_order_and_errors(onnx_model, clip):
+    predictor = ferzoo.Predictor(onnx_model, batch_size=4, detect=False)
+    frames = [(f.index, f.image) for f in sources.frames(sources.Source("video", clip), every=3)]
+    plain = list(predictor.stream(frames))
+    ahead = list(predictor.stream(frames, prefetch=2))
+    assert [k for k, _ in ahead] == [k for k, _ in plain] == list(range(0, FRAMES, 3))
+    assert ahead[4][1][0]["scores"] == pytest.approx(plain[4][1][0]["scores"], abs=1e-6)
+
+    def broken():
+        yield frames[0]
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(predictor.stream(broken(), prefetch=2))

@@ -165,6 +165,7 @@ def predict_sources(
     quiet: bool = False,
     records: list[dict[str, Any]] | None = None,
     stats: RunStats | None = None,
+    prefetch: int = 0,
 ) -> RunStats:
     """Classify every face of every source (see the module docstring).
 
@@ -180,6 +181,8 @@ def predict_sources(
         quiet: no progress bars.
         records: if given, every record is appended to it as well.
         stats: a `RunStats` to fill (so a caller that stops the run with Ctrl-C keeps it).
+        prefetch: decode, detect and crop this many items ahead in a second thread
+            (`Predictor.stream`); 0: one thread.
 
     Returns:
         A `RunStats`.
@@ -190,7 +193,8 @@ def predict_sources(
     stats = RunStats() if stats is None else stats
     outputs = _Outputs(predictor, annotate, summary_dir, every, stats)
     live = any(s.kind == "camera" for s in sources)
-    stream = predictor.stream(_items(sources, every, max_frames, quiet, stats), flush_each=live)
+    items = _items(sources, every, max_frames, quiet, stats)
+    stream = predictor.stream(items, flush_each=live, prefetch=prefetch)
     try:
         for (source, frame, fps, image), result in stream:
             if source is not outputs.source:

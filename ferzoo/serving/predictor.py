@@ -25,7 +25,9 @@ Reference:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,38 @@ from ferzoo.serving.engines import load_engine
 #: The error texts of records without a face.
 NO_FACE = "no face found"
 UNREADABLE = "cannot read image"
+
+
+def _ahead(iterator: Iterator, size: int) -> Iterator:
+    """`iterator`'s items, computed up to `size` ahead in a daemon thread (errors re-raised)."""
+    done = object()
+    queue: Queue = Queue(maxsize=size)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            queue.put(err)
+
+    thread = threading.Thread(target=work, name="ferzoo-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _check_positive(name: str, value: Any) -> int:
@@ -149,8 +183,21 @@ class Predictor:
         ((_, result),) = list(self.stream([(0, image)]))
         return [] if isinstance(result, str) else result
 
+    def _prepare(self, items):
+        """`(key, boxes or error, crops)` per item: the detect-and-crop half of `stream`."""
+        for key, image in items:
+            if image is None:
+                yield key, UNREADABLE, []
+                continue
+            boxes = self.boxes(image)
+            yield key, (boxes if boxes else NO_FACE), [self.crop(image, box) for box in boxes]
+
     def stream(
-        self, items: Iterable[tuple[Any, np.ndarray | None]], *, flush_each: bool = False
+        self,
+        items: Iterable[tuple[Any, np.ndarray | None]],
+        *,
+        flush_each: bool = False,
+        prefetch: int = 0,
     ) -> Iterator[tuple[Any, list[dict[str, Any]] | str]]:
         """Classify a stream of images, batching faces across them; results in input order.
 
@@ -158,6 +205,8 @@ class Predictor:
             items: `(key, image)` pairs; `image` an RGB (or grayscale) uint8 array, or None for
                 an item that could not be read.
             flush_each: classify after every item (a live camera) instead of filling batches.
+            prefetch: read, detect and crop up to this many items ahead in a second thread,
+                while the model runs (OpenCV and ONNX Runtime release the GIL); 0: no thread.
 
         Yields:
             `(key, faces)`: the list of `face_record`s of the item, or an error string
@@ -165,13 +214,12 @@ class Predictor:
         """
         pending: list[tuple[Any, list | str]] = []
         crops: list[np.ndarray] = []
-        for key, image in items:
-            if image is None:
-                pending.append((key, UNREADABLE))
-            else:
-                boxes = self.boxes(image)
-                crops += [self.crop(image, box) for box in boxes]
-                pending.append((key, boxes if boxes else NO_FACE))
+        prepared = self._prepare(items)
+        if prefetch:
+            prepared = _ahead(prepared, prefetch)
+        for key, boxes, faces in prepared:
+            pending.append((key, boxes))
+            crops += faces
             if flush_each or len(crops) >= self.batch_size:
                 yield from self._flush(pending, crops)
                 pending, crops = [], []
