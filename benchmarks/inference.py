@@ -93,10 +93,10 @@ def worker_keras(model: str, size: int, steps: int) -> dict:
     )
 
 
-def worker_onnx(path: str, size: int, steps: int, spinning: bool) -> dict:
+def worker_onnx(path: str, size: int, steps: int, spinning: bool, threads: int = 0) -> dict:
     from ferzoo.serving.engines import OnnxEngine
 
-    engine = OnnxEngine(path, spinning=spinning)
+    engine = OnnxEngine(path, spinning=spinning, threads=threads or None)
     images = _images(size)
     return _time(lambda: engine.predict(images[:1]), lambda: engine.predict(images), steps)
 
@@ -154,14 +154,17 @@ def make_clip(path: str, frames: int = 150, fps: float = 30.0) -> str:
     return path
 
 
-def worker_video(model_path: str, clip: str, size: int) -> dict:
+def worker_video(model_path: str, clip: str, size: int, threads: int = 0) -> dict:
+    import cv2
     import numpy as np
 
     from ferzoo import face
     from ferzoo.serving import pipeline, sources
     from ferzoo.serving.predictor import Predictor
 
-    predictor = Predictor(model_path, batch_size=BATCH)
+    if threads:
+        cv2.setNumThreads(threads)
+    predictor = Predictor(model_path, batch_size=BATCH, threads=threads or None)
     for n in (1, BATCH):  # warm-up: first calls allocate
         predictor.classify(np.zeros((n, size, size, 3), np.float32))
     source = sources.Source("video", clip)
@@ -195,17 +198,23 @@ def _worker_main(argv: list[str]) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--path", default="")
     parser.add_argument("--clip", default="")
+    parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.threads:
+        from benchmarks.worker import limit_threads
+
+        limit_threads(args.threads)  # before any framework is imported
     if args.kind == "keras":
         record = worker_keras(args.model, args.size, args.steps)
     elif args.kind in ("onnxruntime", "onnxruntime-spin"):
-        record = worker_onnx(args.path, args.size, args.steps, args.kind.endswith("spin"))
+        spin = args.kind.endswith("spin")
+        record = worker_onnx(args.path, args.size, args.steps, spin, args.threads)
     elif args.kind == "reference":
         record = worker_reference(args.model, args.size, args.steps)
     elif args.kind == "export":
         record = worker_export(args.model, args.size, args.path)
     else:
-        record = worker_video(args.path, args.clip, args.size)
+        record = worker_video(args.path, args.clip, args.size, args.threads)
     print(json.dumps(record), flush=True)
 
 
@@ -229,12 +238,12 @@ def _subprocess(kind: str, backend: str, timeout: float, **options) -> dict:
 
 def _engine_job(engine: str, model: str, size: int, files: dict, args) -> tuple[str, str, dict]:
     """(worker kind, KERAS_BACKEND, options) of one engine."""
+    common = {"size": size, "steps": args.steps, "threads": args.threads}
     if engine.startswith("keras-"):
-        return "keras", engine[len("keras-") :], {"model": model, "size": size, "steps": args.steps}
+        return "keras", engine[len("keras-") :], {"model": model, **common}
     if engine.startswith("onnxruntime"):
-        path = files.get((model, size), "(export failed)")
-        return engine, "tensorflow", {"path": path, "size": size, "steps": args.steps}
-    return "reference", "torch", {"model": model, "size": size, "steps": args.steps}
+        return engine, "tensorflow", {"path": files.get((model, size), "(export failed)"), **common}
+    return "reference", "torch", {"model": model, **common}
 
 
 def run_rounds(args, files: dict) -> list[dict]:
@@ -267,7 +276,15 @@ def run_video(args, files: dict, keras_files: dict) -> list[dict]:
     jobs += [("keras-tensorflow", m, keras_files[m, 96]) for m in args.models[:1]]
     for round_index in range(args.rounds):
         for engine, model, path in jobs if round_index % 2 == 0 else jobs[::-1]:
-            record = _subprocess("video", "tensorflow", args.timeout, path=path, clip=clip, size=96)
+            record = _subprocess(
+                "video",
+                "tensorflow",
+                args.timeout,
+                path=path,
+                clip=clip,
+                size=96,
+                threads=args.threads,
+            )
             record.update(engine=engine, model=model, size=96, round=round_index)
             print(f"[inference] video {model} {engine}: {record.get('fps', record)}", flush=True)
             records.append(record)
@@ -361,8 +378,12 @@ def write_report(records, video, meta, path) -> str:
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
         f"- {meta['rounds']} rounds; in each, every engine ran in its own process, back to back, "
         "in alternating order; a cell is the median over rounds, a ratio the median of the "
-        "rounds' ratios [their range]. Random weights and inputs; threads: each framework's "
-        "default for 2 cores (ONNX Runtime: 2 intra-op threads).",
+        "rounds' ratios [their range]. Random weights and inputs. Threads: "
+        + (
+            f"{meta['threads']} per engine (every framework limited alike)."
+            if meta.get("threads")
+            else "each framework's default for the machine's cores."
+        ),
         "",
         "## Batch-1 latency (ms; lower is faster)",
         "",
@@ -434,6 +455,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20, help="timed batch-1 calls per run")
     parser.add_argument("--no-video", dest="video", action="store_false")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="compute threads for every engine (0: each framework's default); on a shared "
+        "machine 1 keeps the frameworks' thread pools from waiting on each other",
+    )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--work-dir", default=None, help="where the exports go (default: temp)")
     parser.add_argument("--output-dir", default=os.path.join(ROOT, "results"))
@@ -468,6 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": {**machine_info(), "cpu": _cpu_model()},
         "versions": {**versions(), **ort_versions},
         "rounds": args.rounds,
+        "threads": args.threads,
         "load": f"{min(loads):.1f} to {max(loads):.1f}",
     }
     os.makedirs(args.output_dir, exist_ok=True)
