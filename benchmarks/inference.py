@@ -331,7 +331,9 @@ def _table(records, models, sizes, engines, metric, digits) -> list[str]:
             cells = []
             for e in engines:
                 vals = [r[e] for r in rounds if e in r]
-                cells.append(f"{statistics.median(vals):.{digits}f}" if vals else "-")
+                value = statistics.median(vals) if vals else None
+                shown = digits if value is None or value >= 100 else max(digits, 1)
+                cells.append("-" if value is None else f"{value:.{shown}f}")
             if metric == "latency_ms":  # time: < 1 means ONNX Runtime is faster
                 ratios = [
                     _ratio(rounds, "onnxruntime", b) for b in ("reference", "keras-tensorflow")
@@ -465,7 +467,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--work-dir", default=None, help="where the exports go (default: temp)")
     parser.add_argument("--output-dir", default=os.path.join(ROOT, "results"))
+    parser.add_argument("--name", default="inference", help="report file names: NAME.md, .json")
+    parser.add_argument("--report-only", action="store_true", help="rewrite NAME.md from NAME.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.output_dir, f"{args.name}.json")) as f:
+            saved = json.load(f)
+        path = os.path.join(args.output_dir, f"{args.name}.md")
+        write_report(saved["records"], saved["video"], saved, path)
+        return None
     args.models = [m for m in args.models.split(",") if m]
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.engines = [e for e in args.engines.split(",") if e]
@@ -500,10 +510,10 @@ def main(argv: list[str] | None = None) -> None:
         "load": f"{min(loads):.1f} to {max(loads):.1f}",
     }
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, "inference.json"), "w") as f:
+    with open(os.path.join(args.output_dir, f"{args.name}.json"), "w") as f:
         json.dump({**meta, "records": records, "video": video}, f, indent=1)
-    write_report(records, video, meta, os.path.join(args.output_dir, "inference.md"))
-    print(f"[inference] wrote {args.output_dir}/inference.md and inference.json")
+    write_report(records, video, meta, os.path.join(args.output_dir, f"{args.name}.md"))
+    print(f"[inference] wrote {args.output_dir}/{args.name}.md and {args.name}.json")
 
 
 if __name__ == "__main__":
