@@ -6,6 +6,7 @@ The public API:
     model = ferzoo.build("msc_wca_resnet18", num_classes=7, input_shape=(224, 224, 3))
     ferzoo.list_models("*resnet18*")
     ferzoo.profile(model)       # {"params": ..., "macs": ...}
+    ferzoo.Predictor("model.onnx").predict("photo.jpg")   # faces, labels, scores
 
 Submodules load lazily, so `import ferzoo` stays cheap and `ferzoo --version` does not start a
 backend.
@@ -29,10 +30,11 @@ _LAZY = {
     "register_model": ("ferzoo.registry", "register_model"),
     "profile": ("ferzoo.profiling", "profile"),
     "train": ("ferzoo.training", "train"),
+    "Predictor": ("ferzoo.serving.predictor", "Predictor"),
 }
 _SUBMODULES = {
     "layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli", "backend",
-    "precision",
+    "precision", "serving",
 }  # fmt: skip
 
 

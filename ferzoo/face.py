@@ -24,11 +24,16 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
+
+# Every detected box is widened by this fraction of its size on each side (`widen`): the datasets'
+# stored `face_box` and every serving path crop the same way.
+CROP_MARGIN = 0.1
 
 # The fallback box is the central square of side FALLBACK_FRACTION * min(H, W).
 FALLBACK_FRACTION = 0.8
@@ -144,13 +149,52 @@ def center_box(height: int, width: int, fraction: float = FALLBACK_FRACTION) -> 
     return np.array([0.5 - dy, 0.5 - dx, 0.5 + dy, 0.5 + dx], np.float32)
 
 
-def face_box(image: np.ndarray, margin: float = 0.1) -> np.ndarray:
+def widen(box: Sequence[float] | np.ndarray, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Widen a detected box by `margin` of its height and width on each side, clipped to [0, 1].
+
+    This is the crop the datasets store (`face_box`) and the one `ferzoo predict`, `ferzoo
+    explain` and `ferzoo.Predictor` apply to every detected face, so that a face reaches a model
+    at serving time as it did in training.
+
+    Args:
+        box: normalized `(ymin, xmin, ymax, xmax)`, e.g. one of `detect_faces`'s boxes.
+        margin: the fraction of the box's size added on each side; 0 keeps the box.
+
+    Returns:
+        float32 `[ymin, xmin, ymax, xmax]` in [0, 1].
+
+    Example:
+        >>> widen((0.2, 0.2, 0.6, 0.6), 0.1).round(2).tolist()
+        [0.16, 0.16, 0.64, 0.64]
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0. Received: margin={margin}")
+    ymin, xmin, ymax, xmax = (float(v) for v in box)
+    dy = (ymax - ymin) * margin
+    dx = (xmax - xmin) * margin
+    widened = np.array([ymin - dy, xmin - dx, ymax + dy, xmax + dx], np.float32)
+    return np.clip(widened, 0.0, 1.0)
+
+
+def face_boxes(image: np.ndarray, margin: float = CROP_MARGIN) -> list[np.ndarray]:
+    """Every detected face, widened by `margin` (`widen`), largest first; empty when none.
+
+    Example:
+        >>> face_boxes(np.zeros((64, 64), np.uint8))
+        []
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0. Received: margin={margin}")
+    return [widen(box, margin) for box in detect_faces(image)]
+
+
+def face_box(image: np.ndarray, margin: float = CROP_MARGIN) -> np.ndarray:
     """The box to crop the face with: the largest detected face, or the center-crop fallback.
 
     Args:
         image: uint8 image, grayscale or RGB (see `detect_faces`).
         margin: how far to widen the detected box on each side, as a fraction of its size
-            (Haar boxes are tight around eyes and mouth and cut the chin).
+            (Haar boxes are tight around eyes and mouth and cut the chin); see `widen`.
 
     Returns:
         float32 `[ymin, xmin, ymax, xmax]` in [0, 1]. When no face is found: the central square
@@ -166,8 +210,4 @@ def face_box(image: np.ndarray, margin: float = 0.1) -> np.ndarray:
     boxes = detect_faces(gray)
     if not boxes:
         return center_box(*gray.shape)
-    ymin, xmin, ymax, xmax = boxes[0]
-    dy = (ymax - ymin) * margin
-    dx = (xmax - xmin) * margin
-    box = np.array([ymin - dy, xmin - dx, ymax + dy, xmax + dx], np.float32)
-    return np.clip(box, 0.0, 1.0)
+    return widen(boxes[0], margin)

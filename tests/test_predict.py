@@ -1,61 +1,52 @@
-"""ferzoo predict / explain / export: bad images are reported and skipped, Grad-CAM points at
-what drives the score, and exports give the model's outputs."""
+"""ferzoo predict and ferzoo.Predictor on still images: faces are cropped as the datasets crop
+them, bad files are reported and skipped, user mistakes are one line and exit code 2."""
 
 from __future__ import annotations
 
 import csv
 import json
 
-import cv2
 import keras
 import numpy as np
 import pytest
 
 import ferzoo
+from ferzoo import face
 from ferzoo import predict as fp
-from ferzoo import synthetic
 from ferzoo.cli import main
+from ferzoo.data import preprocess
+from ferzoo.serving.engines import KerasEngine
+from tests.serving_testing import CLASSES, SIZE, drawn_face, save_run, small_model, write_image
 
-CLASSES = list(synthetic.CLASS_NAMES)
+needs_detector = pytest.mark.skipif(not face.has_detector(), reason="OpenCV without Haar cascade")
 
 
 @pytest.fixture
 def saved_model(tmp_path):
     """A small registered model saved as ferzoo train saves it (model.keras + config.json)."""
-    keras.utils.set_random_seed(0)
-    model = ferzoo.build(
-        "resnet18",
-        num_classes=7,
-        input_shape=(40, 40, 3),
-        depths=(1, 1, 1, 1),
-        widths=(8, 8, 16, 16),
-    )
-    folder = tmp_path / "run"
-    folder.mkdir()
-    path = folder / "model.keras"
-    model.save(str(path))
-    (folder / "config.json").write_text(json.dumps({"class_names": CLASSES, "image_size": 40}))
-    return model, str(path)
+    model = small_model()
+    return model, save_run(model, tmp_path / "run")
 
 
 @pytest.fixture
 def images(tmp_path):
-    """A drawn (synthetic) face, a blank image with no face, and a corrupt file."""
-    rng = np.random.default_rng(0)
-    face = synthetic.draw_face(rng, synthetic.subject_params(rng), label=3, size=96)
-    good = tmp_path / "face.png"
-    cv2.imwrite(str(good), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
-    blank = tmp_path / "blank.png"
-    cv2.imwrite(str(blank), np.full((80, 80, 3), 128, np.uint8))
+    """A drawn face the detector finds, a blank image with no face, and a corrupt file."""
+    good = write_image(tmp_path / "face.png", drawn_face())
+    blank = write_image(tmp_path / "blank.png", np.full((80, 80, 3), 128, np.uint8))
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" + bytes(range(256)))
-    return str(good), str(blank), str(corrupt)
+    return good, blank, str(corrupt)
+
+
+def _scores(model, x):
+    return keras.ops.convert_to_numpy(model(np.asarray(x, np.float32)[None], training=False))[0]
 
 
 def test_load_model_reads_class_names_beside_it(saved_model):
     _, path = saved_model
     model, info = fp.load_model(path)
-    assert info["class_names"] == CLASSES and info["image_size"] == 40
+    assert info["class_names"] == CLASSES and info["image_size"] == SIZE
+    assert info["dataset"] == "synthetic_faces" and info["metrics"]["accuracy"] == 0.875
     with pytest.raises(ValueError, match="outputs 7 classes but 5 class names"):
         fp.load_model(path, class_names=list("abcde"))
 
@@ -66,24 +57,12 @@ def test_predict_reports_and_skips_corrupt_and_faceless_images(saved_model, imag
     out = tmp_path / "out.csv"
     annotated = tmp_path / "annotated"
     # --no-detect: the whole image is the face, so the good image is always classified.
-    code = main(
-        [
-            "predict",
-            path,
-            corrupt,
-            good,
-            "--no-detect",
-            "--output",
-            str(out),
-            "--annotate",
-            str(annotated),
-        ]
-    )
-    assert code == 0
+    args = ["predict", path, corrupt, good, "--no-detect", "--output", str(out)]
+    assert main([*args, "--annotate", str(annotated)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["file"] for r in rows] == [corrupt, good]
     assert rows[0]["error"] == "cannot read image" and rows[0]["label"] == ""
-    assert rows[1]["error"] == "" and rows[1]["label"] in CLASSES
+    assert rows[1]["error"] == "" and rows[1]["label"] in CLASSES and rows[1]["frame"] == ""
     scores = [float(rows[1][f"score_{c}"]) for c in CLASSES]
     assert sum(scores) == pytest.approx(1.0, abs=1e-4)  # softmax head
     assert float(rows[1]["score"]) == pytest.approx(max(scores), abs=1e-6)
@@ -97,52 +76,110 @@ def test_predict_reports_and_skips_corrupt_and_faceless_images(saved_model, imag
     assert code == 1
 
 
-def _linear_cam_model():
-    """Features = the input's single channel (1x1 identity conv); score = GAP of it."""
-    inputs = keras.Input((8, 8, 1))
-    features = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="feat")(
-        inputs
-    )
-    pooled = keras.layers.GlobalAveragePooling2D()(features)
-    outputs = keras.layers.Dense(
-        2, kernel_initializer=keras.initializers.Constant([[1.0, -1.0]]), activation="softmax"
-    )(pooled)
-    return keras.Model(inputs, outputs)
-
-
-def test_grad_cam_peaks_where_the_evidence_is():
-    model = _linear_cam_model()
-    x = np.zeros((1, 8, 8, 1), np.float32)
-    x[0, 1, 6, 0] = 1.0  # evidence for class 0 in one pixel
-    if keras.backend.backend() == "jax":
-        with pytest.raises(NotImplementedError, match="tensorflow or torch"):
-            fp.grad_cam(model, x)
-        return
-    assert fp.last_conv_layer(model) == "feat"
-    cams, scores = fp.grad_cam(model, x, class_index=0)
-    assert cams.shape == (1, 8, 8) and scores[0, 0] > scores[0, 1]
-    assert np.unravel_index(cams[0].argmax(), (8, 8)) == (1, 6)
-    assert cams.max() == pytest.approx(1.0) and cams.min() == 0.0
-    # For class 1 the pixel is evidence against: the ReLU leaves no positive map.
-    cams1, _ = fp.grad_cam(model, x, class_index=1)
-    assert cams1.max() == 0.0
-
-
-def test_export_keras_round_trip(saved_model, tmp_path):
+@needs_detector
+def test_detected_face_scores_equal_the_dataset_crop(saved_model, images, tmp_path):
+    """The datasets store face.face_box(image); predict must crop the largest face the same way."""
     model, path = saved_model
-    diff = fp.export_model(model, str(tmp_path / "copy" / "m.keras"), "keras")
-    assert diff == 0.0 or diff < 1e-6
+    good, _, _ = images
+    out = tmp_path / "faces.csv"
+    assert main(["predict", path, good, "--output", str(out), "--quiet"]) == 0
+    row = next(csv.DictReader(out.open()))
+    image = fp.read_image(good)
+    box = face.face_box(image)
+    np.testing.assert_allclose(
+        [float(row[k]) for k in ("ymin", "xmin", "ymax", "xmax")], box, atol=1e-5
+    )
+    expected = _scores(model, preprocess(image, SIZE, box))
+    got = [float(row[f"score_{c}"]) for c in CLASSES]
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    # The crop differs from the raw Haar box: the scores of the unwidened box are not these.
+    raw = face.detect_faces(image)[0]
+    assert not np.allclose(preprocess(image, SIZE, raw), preprocess(image, SIZE, box))
 
 
-@pytest.mark.tf_only
-def test_export_savedmodel_gives_the_same_outputs(saved_model, tmp_path):
-    import tensorflow as tf
+def test_no_detect_classifies_the_whole_picture(saved_model, images):
+    model, path = saved_model
+    image = fp.read_image(images[0])
+    predictor = ferzoo.Predictor(path, detect=False)
+    (found,) = predictor.predict(image)
+    assert found["box"] == [0.0, 0.0, 1.0, 1.0]
+    expected = _scores(model, preprocess(image, SIZE))
+    np.testing.assert_allclose(list(found["scores"].values()), expected, atol=1e-4)
 
+
+def test_predictor_applies_the_runs_normalization(tmp_path, images):
+    model = small_model(seed=1)
+    norm = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    path = save_run(model, tmp_path / "run", normalization=norm)
+    predictor = ferzoo.Predictor(path, detect=False)
+    assert predictor.normalization == norm
+    image = fp.read_image(images[0])
+    x = (preprocess(image, SIZE) - np.float32(norm["mean"])) / np.float32(norm["std"])
+    np.testing.assert_allclose(predictor.crop(image, None), x, atol=1e-6)
+    (found,) = predictor.predict(image)
+    np.testing.assert_allclose(list(found["scores"].values()), _scores(model, x), atol=1e-4)
+
+
+def test_faces_are_batched_across_images(saved_model, images):
     _, path = saved_model
-    out = tmp_path / "serving"
-    assert main(["export", path, "--format", "savedmodel", "--output", str(out)]) == 0
-    served = tf.saved_model.load(str(out))
-    model, _ = fp.load_model(path)
-    x = np.random.default_rng(1).random((3, 40, 40, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(served.serve(x)), model.predict(x, verbose=0), atol=1e-5)
-    assert json.loads((out / "ferzoo.json").read_text())["class_names"] == CLASSES
+    predictor = ferzoo.Predictor(path, batch_size=4, detect=False)
+    sizes = []
+    predict = predictor.engine.predict
+    predictor.engine.predict = lambda batch: sizes.append(len(batch)) or predict(batch)
+    image = fp.read_image(images[0])
+    results = list(predictor.stream((i, image) for i in range(10)))
+    assert [key for key, _ in results] == list(range(10))  # input order
+    assert sizes == [4, 4, 2]  # 10 faces in 3 calls, not 10
+    single = predictor.predict(image)[0]["scores"]
+    assert results[7][1][0]["scores"] == pytest.approx(single, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.png"], "No such file or folder: 'missing.png'"),
+        (["{notes}"], "Unknown input format '.txt'"),
+        (["{face}", "--every", "0"], "--every must be an integer >= 1"),
+        (["{face}", "--every", "x"], "--every must be an integer >= 1"),
+        (["{face}", "--output", "out.xlsx"], "--output must end in .csv or .json"),
+        (["{face}", "--batch-size", "-2"], "--batch-size must be an integer >= 1"),
+        ([], "Give at least one INPUT"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_code_2(
+    saved_model, images, tmp_path, capsys, args, message
+):
+    _, path = saved_model
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    args = [a.format(face=images[0], notes=notes) for a in args]
+    assert main(["predict", path, *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ferzoo: error: ") and message in err[0]
+    assert main(["predict", str(tmp_path / "nope.keras"), images[0]]) == 2
+    assert "No model file" in capsys.readouterr().err
+    assert main(["predict", str(notes), images[0]]) == 2
+    assert "MODEL must be a .keras or .onnx file" in capsys.readouterr().err
+
+
+def test_folders_are_read_recursively(saved_model, images, tmp_path):
+    _, path = saved_model
+    folder = tmp_path / "photos" / "a" / "b"
+    folder.mkdir(parents=True)
+    write_image(folder / "deep.png", fp.read_image(images[0]))
+    write_image(tmp_path / "photos" / "top.jpg", fp.read_image(images[0]))
+    (tmp_path / "photos" / "readme.md").write_text("ignored")
+    out = tmp_path / "out.csv"
+    assert (
+        main(["predict", path, str(tmp_path / "photos"), "--no-detect", "--output", str(out)]) == 0
+    )
+    files = [r["file"] for r in csv.DictReader(out.open())]
+    assert [f.split("photos/")[1] for f in files] == ["top.jpg", "a/b/deep.png"]
+
+
+def test_keras_engine_takes_a_model_object():
+    model = small_model()
+    engine = KerasEngine(model, CLASSES)
+    assert engine.info["image_size"] == SIZE and engine.info["normalization"] is None
+    x = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
+    np.testing.assert_allclose(engine.predict(x), keras.ops.convert_to_numpy(model(x)), atol=1e-5)

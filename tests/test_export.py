@@ -1,0 +1,178 @@
+"""ferzoo export: ONNX (every backend), TFLite and SavedModel (TensorFlow) give the Keras model's
+outputs with a free batch dimension and the metadata a user needs; a failed check writes
+nothing; an .onnx model serves without Keras or any backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import ferzoo
+from ferzoo.cli import main
+from ferzoo.serving import export as ex
+from ferzoo.serving.engines import load_model
+from tests.serving_testing import CLASSES, SIZE, drawn_face, save_run, small_model, write_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+
+
+@pytest.fixture
+def run(tmp_path):
+    model = small_model()
+    return model, save_run(model, tmp_path / "run", normalization=NORM)
+
+
+def _ort(path, x):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session, session.run(None, {"image": x})[0]
+
+
+def test_onnx_export_matches_keras_with_free_batch_and_metadata(run, tmp_path, capsys):
+    model, path = run
+    out = tmp_path / "m.onnx"
+    assert main(["export", path, "--format", "onnx", "--output", str(out)]) == 0
+    assert "max |export - keras|" in capsys.readouterr().out
+    x = np.random.default_rng(5).random((5, SIZE, SIZE, 3)).astype(np.float32)
+    session, got = _ort(str(out), x)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(reloaded(x)), atol=1e-4)
+    assert session.get_inputs()[0].shape == ["batch", SIZE, SIZE, 3]
+    assert session.get_outputs()[0].name == "scores"
+    meta = ex.read_onnx_metadata(str(out))
+    assert meta["class_names"] == CLASSES and meta["input_size"] == SIZE
+    assert meta["preprocessing"]["crop_margin"] == 0.1
+    assert meta["preprocessing"]["scale"] == "x / 255" and meta["normalization"] == NORM
+    assert (meta["model"], meta["dataset"], meta["protocol"], meta["fold"]) == (
+        "resnet18",
+        "synthetic_faces",
+        "subject",
+        2,
+    )
+    assert meta["metrics"]["accuracy"] == 0.875 and meta["scores"] == "softmax"
+    assert meta["ferzoo_version"] == ferzoo.__version__
+    assert meta["exported_from"] == keras.backend.backend()
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx", "run"]  # no temporary file left
+
+
+def test_a_failed_check_writes_nothing_and_says_by_how_much(run, tmp_path, monkeypatch, capsys):
+    _, path = run
+    real = ex._run_onnx
+    monkeypatch.setattr(ex, "_run_onnx", lambda p, xs: [y + 0.01 for y in real(p, xs)])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", path, "--output", str(out / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the Keras model by 0.01" in err and "nothing was written" in err
+    assert os.listdir(out) == []
+
+
+def test_export_mistakes(run, tmp_path, capsys):
+    _, path = run
+    assert main(["export", path, "--output", str(tmp_path / "m.pb")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    assert main(["export", path, "--format", "coreml", "--output", "x"]) == 2
+    assert "--format must be one of onnx, tflite, savedmodel, keras" in capsys.readouterr().err
+    if keras.backend.backend() != "tensorflow":
+        assert (
+            main(["export", path, "--format", "tflite", "--output", str(tmp_path / "m.tflite")])
+            == 2
+        )
+        assert "needs the tensorflow backend" in capsys.readouterr().err
+
+
+def test_capsule_head_exports(tmp_path):
+    model = small_model(name="resnet18_caps", primary_capsules=4, primary_dim=4, capsule_dim=4)
+    out = str(tmp_path / "caps.onnx")
+    diff = ex.export_model(model, out, "onnx")
+    assert diff <= 1e-4 and ex.read_onnx_metadata(out)["scores"] == "capsule_lengths"
+
+
+def test_onnx_serves_without_keras_or_any_backend(run, tmp_path):
+    model, path = run
+    out = str(tmp_path / "m.onnx")
+    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+    picture = write_image(tmp_path / "face.png", drawn_face())
+    code = (
+        "import sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "import ferzoo\n"
+        "light = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+        f"faces = ferzoo.Predictor({out!r}, detect=False).predict({picture!r})\n"
+        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+        "print(json.dumps([light, heavy, faces[0]['scores'], time.perf_counter() - t]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    light, heavy, scores, _ = json.loads(done.stdout.strip().splitlines()[-1])
+    assert light == [] and heavy == []
+    in_keras = ferzoo.Predictor(path, detect=False).predict(picture)[0]["scores"]
+    assert scores == pytest.approx(in_keras, abs=1e-4)
+
+
+@pytest.mark.tf_only
+def test_tflite_and_savedmodel_exports(run, tmp_path):
+    import tensorflow as tf
+
+    model, path = run
+    x = np.random.default_rng(1).random((3, SIZE, SIZE, 3)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(model(x))
+    out = tmp_path / "m.tflite"
+    assert main(["export", path, "--format", "tflite", "--output", str(out)]) == 0
+    got = ex._run_tflite(str(out), [x])[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert json.loads((tmp_path / "m.ferzoo.json").read_text())["class_names"] == CLASSES
+    served_dir = tmp_path / "serving"
+    assert main(["export", path, "--format", "savedmodel", "--output", str(served_dir)]) == 0
+    served = tf.saved_model.load(str(served_dir))
+    np.testing.assert_allclose(np.asarray(served.serve(x)), expected, atol=1e-5)
+    assert json.loads((served_dir / "ferzoo.json").read_text())["class_names"] == CLASSES
+
+
+def test_keras_export_round_trip(run, tmp_path):
+    model, _ = run
+    assert ex.export_model(model, str(tmp_path / "copy" / "m.keras"), "keras") < 1e-6
+
+
+PAPER_MODELS = {  # the named models, at small inputs (the CNN's FC layers shrunk)
+    "resnet18": dict(size=64),
+    "wamf_resnet18": dict(size=64),
+    "msc_wca_resnet18": dict(size=64),
+    "wca_mcnn": dict(size=96, fc_units=256),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PAPER_MODELS))
+def test_paper_models_export_and_match_load_model(name, tmp_path):
+    kwargs = dict(PAPER_MODELS[name])
+    size = kwargs.pop("size")
+    keras.utils.set_random_seed(0)
+    model = ferzoo.build(name, num_classes=7, input_shape=(size, size, 3), **kwargs)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    out = str(tmp_path / f"{name}.onnx")
+    assert main(["export", path, "--format", "onnx", "--output", out]) == 0
+    x = np.random.default_rng(2).random((2, size, size, 3)).astype(np.float32)
+    reference = keras.ops.convert_to_numpy(keras.saving.load_model(path)(x, training=False))
+    np.testing.assert_allclose(_ort(out, x)[1], reference, atol=1e-4)
+
+
+def test_msc_stem_is_rewritten_and_still_matches(tmp_path):
+    import onnx
+
+    model = small_model(name="msc_wca_resnet18", stem_filters=8, msc_kernels=(3, 5))
+    out = str(tmp_path / "msc.onnx")
+    assert ex.export_model(model, out, "onnx") <= 1e-4
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    if keras.backend.backend() == "tensorflow":  # tf2onnx's NCHW graph: both rewrites apply
+        assert "Pad" not in ops and ops.count("MaxPool") == 2

@@ -1,0 +1,129 @@
+"""The ONNX graph rewrites keep the outputs: Pad folded into MaxPool, jax2onnx's N-d pools, names
+and metadata (small handmade graphs, ONNX Runtime)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from ferzoo.serving import onnx_graph  # noqa: E402
+
+
+def _model(nodes, inputs, outputs, initializers=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run(model, x):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _pad_pool(first_op="Relu"):
+    pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
+    nodes = [
+        helper.make_node(first_op, ["x"], ["r"]),
+        helper.make_node("Pad", ["r", "pads"], ["p"], mode="constant"),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 7, 7])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2, 4, 4])
+    return _model(nodes, [x], [y], [pads])
+
+
+def test_zero_pad_after_relu_folds_into_the_max_pool():
+    x = np.random.default_rng(0).normal(size=(2, 2, 7, 7)).astype(np.float32)
+    model = _pad_pool()
+    expected = _run(model, x)
+    assert onnx_graph.fold_pad_into_max_pool(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Relu", "MaxPool"]
+    pool = model.graph.node[1]
+    assert [a.ints for a in pool.attribute if a.name == "pads"] == [[1, 1, 1, 1]]
+    np.testing.assert_array_equal(_run(model, x), expected)
+
+
+def test_a_pad_of_possibly_negative_values_is_left_alone():
+    # Without the ReLU a zero pad can win the max over negative values: folding would be wrong.
+    model = _pad_pool(first_op="Neg")
+    assert onnx_graph.fold_pad_into_max_pool(model) == 0
+    assert [n.op_type for n in model.graph.node] == ["Neg", "Pad", "MaxPool"]
+
+
+def test_nd_max_pools_become_2d_pools_over_the_spatial_axes():
+    axes = numpy_helper.from_array(np.array([0], np.int64), "a0")
+    axes1 = numpy_helper.from_array(np.array([1], np.int64), "a1")
+    both = numpy_helper.from_array(np.array([0, 1], np.int64), "a01")
+    nodes = [  # the shape of jax2onnx's lowering of lax.reduce_window on NHWC
+        helper.make_node("Unsqueeze", ["x", "a0"], ["u0"]),
+        helper.make_node("Unsqueeze", ["u0", "a1"], ["u1"]),
+        helper.make_node("MaxPool", ["u1"], ["p"], kernel_shape=[1, 3, 3, 1], strides=[1, 2, 2, 1]),
+        helper.make_node("Squeeze", ["p", "a01"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 7, 7, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3, 3, 3])
+    model = _model(nodes, [x_info], [y_info], [axes, axes1, both])
+    assert onnx_graph.split_nd_max_pools(model) == 1
+    x = np.random.default_rng(1).normal(size=(2, 7, 7, 3)).astype(np.float32)
+    expected = np.stack(
+        [
+            np.stack(
+                [x[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(1, 2)) for j in range(3)], 1
+            )
+            for i in range(3)
+        ],
+        1,
+    )
+    np.testing.assert_array_equal(_run(model, x), expected)
+
+
+def test_finish_names_the_batch_and_stores_metadata():
+    model = _pad_pool()
+    onnx_graph.finish(model, {"class_names": '["a", "b"]', "input_size": "7"}, graph_name="net")
+    onnx.checker.check_model(model)
+    graph = model.graph
+    assert graph.input[0].name == "image" and graph.output[0].name == "scores"
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert {p.key: p.value for p in model.metadata_props}["input_size"] == "7"
+    assert graph.name == "net" and graph.node[0].input[0] == "image"
+
+
+def test_concat_of_branch_convs_moves_after_the_pool():
+    rng = np.random.default_rng(2)
+    weights = [rng.normal(size=(4, 3, k, k)).astype(np.float32) for k in (3, 5)]
+    inits = [numpy_helper.from_array(w, f"w{k}") for k, w in zip((3, 5), weights, strict=True)]
+    inits.append(numpy_helper.from_array(rng.normal(size=4).astype(np.float32), "b3"))
+    scale = rng.uniform(0.5, 2.0, (1, 8, 1, 1)).astype(np.float32)
+    shift = rng.normal(size=(1, 8, 1, 1)).astype(np.float32)
+    inits += [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(shift, "t")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w3", "b3"], ["c3"], kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Conv", ["x", "w5"], ["c5"], kernel_shape=[5, 5], pads=[2] * 4),
+        helper.make_node("Concat", ["c3", "c5"], ["cat"], axis=1),
+        helper.make_node("Mul", ["cat", "s"], ["m"]),
+        helper.make_node("Add", ["m", "t"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node(
+            "MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4
+        ),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 9, 9])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 8, 5, 5])
+    model = _model(nodes, [x_info], [y_info], inits)
+    x = rng.normal(size=(2, 3, 9, 9)).astype(np.float32)
+    expected = _run(model, x)
+    assert onnx_graph.split_concat_before_pool(model) == 1
+    ops = [n.op_type for n in model.graph.node]
+    assert ops == ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Concat"]
+    np.testing.assert_allclose(_run(model, x), expected, atol=1e-5)
+    # A graph where the ReLU output has a second consumer is left alone.
+    model = _model(
+        nodes,
+        [x_info],
+        [y_info, helper.make_tensor_value_info("r", TensorProto.FLOAT, None)],
+        inits[:],
+    )
+    assert onnx_graph.split_concat_before_pool(model) == 0
