@@ -52,7 +52,7 @@ class Gpu:
     Attributes:
         name: the device name the backend reports (e.g. `"NVIDIA H100 80GB HBM3"`).
         compute_capability: NVIDIA's `(major, minor)`, or None where the backend gives none.
-        memory_bytes: total memory where the backend reports it cheaply (PyTorch), else None.
+        memory_bytes: total memory where the backend reports it (PyTorch, JAX), else None.
     """
 
     name: str
@@ -79,52 +79,6 @@ def _capability(text: Any) -> tuple[int, int] | None:
         return int(major), int(minor or 0)
     except ValueError:
         return None
-
-
-def _torch_gpus() -> list[Gpu]:
-    import torch  # noqa: PLC0415  (only the backend in use is imported)
-
-    if not torch.cuda.is_available():
-        return []
-    out = []
-    for index in range(torch.cuda.device_count()):
-        props = torch.cuda.get_device_properties(index)
-        out.append(Gpu(props.name, (props.major, props.minor), int(props.total_memory)))
-    return out
-
-
-def _jax_gpus() -> list[Gpu]:
-    import jax  # noqa: PLC0415
-
-    try:
-        devices = jax.devices("gpu")
-    except RuntimeError:  # "no platforms that are instances of gpu are present"
-        return []
-    return [
-        Gpu(
-            getattr(d, "device_kind", str(d)),
-            _capability(getattr(d, "compute_capability", None)),
-        )
-        for d in devices
-    ]
-
-
-def _tensorflow_gpus() -> list[Gpu]:
-    import tensorflow as tf  # noqa: PLC0415
-
-    out = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        out.append(
-            Gpu(
-                details.get("device_name", device.name),
-                _capability(details.get("compute_capability")),
-            )
-        )
-    return out
-
-
-_DETECTORS = {"torch": _torch_gpus, "jax": _jax_gpus, "tensorflow": _tensorflow_gpus}
 
 
 def _backend(backend: str | None) -> str:
@@ -154,7 +108,14 @@ def gpus(backend: str | None = None) -> list[Gpu]:
     >>> gpus("torch")  # on a CPU machine  # doctest: +SKIP
     []
     """
-    return _DETECTORS[_backend(backend)]()
+    from ferzoo import devices  # noqa: PLC0415  (what `ferzoo env` lists, per backend)
+
+    return [
+        Gpu(d.get("model", d["name"]), _capability(d.get("compute_capability")),
+            d.get("memory_bytes"))
+        for d in devices.backend_devices(_backend(backend))
+        if d["kind"] == "gpu"
+    ]  # fmt: skip
 
 
 def check(precision: Any, argument: str = "precision") -> str:

@@ -48,7 +48,8 @@ def _read_history(path):
 
 
 def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
-    """The smoke test run on each backend: the CLI trains one epoch and writes every file."""
+    """The smoke test run on each backend: the CLI trains one epoch in mixed_float16 (loss
+    scaling, float16 layers) and writes every file; the saved model outputs float32."""
     out = tmp_path / "run"
     args = [
         "train",
@@ -60,7 +61,7 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
         "32",
     ]
     args += ["--epochs", "1", "--batch-size", "16", "--data-dir", data_dir, "--output", str(out)]
-    args += ["--verbose", "0", *SMALL_SET]
+    args += ["--verbose", "0", "--precision", "mixed_float16", *SMALL_SET]
     assert main(args) == 0
     for name in (
         "metrics.json",
@@ -79,6 +80,7 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
     assert config["backend"] == keras.backend.backend()
     assert config["model_overrides"] == {"depths": [1, 1, 1, 1], "widths": [16, 32, 32, 64]}
     assert config["class_names"][3] == "happiness" and config["learning_rate"] == 1e-3
+    assert config["precision"] == "mixed_float16"
     metrics = json.loads((out / "metrics.json").read_text())
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["num_examples"] == 14
     # The saved model loads with its class names and gives the metrics' predictions' shape.
@@ -86,6 +88,17 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
 
     model, info = load_model(str(out / "model.keras"))
     assert info["class_names"] == config["class_names"] and model.outputs[0].shape[-1] == 7
+    assert model.layers[1].dtype_policy.name == "mixed_float16"
+    probs = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(-1), 1, atol=1e-3)
+
+
+def test_precision_is_checked_and_auto_is_float32_on_a_cpu():
+    with pytest.raises(ValueError, match="Received: precision='fp8'"):
+        train("resnet18", "synthetic_faces/tiny", epochs=1, precision="fp8")
+    from ferzoo import precision
+
+    assert precision.resolve("auto") == "float32" or precision.gpus()
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ferzoo.devices import BACKENDS
+from ferzoo.precision import CHOICES as PRECISIONS
 
 MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
 # ferzoo.data.augment.DEFAULT_STRENGTH (not imported here: that would load OpenCV for --help).
@@ -102,6 +103,8 @@ def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> Non
     add("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
     add("--class-weight", choices=("balanced",), default=None,
         help="weight the loss by inverse class frequency (imbalanced datasets)")  # fmt: skip
+    add("--precision", choices=PRECISIONS, default="auto",
+        help="dtype policy (auto: float32 on a CPU, mixed_bfloat16 or mixed_float16 on a GPU)")  # fmt: skip
     add("--weights", default=None, metavar="PATH",
         help="initial weights: a torchvision .pth, a keras-hub preset folder, a ferzoo "
         ".keras or .weights.h5")  # fmt: skip
@@ -142,6 +145,7 @@ def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         label_smoothing=args.label_smoothing,
         class_weight=args.class_weight,
         weights=args.weights,
+        precision=args.precision,
         model_overrides=parse_overrides(args.overrides),
         resume=args.resume,
         data_dir=args.data_dir,

@@ -47,8 +47,10 @@ def collect() -> dict[str, Any]:
         "backend": backend,
         "devices": seen,
         "nvidia_gpus": gpus,
-        "precision": {"policy": keras.config.dtype_policy().name,
-                      "auto": precision.resolve("auto", backend)},  # fmt: skip
+        "precision": {
+            "policy": keras.config.dtype_policy().name,
+            "auto": precision.resolve("auto", backend),
+        },  # fmt: skip
         "warning": devices.gpu_warning(backend, seen.get(backend, []), gpus),
     }
 
@@ -74,8 +76,12 @@ def run_env(args: argparse.Namespace) -> int:
     for name, found in info["devices"].items():
         print(f"  {name}: " + "; ".join(_device_line(d) for d in found))
     if info["nvidia_gpus"]:
-        print("nvidia-smi: " + "; ".join(f"{g['index']}: {g['model']}" for g in info["nvidia_gpus"]))
-    print(f"precision: {info['precision']['policy']} (auto resolves to {info['precision']['auto']})")
+        print(
+            "nvidia-smi: " + "; ".join(f"{g['index']}: {g['model']}" for g in info["nvidia_gpus"])
+        )
+    print(
+        f"precision: {info['precision']['policy']} (auto resolves to {info['precision']['auto']})"
+    )
     if info["warning"]:
         print(f"warning: {info['warning']}", file=sys.stderr)
     return 0

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 
+from ferzoo.precision import CHOICES as PRECISIONS
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS
 from ferzoo.sweep.studies import STUDIES
 
@@ -105,6 +106,9 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
         "study's metric, read at that epoch, stays the objective")  # fmt: skip
     add("--min-epochs", type=_min_epochs, default="auto",
         help="no epoch before it is kept and no early stop happens (auto, or an int >= 0)")  # fmt: skip
+    add("--precision", choices=PRECISIONS, default="auto",
+        help="dtype policy of every trial (auto: float32 on a CPU, mixed precision on a GPU; "
+        "each trial records what it resolved to)")  # fmt: skip
 
 
 def _add_run_args(parser: argparse.ArgumentParser) -> None:
@@ -178,6 +182,7 @@ def settings_from_args(args: argparse.Namespace):
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         monitor=args.monitor,
         min_epochs=args.min_epochs,
+        precision=args.precision,
         final_folds=args.final_folds,
     )
 
@@ -198,7 +203,7 @@ def worker_plan(args: argparse.Namespace) -> list[str | None]:
 _FORWARDED = (
     "n_trials", "timeout", "epochs", "image_size", "batch_size", "storage", "study_name",
     "dataset", "pruner", "seed", "data_dir", "manual_dir", "results_dir", "heartbeat",
-    "max_retry", "verbose", "monitor", "min_epochs",
+    "max_retry", "verbose", "monitor", "min_epochs", "precision",
 )  # fmt: skip
 
 

@@ -134,6 +134,7 @@ class SweepSettings:
     # which epoch is kept. The study's `metric` stays the objective, read at that epoch.
     monitor: str = "auto"
     min_epochs: int | str = "auto"
+    precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
     final_folds: int = 1  # folds the best configuration is retrained and tested on
 
     @property

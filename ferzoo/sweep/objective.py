@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ferzoo import precision
 from ferzoo.files import jsonable
 from ferzoo.sweep.config import (
     ACTIVE_STATES,
@@ -151,6 +152,7 @@ class Objective:
         trial.set_user_attr("worker", s.worker_id)
         trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         trial.set_user_attr("device", device_description())
+        trial.set_user_attr("precision", precision.resolve(s.precision))
         if s.fixed:
             trial.set_user_attr("fixed", jsonable(s.fixed))
 
@@ -175,6 +177,7 @@ class Objective:
                 seed=s.seed,
                 monitor=s.monitor,
                 min_epochs=s.min_epochs,
+                precision=s.precision,
                 output_dir=workdir,
                 model_overrides=overrides,
                 callbacks=[pruning_callback_class()(trial, cfg.metric)],

@@ -46,6 +46,7 @@ class Spec:
     weights: str | None = None
     label_smoothing: float = 0.0
     class_weight: Any = None
+    precision: str = "float32"  # the resolved dtype policy (ferzoo.precision)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -99,7 +100,7 @@ def load_data(spec: Spec, dataset: Any):
 def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     """Step 2: the compiled model (built by name, or the given one) and its name."""
     from ferzoo import evaluate as ev
-    from ferzoo import performance
+    from ferzoo import performance, precision
     from ferzoo.losses import loss_for
     from ferzoo.metrics import MacroF1
 
@@ -107,13 +108,14 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
         import ferzoo
 
         size = spec.data_args["image_size"]
-        net = ferzoo.build(
-            model,
-            num_classes=len(data.class_names),
-            input_shape=(size, size, 3),
-            weights=spec.weights,
-            **spec.model_overrides,
-        )
+        with precision.scope(spec.precision):  # the layers keep the policy they are built with
+            net = ferzoo.build(
+                model,
+                num_classes=len(data.class_names),
+                input_shape=(size, size, 3),
+                weights=spec.weights,
+                **spec.model_overrides,
+            )
     else:
         net = model
     ev.check_num_classes(net, data.class_names)
@@ -121,7 +123,9 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     # torch, convolutions without layout copies on torch (same outputs), compile settings.
     performance.optimize(net)
     net.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
+        optimizer=precision.optimizer_for(
+            keras.optimizers.Adam(learning_rate=spec.learning_rate), spec.precision
+        ),
         loss=loss_for(net, label_smoothing=spec.label_smoothing),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
@@ -146,6 +150,7 @@ def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
             "weights": spec.weights,
             "label_smoothing": spec.label_smoothing,
             "class_weight": spec.class_weight,
+            "precision": spec.precision,
             "data_dir": spec.data_dir,
             "backend": keras.backend.backend(),
             "num_classes": len(data.class_names),
@@ -217,6 +222,12 @@ def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
     )
 
 
+def _precision(value: Any) -> str:
+    from ferzoo import precision
+
+    return precision.resolve(precision.check(value))
+
+
 def _spec(epochs, learning_rate, seed, patience, min_delta, monitor, min_epochs, protocol,
           model, model_overrides, callbacks, **rest) -> Spec:  # fmt: skip
     _positive_int("epochs", epochs)
@@ -283,6 +294,7 @@ def train(
     weights: str | None = None,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    precision: str = "auto",
     verbose: str | int = "auto",
 ) -> TrainResult:
     """Train a model on a dataset with the papers' recipe and write the run's files.
@@ -332,6 +344,10 @@ def train(
         label_smoothing: smooth the one-hot targets by this much (0: none).
         class_weight: None, "balanced" (weights inverse to the training part's class counts,
             for imbalanced sets such as FER2013 and AffectNet) or `{class: weight}`.
+        precision: the dtype policy: `"float32"`, `"mixed_float16"`, `"mixed_bfloat16"` or
+            `"auto"` (float32 on a CPU, mixed precision on a GPU, bfloat16 where the GPU has
+            it; `ferzoo.precision.resolve`). A model given built keeps its own policy; the
+            resolved policy is recorded in config.json.
         verbose: Keras `fit` verbosity (`"auto"`: a progress bar per epoch).
 
     Returns:
@@ -355,7 +371,8 @@ def train(
                  output_dir=output_dir, data_dir=data_dir, manual_dir=manual_dir,
                  verbose=verbose, data_args=data_args, subject_pattern=subject_pattern,
                  weights=None if weights is None else str(weights),
-                 label_smoothing=label_smoothing, class_weight=class_weight)  # fmt: skip
+                 label_smoothing=label_smoothing, class_weight=class_weight,
+                 precision=_precision(precision))  # fmt: skip
     keras.utils.set_random_seed(seed)
     report.enable_determinism()
     data = load_data(spec, dataset)
