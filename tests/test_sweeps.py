@@ -174,6 +174,43 @@ def test_demo_space_builds_at_32_px(params):
     assert model.output_shape == (None, 7)
 
 
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_every_study_names_a_dataset_and_protocol_it_can_run(name):
+    """Without any data: the study's dataset (and config) is registered, its protocol is one
+    the dataset's facts allow, its image size leaves configurations to search, and a trial
+    suggested by Optuna builds at that size with the dataset's number of classes."""
+    import ferzoo
+    from ferzoo import data
+    from ferzoo.datasets import builder_class, facts
+
+    cfg = STUDIES[name]
+    num_classes = data.info(cfg.dataset).num_classes  # a bad "name/config" raises here
+    assert num_classes >= 2, cfg.dataset
+    if cfg.protocol == "subject":
+        assert facts.of(builder_class(cfg.dataset)).has_subjects, cfg.dataset
+    else:
+        assert cfg.protocol == "paper"
+    ruled_out = space.check_image_size(cfg.space, cfg.image_size)
+    assert len(ruled_out) < len(space.min_image_sizes(cfg.space)), ruled_out
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):  # a draw may be one of the combinations ruled out at this size
+        model_name, overrides, kwargs = space.suggest(study.ask(), cfg)
+        try:
+            model = ferzoo.build(
+                model_name,
+                num_classes=num_classes,
+                input_shape=(cfg.image_size, cfg.image_size, 3),
+                **overrides,
+            )
+        except ValueError as err:
+            assert "too small for" in str(err)
+            continue
+        assert model.output_shape == (None, num_classes)
+        assert kwargs["batch_size"] > 0
+        return
+    pytest.fail(f"no suggested trial of study {name!r} builds at {cfg.image_size} px")
+
+
 # ---------------------------------------------------------------------------------------------
 # Pruning (every backend)
 # ---------------------------------------------------------------------------------------------
@@ -399,11 +436,11 @@ def test_finalize_without_complete_trials_says_so(tmp_path):
 def test_unknown_study_lists_the_known_ones(capsys):
     run = _load_run_module()
     with pytest.raises(SystemExit) as exit_info:
-        run.main(["--study", "affectnet"])
+        run.main(["--study", "sfew"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown study 'affectnet'" in err
-    assert "demo, ck_plus, jaffe, kdef, fesr" in err
+    assert "unknown study 'sfew'" in err
+    assert "demo, ck_plus, jaffe, kdef, fesr, fer2013, fer2013_ferplus, raf_db, affectnet" in err
 
 
 def test_unreachable_storage_is_one_line_and_exit_2(capsys):
