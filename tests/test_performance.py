@@ -93,6 +93,15 @@ def test_fuse_batch_norm_counts_layers_per_backend():
     assert fused.get_config() == plain.get_config()  # so a saved model is unchanged
 
 
+def test_fused_batch_norm_trains_on_a_batch_of_one_at_1x1():
+    """A last batch of one example: ResNet18's last stage is 1x1 at 32 px, one value per
+    channel, which torch's batch_norm refuses; the fused layers then fall back to Keras'."""
+    plain, fused = _twin_models(size=32)
+    performance.fuse_batch_norm(fused)
+    x = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    _assert_same_step(plain, fused, x, np.array([2]), "sparse_categorical_crossentropy")
+
+
 def test_optimize_counts_layers_per_backend():
     plain, fast = _twin_models()
     switched = performance.optimize(fast)
