@@ -503,6 +503,17 @@ def test_gpus_give_each_worker_its_device():
         parse(["--study", "demo", "--gpus", "first"])
 
 
+def test_workers_sharing_a_gpu_do_not_preallocate_its_memory():
+    env = sweep_cli.worker_env
+    alone = env(["0", "1"], 1, {"PATH": "/bin"})
+    assert alone == {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "1"}  # one worker per GPU: as is
+    shared = env(["0", "1", "0", "1"], 2, {"TF_FORCE_GPU_ALLOW_GROWTH": "false"})
+    assert shared["CUDA_VISIBLE_DEVICES"] == "0"
+    assert shared["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"  # the user's setting is kept
+    assert env([None, None], 0, {}) == {}  # no --gpus: the host's devices, untouched
+
+
 @pytest.mark.slow
 @pytest.mark.tf_only
 
