@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick                           # fewer steps, 224 px only for training
     python benchmarks/run.py --backends tensorflow --models resnet18 --sizes 96 --steps 3
     python benchmarks/run.py --backends jax,torch --precision mixed_bfloat16 --merge
+    python benchmarks/run.py --backends jax,torch --models resnet18 --sizes 112 --batch 128  # a GPU
 
 Every (backend, model, image size) runs in its own subprocess (`benchmarks/worker.py`) with
 `KERAS_BACKEND` set, because Keras fixes its backend per process; the hand-written PyTorch
@@ -90,7 +91,20 @@ def machine_info() -> dict:
     info["flops_per_cycle"] = per_cycle
     info["simd"] = simd
     info["peak_gflops"] = (info["nproc"] or 1) * ghz * per_cycle
+    info["gpus"] = nvidia_gpus()
     return info
+
+
+def nvidia_gpus() -> list[str]:
+    """`name, memory` of each GPU nvidia-smi lists; empty without one (or without the driver)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def versions() -> dict:
@@ -118,7 +132,7 @@ def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> d
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
     command = [sys.executable, WORKER, "--model", model, "--size", str(size)]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    command += ["--precision", args.precision]
+    command += ["--precision", args.precision, "--batch", str(args.batch)]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if args.quick and size != min(args.sizes):
@@ -258,6 +272,13 @@ def _peak_for(record: dict, machine: dict) -> float:
     return machine["peak_gflops"] * min(threads, machine["nproc"]) / machine["nproc"]
 
 
+def _percent_of_peak(gflops: float | None, record: dict, machine: dict) -> float | None:
+    """GFLOP/s as % of the CPU peak; None for a run on a GPU (no CPU peak applies)."""
+    if not gflops or record.get("device", "cpu") != "cpu":
+        return None
+    return 100 * gflops / _peak_for(record, machine)
+
+
 def _gflops(record: dict, images_per_s: float | None, factor: int) -> float | None:
     macs = (record.get("profile") or {}).get("macs")
     if not macs or images_per_s is None:
@@ -270,6 +291,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
     machine = meta["machine"]
     peak = machine["peak_gflops"]
     lines = ["# ferzoo benchmarks", ""]
+    batches = ", ".join(str(b) for b in sorted({r.get("batch", 16) for r in records}))
     lines += ["Produced by `benchmarks/run.py`:", ""]
     for command in meta["commands"]:
         lines.append(f"    {command}")
@@ -277,7 +299,8 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "",
         f"- Date: {meta['date']}",
         f"- Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['mhz']:.0f} MHz, "
-        f"{machine['ram_gib']:.1f} GiB RAM.",
+        f"{machine['ram_gib']:.1f} GiB RAM."
+        + (f" GPU: {'; '.join(machine['gpus'])}." if machine.get("gpus") else ""),
         f"- Estimated FP32 peak: {peak:.0f} GFLOP/s = {machine['nproc']} cores x "
         f"{machine['mhz'] / 1000:.2f} GHz x {machine['flops_per_cycle']} FLOP/cycle "
         f"({machine['simd']}). An estimate from /proc/cpuinfo, not a measurement.",
@@ -285,7 +308,8 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores "
         "(the benchmark's own processes count in it; more than the core count means other jobs "
         "shared the machine and the figures are noisier: see the per-step times in bench.json).",
-        "- Batch 16 for training and inference throughput, batch 1 for latency; random images, "
+        f"- Batch {batches} for training and inference throughput, batch 1 for latency; "
+        "random images (on the device that computes, before timing), "
         "one fixed batch (no input pipeline). Medians over the repeated steps after the first "
         "(the first step, with tracing/compilation, is reported on its own) and the warm-up "
         "steps. Training: `train_on_batch` with Adam (Keras), forward + backward + Adam step "
@@ -294,7 +318,8 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "step is counted as 3 forward passes (forward + backward for activations and weights).",
         "- Threads: "
         + (", ".join(sorted({str(r.get("threads") or "framework default") for r in records})))
-        + " compute thread(s) per process; % of peak is against the peak of that many cores.",
+        + " compute thread(s) per process; % of peak is against the peak of that many cores "
+        "(CPU runs only).",
         "- Peak memory: the RSS high-water mark of the subprocess that ran the configuration "
         "(framework import, model, training and inference steps).",
         "",
@@ -401,13 +426,13 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
                         f"| {model} | {backend} | {size} | {r.get('data_format', '-')} | "
                         f"{r.get('jit_compile', '-')} | {_fmt(r['train_images_per_s'])} | "
                         f"{_fmt(r['train_step_s'], 3)} | {_fmt(r['first_train_step_s'], 1)} | "
-                        f"{_fmt(g)} | {_fmt(100 * g / _peak_for(r, machine) if g else None)} | "
+                        f"{_fmt(g)} | {_fmt(_percent_of_peak(g, r, machine))} | "
                         f"{_fmt(r['peak_rss_mib'], 0)} |"
                     )
         lines.append("")
         lines += [f"## Inference{title}", ""]
         lines += [
-            "| model | backend | size | img/s (batch 16) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
+            f"| model | backend | size | img/s (batch {batches}) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for model in models:
@@ -420,7 +445,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
                     lines.append(
                         f"| {model} | {backend} | {size} | {_fmt(r['infer_images_per_s'])} | "
                         f"{_fmt(r['first_infer_s'], 2)} | {_fmt(g)} | "
-                        f"{_fmt(100 * g / _peak_for(r, machine) if g else None)} | {_fmt(r['latency_ms'], 1)} |"
+                        f"{_fmt(_percent_of_peak(g, r, machine))} | {_fmt(r['latency_ms'], 1)} |"
                     )
         lines.append("")
     failed = [r for r in records if "error" in r]
@@ -445,6 +470,8 @@ def write_csv(records: list[dict], path: str) -> None:
         "size",
         "label",
         "precision",
+        "device",
+        "batch",
         "data_format",
         "jit_compile",
         "deterministic",
@@ -479,6 +506,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sizes", default="224,96")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--batch", type=int, default=16, help="images per training step")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
     parser.add_argument(
         "--quick",

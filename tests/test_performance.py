@@ -265,6 +265,33 @@ def test_report_gives_ratio_and_gflops(tmp_path):
     assert "| 72.0 | 56.2 |" in tf_row
 
 
+def test_report_of_gpu_runs_names_the_gpu_and_its_batch_without_a_cpu_peak(tmp_path):
+    gpu = dict(device="NVIDIA H200", batch=128)
+    records = [
+        dict(_record("jax", "resnet18", 112, 12.0), train_step_s=128 / 12.0, **gpu),
+        dict(_record(bench_run.REFERENCE, "resnet18", 112, 10.0), train_step_s=12.8, **gpu),
+    ]
+    meta = dict(_META, machine=dict(_META["machine"], gpus=["NVIDIA H200, 143771 MiB"]))
+    text = bench_run.write_report(records, meta, str(tmp_path / "bench.md"))
+    assert "GPU: NVIDIA H200, 143771 MiB." in text and "- Batch 128 for training" in text
+    assert "img/s (batch 128)" in text
+    jax_row = next(line for line in text.splitlines() if "| resnet18 | jax | 112 |" in line)
+    assert "| 72.0 | - |" in jax_row  # GFLOP/s, but no % of a CPU peak
+
+
+def test_worker_times_the_batch_it_is_given_on_the_device_it_names():
+    from benchmarks import worker
+
+    args = ["--model", "resnet18", "--size", "32", "--steps", "1", "--warmup", "0", "--batch", "3"]
+    record = worker.main([*args, "--train-only"])
+    assert record["batch"] == 3
+    assert record["train_images_per_s"] == pytest.approx(3 / record["train_step_s"])
+    assert record["device"] == "cpu"  # the CI machines have no GPU
+    if keras.backend.backend() == "torch":
+        reference = worker.main([*args, "--train-only", "--reference"])
+        assert (reference["batch"], reference["device"]) == (3, "cpu")
+
+
 def test_machine_peak_is_cores_times_frequency_times_width():
     info = bench_run.machine_info()
     assert info["flops_per_cycle"] in (8, 16, 32, 64)
