@@ -53,6 +53,7 @@ while [ $# -gt 0 ]; do
     *) echo "gpu_check.sh: error: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+STEPS=$(echo "$STEPS" | tr -s ',' | sed 's/^,//; s/,$//')
 for step in ${STEPS//,/ }; do
   case $step in install | env | precision | bench | sweep) ;;
     *) echo "gpu_check.sh: error: unknown step $step (install, env, precision, bench, sweep)" >&2
@@ -250,22 +251,32 @@ bench_step() {
   if [ -f "$out/bench.md" ]; then
     cp "$out/bench.md" "$out/bench.json" "$DEST/"
     # The headline: ferzoo / reference ratio tables.
-    awk '/^## ferzoo \/ hand-written/ {p = 1} /^## Training/ {p = 0} p' "$out/bench.md" |
-      sed 's/^/  /' >>"$SUMMARY"
+    awk '/^## ferzoo \/ hand-written/ {p = 1} /^## Training/ {p = 0} p && /^(\||Precision)/' \
+      "$out/bench.md" | sed 's/^/  /' >>"$SUMMARY"
   fi
   return $code
 }
 
 sweep_step() {
-  local out=$DETAILS/sweep
+  local out=$DETAILS/sweep data=$DATA
   mkdir -p "$out"
-  KERAS_BACKEND=$SWEEP_BACKEND "$PY" sweeps/run.py --study demo --gpus 0 --data-dir "$DATA" \
+  # With TensorFlow here, ferzoo reads through tf.data, which needs the TFRecord files that
+  # gpu_data.sh leaves out: then the sweep prepares its own copy (TensorFlow can).
+  if "$PY" -c "import tensorflow" 2>/dev/null &&
+    ! compgen -G "$DATA/synthetic_faces/*/*/*.tfrecord-*" >/dev/null; then
+    data=$DETAILS/tfds
+    echo "TensorFlow is installed and $DATA has no TFRecord files: preparing into $data"
+  fi
+  KERAS_BACKEND=$SWEEP_BACKEND "$PY" sweeps/run.py --study demo --gpus 0 --data-dir "$data" \
     --results-dir "$out" --storage "sqlite:///$out/optuna.db" --heartbeat 10 "${SWEEP_ARGS[@]}"
   local code=$?
   "$PY" - "$out/optuna.db" <<'PYEOF' | tee -a "$SUMMARY"
 import sys, optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-study = optuna.load_study(study_name="demo", storage=f"sqlite:///{sys.argv[1]}")
+try:
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{sys.argv[1]}")
+except KeyError:
+    sys.exit("  - no study was created")
 for t in study.trials:
     a = t.user_attrs
     value = "-" if t.value is None else f"{t.value:.3f}"
