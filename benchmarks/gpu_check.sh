@@ -80,7 +80,7 @@ if [ $QUICK = 1 ]; then  # a CPU dry run: every path, tiny work
   SWEEP_ARGS=(--n-trials 2 --epochs 1 --image-size 32 --no-final)
 else
   PRECISION_K="precision"
-  BENCH_ARGS=(--sizes 112 --steps 20 --warmup 3 --rounds 1 --batch "$BENCH_BATCH" --timeout 240)
+  BENCH_ARGS=(--sizes 112 --steps 20 --warmup 3 --rounds 1 --batch "$BENCH_BATCH" --timeout 150)
   SWEEP_ARGS=(--n-trials 4)
 fi
 
@@ -244,16 +244,15 @@ precision_step() {  # precision_step BACKEND
 
 bench_step() {
   local code=0 out=$DETAILS/bench
+  # One run.py per (precision, model), merged into one report: what finished is kept if the
+  # step is cut short.
   for policy in float32 mixed_bfloat16; do
-    "$PY" benchmarks/run.py --backends jax,torch --models resnet18,msc_wca_resnet18 \
-      --precision "$policy" --merge --output-dir "$out" "${BENCH_ARGS[@]}" || code=1
+    for model in resnet18 msc_wca_resnet18; do
+      "$PY" benchmarks/run.py --backends jax,torch --models "$model" --precision "$policy" \
+        --merge --output-dir "$out" "${BENCH_ARGS[@]}" || code=1
+      [ -f "$out/bench.md" ] && cp "$out/bench.md" "$out/bench.json" "$DEST/"
+    done
   done
-  if [ -f "$out/bench.md" ]; then
-    cp "$out/bench.md" "$out/bench.json" "$DEST/"
-    # The headline: ferzoo / reference ratio tables.
-    awk '/^## ferzoo \/ hand-written/ {p = 1} /^## Training/ {p = 0} p && /^(\||Precision)/' \
-      "$out/bench.md" | sed 's/^/  /' >>"$SUMMARY"
-  fi
   return $code
 }
 
@@ -288,20 +287,24 @@ PYEOF
   return $code
 }
 
-if has install; then run install 300 install_wheels; fi
+if has install; then run install 180 install_wheels; fi
 [ -d /tmp/ferzoo-site ] && export PYTHONPATH=$PYTHONPATH:/tmp/ferzoo-site  # pip's fallback
 if ! imports_ok >/dev/null; then
   say "- Keras, Optuna or TFDS do not import ($IMPORTS); the other steps are skipped."
   STEPS=
 fi
-if has env; then run env 180 env_step; fi
+if has env; then run env 120 env_step; fi
 if has precision; then
-  for backend in jax torch; do run "precision ($backend)" 300 precision_step "$backend"; done
+  for backend in jax torch; do run "precision ($backend)" 240 precision_step "$backend"; done
 fi
 if has bench; then
   sample bench
-  run bench 560 bench_step
+  run bench 360 bench_step
   unsample bench
+  if [ -f "$DEST/bench.md" ]; then  # the headline: the ferzoo / reference ratio tables
+    awk '/^## ferzoo \/ hand-written/ {p = 1} /^## Training/ {p = 0} p && /^(\||Precision)/' \
+      "$DEST/bench.md" | sed 's/^/  /' >>"$SUMMARY"
+  fi
 fi
 if has sweep; then
   if [ ! -d "$DATA/synthetic_faces" ] && ! "$PY" -c "import tensorflow" 2>/dev/null; then
@@ -309,7 +312,7 @@ if has sweep; then
     FAILED+=(sweep)
   else
     sample sweep
-    run sweep 420 sweep_step
+    run sweep 300 sweep_step
     unsample sweep
   fi
 fi
