@@ -1,4 +1,4 @@
-"""The multi-scale convolution (MsC) layer of seed 003."""
+"""The multi-scale convolution (MsC) layer of the MsC-wCA paper."""
 
 from __future__ import annotations
 

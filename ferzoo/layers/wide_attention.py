@@ -62,8 +62,8 @@ class WideAttention(keras.layers.Layer):
     (2, 8, 8, 16)
 
     Reference:
-    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion"
-      (seed 000), section on WA and its Figure 2.
+    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion",
+      section on WA and its Figure 2.
     - [Hou et al., Coordinate Attention for Efficient Mobile Network Design, CVPR 2021](https://arxiv.org/abs/2103.02907)
     """
 

@@ -1,4 +1,4 @@
-"""The AlexNet-style CNN of seed 003 and its MsC / wCA / wSE variants.
+"""The AlexNet-style CNN of the MsC-wCA paper and its MsC / wCA / wSE variants.
 
 One generic builder, `cnn`, and the table `VARIANTS`.
 """
@@ -129,7 +129,7 @@ def cnn(
     routings: int = 3,
     data_format: str | None = None,
 ) -> keras.Model:
-    """Seed 003's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FC layers.
+    """The MsC-wCA paper's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FC layers.
 
     Layout (PyTorch notation, every conv followed by ReLU):
     conv 64@11x11/4 p2 -> maxpool 3/2 -> [attention] -> conv 192@5x5 p2 + BN -> maxpool 3/2 ->
@@ -167,7 +167,7 @@ def cnn(
     ```
 
     Reference:
-    - Seed 003 (Liu et al., Sci. Rep. 2025), Fig. 1 and Table 8; Krizhevsky et al., ImageNet
+    - MsC-wCA paper (Liu et al., Sci. Rep. 2025), Fig. 1 and Table 8; Krizhevsky et al., ImageNet
       Classification with Deep Convolutional Neural Networks, NeurIPS 2012; torchvision's
       `alexnet` for the paddings (2, 2, 1, 1, 1). Batch norm follows the conv, before the ReLU.
     - "Pool to 6x6" is `keras.layers.AdaptiveAveragePooling2D(6)`, which equals PyTorch's

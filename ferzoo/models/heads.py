@@ -1,7 +1,7 @@
 """What every family shares: the classifier heads, the argument checks, and the input checks.
 
-- `dense_head`: global average pooling -> (dropout) -> Dense softmax (seed 003's ResNets).
-- `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (seed 000).
+- `dense_head`: global average pooling -> (dropout) -> Dense softmax (the MsC-wCA paper's ResNets).
+- `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (the WAMF paper).
 - `check_input_size`: the minimum image size a network accepts, computed from its list of
   downsampling layers, and the ValueError that states it.
 """

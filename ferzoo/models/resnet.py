@@ -1,4 +1,4 @@
-"""ResNet with basic blocks: seed 003's ResNet18 variants (MsC, wCA) and seed 000's WAMF grid.
+"""ResNet with basic blocks: the MsC-wCA paper's ResNet18 variants and the WAMF grid.
 
 One generic builder, `resnet`, and the table `VARIANTS`. Every choice the variants make (stem,
 attention after the first pooling layer, attention in every stage, fusion at the stage joins,
@@ -36,7 +36,7 @@ _R18 = (2, 2, 2, 2)
 _R34 = (3, 4, 6, 3)
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    # Seed 003 (dense head; wCA after the first pooling layer).
+    # The MsC-wCA paper (dense head; wCA after the first pooling layer).
     "resnet18": dict(depths=_R18),
     "msc_resnet18": dict(depths=_R18, stem="msc"),
     "wca_resnet18": dict(depths=_R18, attention="wca"),
@@ -46,7 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "msc_resnet34": dict(depths=_R34, stem="msc"),
     "wca_resnet34": dict(depths=_R34, attention="wca"),
     "msc_wca_resnet34": dict(depths=_R34, stem="msc", attention="wca"),
-    # Seed 000's ablation grid (capsule head; WA in every stage, MF at every stage join).
+    # The WAMF paper's ablation grid (capsule head; WA in every stage, MF at every stage join).
     "resnet18_caps": dict(depths=_R18, head="capsule"),
     "mf_resnet18_caps": dict(depths=_R18, fusion="mf", head="capsule"),
     "wa_resnet18_caps": dict(depths=_R18, stage_attention="wa", head="capsule"),
@@ -179,16 +179,16 @@ def resnet(
         stem: `"conv"` (7x7/2 conv, BN, ReLU) or `"msc"` (MultiScaleConv, BN, ReLU).
         stem_filters: stem filters (per branch for MsC). Defaults to `widths[0]`.
         msc_kernels: the MsC kernel sizes (odd).
-        msc_strides: the MsC stride; 1 in seed 003 (see Reference).
-        attention: module after the first pooling layer (seed 003): `None`, `"wca"`, `"wse"`
+        msc_strides: the MsC stride; 1 in the MsC-wCA paper (see Reference).
+        attention: module after the first pooling layer (MsC-wCA): `None`, `"wca"`, `"wse"`
             or `"wa"`.
-        stage_attention: module at the end of every stage (seed 000): `None`, `"wa"`, `"wca"`
+        stage_attention: module at the end of every stage (WAMF): `None`, `"wa"`, `"wca"`
             or `"wse"`.
         attention_kwargs: keywords for the attention layers, over the registry's model
             defaults (`ferzoo.models.attention`): e.g. `{"ratio": 8}` for wCA,
             `{"reduction": 8}` for WA (at most the channels it sees).
         fusion: `None` or `"mf"`: MultiScaleFusion of every stage's input and output.
-        mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in seed 000.
+        mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in the WAMF paper.
         head: `"dense"` (global average pool, dropout, Dense softmax) or `"capsule"`.
         dropout: dropout before the dense head's Dense layer.
         primary_capsules: capsule channels of the primary capsule layer (capsule head).
@@ -212,7 +212,7 @@ def resnet(
     Reference:
     - He et al., Deep Residual Learning for Image Recognition, CVPR 2016; torchvision's
       `resnet18`/`resnet34` layout (stride on the first 3x3 conv, 1x1 projection shortcut).
-    - Seed 003 (Liu et al., "Multiscale wavelet attention convolutional network for facial
+    - MsC-wCA paper (Liu et al., "Multiscale wavelet attention convolutional network for facial
       expression recognition", Sci. Rep. 2025): MsC replaces the first conv; wCA goes "after the
       first pooling layer". Its Table 8 (11.29 M / 8.73 G MACs for MsC-wCA-ResNet18 against
       11.18 M / 1.82 G for ResNet18) implies that the MsC stem is three 64-filter branches
@@ -223,7 +223,7 @@ def resnet(
       or not; see `WaveletChannelAttention`), unshared branches with ratio 16 and biases
       (9,628 parameters on 192 channels) come closest, so ratio 16, unshared,
       are the model defaults of `ferzoo.models.attention`.
-    - Seed 000 (the WAMF paper): "WA mechanisms in each layer" (each ResNet stage) and "MF
+    - WAMF paper: "WA mechanisms in each layer" (each ResNet stage) and "MF
       mechanisms between every two layers" with kernels 1, 7, 5, 3; a capsule network
       classifies the last feature map. The paper does not place WA inside the stage, so ferzoo
       applies it once at the end of each stage (on the stage output, before MF), which keeps
