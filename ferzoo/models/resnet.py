@@ -94,6 +94,57 @@ def _basic_block(x, filters: int, stride: int, name: str, data_format: str):
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
+def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_format: str):
+    """The stem conv (7x7/2, or MultiScaleConv in its place), BN, ReLU and the 3x3/2 max pool."""
+    if stem == "conv":
+        x = _conv(inputs, filters, 7, 2, "stem_conv", data_format)
+    else:
+        x = L.MultiScaleConv(
+            filters,
+            kernel_sizes=tuple(msc_kernels),
+            strides=msc_strides,
+            use_bias=False,
+            data_format=data_format,
+            name="stem_msc",
+        )(inputs)
+    x = batch_norm(data_format, "stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
+    return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
+
+
+def _stage(
+    x,
+    index: int,
+    depth: int,
+    filters: int,
+    data_format: str,
+    *,
+    stage_attention: str | None,
+    attention_kwargs: dict[str, Any],
+    fusion: str | None,
+    mf_kernel: int,
+):
+    """Stage `index` (from 0): `depth` basic blocks, then [stage_attention], then [MF fusion]."""
+    stage = f"stage{index + 1}"
+    stage_input = x
+    for j in range(depth):
+        stride = 2 if (index > 0 and j == 0) else 1
+        x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
+    if stage_attention:
+        layer = attn.attention_layer(
+            stage_attention,
+            name=f"{stage}_{stage_attention}",
+            data_format=data_format,
+            attention_kwargs=attention_kwargs,
+        )
+        x = layer(x)
+    if fusion:
+        mf = L.MultiScaleFusion(kernel_size=mf_kernel, data_format=data_format, name=f"{stage}_mf")
+        x = mf([stage_input, x])
+    return x
+
+
 _CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
                  "capsule_dim", "routings")  # fmt: skip
 
@@ -271,41 +322,28 @@ def resnet(
     )
     check_input_size(name, input_shape, hw, spatial)
 
-    attention_args = dict(data_format=data_format, attention_kwargs=attention_kwargs)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    if stem == "conv":
-        x = _conv(inputs, stem_filters, 7, 2, "stem_conv", data_format)
-    else:
-        x = L.MultiScaleConv(
-            stem_filters,
-            kernel_sizes=tuple(msc_kernels),
-            strides=msc_strides,
-            use_bias=False,
-            data_format=data_format,
-            name="stem_msc",
-        )(inputs)
-    x = batch_norm(data_format, "stem_bn")(x)
-    x = keras.layers.ReLU(name="stem_relu")(x)
-    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
+    x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)
     if attention:
-        x = attn.attention_layer(attention, name=f"stem_{attention}", **attention_args)(x)
-
+        layer = attn.attention_layer(
+            attention,
+            name=f"stem_{attention}",
+            data_format=data_format,
+            attention_kwargs=attention_kwargs,
+        )
+        x = layer(x)
     for i, (depth, filters) in enumerate(zip(depths, widths, strict=True)):
-        stage = f"stage{i + 1}"
-        stage_input = x
-        for j in range(depth):
-            stride = 2 if (i > 0 and j == 0) else 1
-            x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
-        if stage_attention:
-            layer = attn.attention_layer(
-                stage_attention, name=f"{stage}_{stage_attention}", **attention_args
-            )
-            x = layer(x)
-        if fusion:
-            x = L.MultiScaleFusion(
-                kernel_size=mf_kernels[i], data_format=data_format, name=f"{stage}_mf"
-            )([stage_input, x])
+        x = _stage(
+            x,
+            i,
+            depth,
+            filters,
+            data_format,
+            stage_attention=stage_attention,
+            attention_kwargs=attention_kwargs,
+            fusion=fusion,
+            mf_kernel=mf_kernels[i],
+        )
 
     if head == "dense":
         outputs = dense_head(x, num_classes, dropout=dropout, data_format=data_format)
