@@ -32,7 +32,7 @@ BATCH = 16
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
-def _median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
+def median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
     """(first call, median of `steps` calls after `warmup` more, all recorded times), seconds."""
     start = time.perf_counter()
     fn()
@@ -180,7 +180,7 @@ def _reference_record(args) -> dict:
 
 
 def _time_all(train, infer, latency, args) -> dict:
-    first_train, train_s, train_times = _median_time(train, args.steps, args.warmup)
+    first_train, train_s, train_times = median_time(train, args.steps, args.warmup)
     record = {
         "first_train_step_s": first_train,
         "train_step_s": train_s,
@@ -188,8 +188,8 @@ def _time_all(train, infer, latency, args) -> dict:
         "train_images_per_s": BATCH / train_s,
     }
     if not args.train_only:
-        first_infer, infer_s, _ = _median_time(infer, args.steps, args.warmup)
-        first_lat, latency_s, _ = _median_time(latency, args.steps, args.warmup)
+        first_infer, infer_s, _ = median_time(infer, args.steps, args.warmup)
+        first_lat, latency_s, _ = median_time(latency, args.steps, args.warmup)
         record.update(
             first_infer_s=first_infer,
             infer_images_per_s=BATCH / infer_s,

@@ -90,10 +90,7 @@ class WideAttention(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"WideAttention expects a 4D feature map. Received: input_shape={input_shape}"
-            )
+        _checks.feature_map_shape("WideAttention", input_shape)
         channels = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
         if channels is None:
             raise ValueError(
