@@ -9,7 +9,6 @@ from typing import Any
 
 import keras
 
-from ferzoo import layers as L
 from ferzoo.models import attention as attn
 from ferzoo.models.heads import (
     HEADS,
@@ -23,6 +22,7 @@ from ferzoo.models.heads import (
     check_num_classes,
     check_positive_int,
     head_spatial_ops,
+    msc_stem,
     resolve_input,
 )
 
@@ -123,27 +123,20 @@ def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_f
     if stem == "conv":
         x = _conv(inputs, filters, 11, 4, 2, "conv1", data_format)
     else:
-        x = L.MultiScaleConv(
-            filters,
-            kernel_sizes=tuple(msc_kernels),
-            strides=msc_strides,
-            data_format=data_format,
-            name="stem_msc",
-        )(inputs)
+        x = msc_stem(inputs, filters, msc_kernels, msc_strides, data_format, use_bias=True)
     return keras.layers.ReLU(name="conv1_relu")(x)
 
 
 def _features(x, attention: str | None, attention_kwargs: dict[str, Any], data_format: str):
     """pool1 -> [attention] -> conv2 + BN -> pool2 -> conv3, conv4, conv5 + BN -> pool3."""
     x = _pool(x, "pool1", data_format)
-    if attention:
-        layer = attn.attention_layer(
-            attention,
-            name=f"pool1_{attention}",
-            data_format=data_format,
-            attention_kwargs=attention_kwargs,
-        )
-        x = layer(x)
+    x = attn.attend(
+        x,
+        attention,
+        name=f"pool1_{attention}",
+        data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )
     x = _conv(x, 192, 5, 1, 2, "conv2", data_format)
     x = batch_norm(data_format, "conv2_bn")(x)
     x = keras.layers.ReLU(name="conv2_relu")(x)

@@ -26,6 +26,7 @@ from ferzoo.models.heads import (
     check_positive_int,
     dense_head,
     head_spatial_ops,
+    msc_stem,
     resolve_input,
 )
 
@@ -99,14 +100,7 @@ def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_f
     if stem == "conv":
         x = _conv(inputs, filters, 7, 2, "stem_conv", data_format)
     else:
-        x = L.MultiScaleConv(
-            filters,
-            kernel_sizes=tuple(msc_kernels),
-            strides=msc_strides,
-            use_bias=False,
-            data_format=data_format,
-            name="stem_msc",
-        )(inputs)
+        x = msc_stem(inputs, filters, msc_kernels, msc_strides, data_format, use_bias=False)
     x = batch_norm(data_format, "stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
@@ -131,14 +125,13 @@ def _stage(
     for j in range(depth):
         stride = 2 if (index > 0 and j == 0) else 1
         x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
-    if stage_attention:
-        layer = attn.attention_layer(
-            stage_attention,
-            name=f"{stage}_{stage_attention}",
-            data_format=data_format,
-            attention_kwargs=attention_kwargs,
-        )
-        x = layer(x)
+    x = attn.attend(
+        x,
+        stage_attention,
+        name=f"{stage}_{stage_attention}",
+        data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )
     if fusion:
         mf = L.MultiScaleFusion(kernel_size=mf_kernel, data_format=data_format, name=f"{stage}_mf")
         x = mf([stage_input, x])
@@ -324,14 +317,10 @@ def resnet(
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)
-    if attention:
-        layer = attn.attention_layer(
-            attention,
-            name=f"stem_{attention}",
-            data_format=data_format,
-            attention_kwargs=attention_kwargs,
-        )
-        x = layer(x)
+    x = attn.attend(
+        x, attention, name=f"stem_{attention}", data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )  # fmt: skip
     for i, (depth, filters) in enumerate(zip(depths, widths, strict=True)):
         x = _stage(
             x,
