@@ -108,6 +108,30 @@ def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data
 
 @pytest.mark.slow
 @pytest.mark.tf_only
+def test_a_demo_sweep_with_the_default_paths_writes_only_under_runs(
+    tmp_path, tiny_data_dir, monkeypatch
+):
+    """`make demo`'s command (no --storage, no --results-dir) in an empty folder, as in a fresh
+    clone: the storage, the trials' files and the report all land in the git-ignored runs/."""
+    from ferzoo import paths
+
+    if os.path.isabs(paths.RUNS_DIR):
+        pytest.skip(f"FERZOO_RUNS_DIR is an absolute path: {paths.RUNS_DIR}")
+    work = tmp_path / "clone"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["--study", "demo", "--dataset", TINY, "--image-size", "32", "--epochs", "1",
+            "--batch-size", "8", "--n-trials", "1", "--data-dir", tiny_data_dir,
+            "--pruner", "none", "--heartbeat", "1"]  # fmt: skip
+    assert sweep_cli.main(args) == 0
+    top = paths.RUNS_DIR.split(os.sep)[0]
+    assert os.listdir(work) == [top]
+    assert (work / paths.SWEEPS_DIR / "demo" / "summary.md").exists()
+    assert (work / paths.RUNS_DIR / "optuna.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
 def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir):
     """--n-trials 2, then the same command with --n-trials 4: 4 trials, 4 configurations (a
     restarted sampler with the old seed would draw the first two again)."""
