@@ -28,6 +28,8 @@ import time
 import numpy as np
 
 BATCH = 16
+#: The arguments every record carries, as `benchmarks/run.py` reads them.
+RECORDED_ARGS = ("model", "size", "steps", "warmup", "label", "threads")
 #: `ferzoo.precision.CHOICES`, spelled out so that `--help` needs no Keras import.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
@@ -263,17 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.deterministic is not None:
         args.deterministic = args.deterministic == "true"
     record = _reference_record(args) if args.reference else _keras_record(args)
-    record.update(
-        model=args.model,
-        size=args.size,
-        batch=BATCH,
-        steps=args.steps,
-        warmup=args.warmup,
-        label=args.label,
-        threads=args.threads,
-        load_average=os.getloadavg(),
-        peak_rss_mib=_peak_rss_mib(),
-    )
+    # The run's arguments under their own names, then what the run measured about the machine.
+    record.update({name: getattr(args, name) for name in RECORDED_ARGS})
+    record.update(batch=BATCH, load_average=os.getloadavg(), peak_rss_mib=_peak_rss_mib())
     print(json.dumps(record), flush=True)
     return record
 
