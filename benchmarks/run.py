@@ -271,6 +271,35 @@ def _fmt(value, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _train_cells(r, gflops: str, peak: str) -> str:
+    return (
+        f"{r.get('data_format', '-')} | {r.get('jit_compile', '-')} | "
+        f"{_fmt(r['train_images_per_s'])} | {_fmt(r['train_step_s'], 3)} | "
+        f"{_fmt(r['first_train_step_s'], 1)} | {gflops} | {peak} | {_fmt(r['peak_rss_mib'], 0)}"
+    )
+
+
+def _infer_cells(r, gflops: str, peak: str) -> str:
+    return (
+        f"{_fmt(r['infer_images_per_s'])} | {_fmt(r['first_infer_s'], 2)} | {gflops} | {peak} | "
+        f"{_fmt(r['latency_ms'], 1)}"
+    )
+
+
+# (section, the throughput key, FLOPs per MAC-pass factor, header, the cells after
+# model | backend | size): training counts forward and backward (3 passes), inference one.
+_TABLES = (
+    ("Training", "train_images_per_s", 3, [
+        "| model | backend | size | data format | jit | img/s | s/step | first step s | GFLOP/s | % of peak | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ], _train_cells),
+    ("Inference", "infer_images_per_s", 1, [
+        "| model | backend | size | img/s (batch 16) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
+        "|---|---|---|---|---|---|---|---|",
+    ], _infer_cells),
+)  # fmt: skip
+
+
 def _peak_for(record: dict, machine: dict) -> float:
     """The peak of the cores the run could use (`--threads` limits it)."""
     threads = record.get("threads") or machine["nproc"]
@@ -398,49 +427,27 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
             g = _gflops(twin, images_per_s, factor) if twin else None
         return g
 
+    def picked(label, precision, key):
+        """(model, backend, size, record) of every run of `label` that measured `key`."""
+        for model in models:
+            for size in sizes:
+                for backend in order:
+                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
+                    if r is not None and key in r:
+                        yield model, backend, size, r
+
     for label, precision in configs:
         parts = ([f"configuration `{label}`"] if label else []) + (
             [f"precision `{precision}`"] if precision != "float32" else []
         )
         title = f" ({', '.join(parts)})" if parts else ""
-        lines += [f"## Training{title}", ""]
-        lines += [
-            "| model | backend | size | data format | jit | img/s | s/step | first step s | GFLOP/s | % of peak | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for model in models:
-            for size in sizes:
-                for backend in order:
-                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
-                    if r is None:
-                        continue
-                    g = gflops(r, r["train_images_per_s"], 3)
-                    lines.append(
-                        f"| {model} | {backend} | {size} | {r.get('data_format', '-')} | "
-                        f"{r.get('jit_compile', '-')} | {_fmt(r['train_images_per_s'])} | "
-                        f"{_fmt(r['train_step_s'], 3)} | {_fmt(r['first_train_step_s'], 1)} | "
-                        f"{_fmt(g)} | {_fmt(100 * g / _peak_for(r, machine) if g else None)} | "
-                        f"{_fmt(r['peak_rss_mib'], 0)} |"
-                    )
-        lines.append("")
-        lines += [f"## Inference{title}", ""]
-        lines += [
-            "| model | backend | size | img/s (batch 16) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for model in models:
-            for size in sizes:
-                for backend in order:
-                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
-                    if r is None or "infer_images_per_s" not in r:
-                        continue
-                    g = gflops(r, r["infer_images_per_s"], 1)
-                    lines.append(
-                        f"| {model} | {backend} | {size} | {_fmt(r['infer_images_per_s'])} | "
-                        f"{_fmt(r['first_infer_s'], 2)} | {_fmt(g)} | "
-                        f"{_fmt(100 * g / _peak_for(r, machine) if g else None)} | {_fmt(r['latency_ms'], 1)} |"
-                    )
-        lines.append("")
+        for section, key, factor, header, row in _TABLES:
+            lines += [f"## {section}{title}", "", *header]
+            for model, backend, size, r in picked(label, precision, key):
+                g = gflops(r, r[key], factor)
+                peak = _fmt(100 * g / _peak_for(r, machine) if g else None)
+                lines.append(f"| {model} | {backend} | {size} | {row(r, _fmt(g), peak)} |")
+            lines.append("")
     failed = [r for r in records if "error" in r]
     if failed:
         lines += ["## Failed runs", ""]

@@ -10,7 +10,6 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -29,32 +28,10 @@ from optuna.trial import TrialState
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
 from ferzoo.sweep import space
-from ferzoo.sweep.studies import STUDIES
-
-ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "sweeps" / "run.py"
-TINY = "synthetic_faces/tiny"
+from tests.sweep_testing import settings as _settings
+from tests.sweep_testing import subprocess_env
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _load_run_module():
-    return sweep_cli
-
-
-def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
-    base = dict(
-        study=STUDIES["demo"],
-        study_name="demo",
-        storage_url=f"sqlite:///{tmp_path}/optuna.db",
-        n_trials=3,
-        epochs=2,
-        image_size=32,
-        results_dir=str(tmp_path / "results"),
-        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
-    )
-    base.update(kwargs)
-    return sweep.SweepSettings(**base)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,9 +374,8 @@ def test_finalize_without_complete_trials_says_so(tmp_path):
 
 
 def test_unknown_study_lists_the_known_ones(capsys):
-    run = _load_run_module()
     with pytest.raises(SystemExit) as exit_info:
-        run.main(["--study", "affectnet"])
+        sweep_cli.main(["--study", "affectnet"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown study 'affectnet'" in err
@@ -407,8 +383,7 @@ def test_unknown_study_lists_the_known_ones(capsys):
 
 
 def test_unreachable_storage_is_one_line_and_exit_2(capsys):
-    run = _load_run_module()
-    code = run.main(
+    code = sweep_cli.main(
         [
             "--study",
             "demo",
@@ -427,10 +402,9 @@ def test_unreachable_storage_is_one_line_and_exit_2(capsys):
 
 @pytest.mark.tf_only
 def test_missing_dataset_prints_the_builder_instructions(tmp_path, capsys):
-    run = _load_run_module()
     empty = tmp_path / "manual"
     empty.mkdir()
-    code = run.main([
+    code = sweep_cli.main([
         "--study", "jaffe", "--storage", f"sqlite:///{tmp_path}/o.db",
         "--data-dir", str(tmp_path / "tfds"), "--manual-dir", str(empty),
         "--results-dir", str(tmp_path / "results"),
@@ -466,16 +440,9 @@ def test_gpus_give_each_worker_its_device():
         parse(["--study", "demo", "--gpus", "first"])
 
 
-@pytest.mark.slow
-@pytest.mark.tf_only
-
 # ---------------------------------------------------------------------------------------------
 # The dashboard
 # ---------------------------------------------------------------------------------------------
-
-
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
 
 
 def _free_port() -> int:
@@ -516,7 +483,9 @@ def test_dashboard_serves_the_study_and_its_artifacts(tmp_path):
     port = _free_port()
     cmd = [sys.executable, "-m", "ferzoo.cli", "dashboard", "--storage", storage_url,
            "--port", str(port), "--results-dir", str(tmp_path / "results")]  # fmt: skip
-    server = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
         assert [s["study_name"] for s in studies] == ["demo"]
