@@ -25,7 +25,7 @@ JOBS=${FERZOO_TEST_JOBS:-2}
 LOGS=$(mktemp -d -t ferzoo-test.XXXXXX)
 run_backend() {
   local backend=$1 marks=()
-  [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only")
+  [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only and not backend_free")
   local start=$(date +%s)
   KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" "${ARGS[@]}" \
     >"$LOGS/$backend.log" 2>&1

@@ -21,6 +21,9 @@ from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import settings as _settings
 from tests.test_sweeps import _add_trials, _fake_train
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
     settings = _settings(tmp_path, final_folds=3, monitor="val_macro_f1", min_epochs=2)

@@ -15,6 +15,9 @@ from ferzoo import sweep
 from ferzoo.sweep.config import DuplicateTrial
 from tests.sweep_testing import settings as sweep_settings
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CLASSES = ("a", "b", "c")

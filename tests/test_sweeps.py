@@ -31,6 +31,9 @@ from ferzoo.sweep import space
 from tests.sweep_testing import settings as _settings
 from tests.sweep_testing import subprocess_env
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 

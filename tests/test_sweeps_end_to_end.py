@@ -150,19 +150,6 @@ def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir
             assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
 
 
-def test_workers_on_gpus_record_their_devices(tmp_path, tiny_data_dir):
-    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): each
-    trial records the CUDA_VISIBLE_DEVICES its worker was given and the device it ran on."""
-    url = f"sqlite:///{tmp_path}/optuna.db"
-    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final", "--gpus", "0,1")
-    assert sweep_cli.main([*args, "--workers", "2"]) == 0
-    done = _finished(_trials(url))
-    assert len(done) == 4
-    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
-    assert all(t.user_attrs["device"] for t in done)
-    assert {t.user_attrs["worker"] for t in done} == {0, 1}
-
-
 @pytest.mark.slow
 @pytest.mark.tf_only
 def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir):
@@ -206,14 +193,21 @@ def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir
 
 @pytest.mark.slow
 @pytest.mark.tf_only
-def test_two_workers_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+def test_two_workers_on_gpus_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): no
+    configuration runs twice, and each trial records the CUDA_VISIBLE_DEVICES its worker was
+    given, the device it ran on and the precision it resolved."""
     url = f"sqlite:///{tmp_path}/optuna.db"
-    args = _sweep_args(tmp_path, tiny_data_dir, url, 3, "--workers", "2", "--no-final")
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--workers", "2", "--gpus", "0,1",
+                       "--no-final")  # fmt: skip
     with open(tmp_path / "run.log", "wb") as log:
-        assert _spawn(args, log).wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+        assert _spawn(args, log).wait(timeout=400) == 0, (tmp_path / "run.log").read_text()
     trials = _trials(url)
-    _check_no_duplicates(trials, 3)
-    assert {t.user_attrs["worker"] for t in _finished(trials)} <= {0, 1}
+    _check_no_duplicates(trials, 4)
+    done = _finished(trials)
+    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}
+    assert all(t.user_attrs["device"] and t.user_attrs["precision"] == "float32" for t in done)
 
 
 @pytest.mark.slow
