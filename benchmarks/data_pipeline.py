@@ -134,19 +134,20 @@ def measure(args, size: int) -> dict:
 def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     """The markdown page."""
     from ferzoo.data import reading
+    from ferzoo.files import markdown_table
 
     batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
     names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
     head = (["size", *[names[r] for r in args.readers]]
             + [f"{p} batches" + (f", augment {a:g}" if a else "") for p, a in batch_cols]
             + ["resnet18 training", "slowest batches / training"])  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells = []
     for row in rows:
         slowest = min(row["batches"].values())
-        cells = ([f"{row['size']} px"] + [f"{row['read'][r]:,.0f}" for r in args.readers]
-                 + [f"{row['batches'][k]:,.0f}" for k in batch_cols]
-                 + [f"{row['model']:,.1f}", f"{slowest / row['model']:,.0f}x"])  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
+        cells.append([f"{row['size']} px"] + [f"{row['read'][r]:,.0f}" for r in args.readers]
+                     + [f"{row['batches'][k]:,.0f}" for k in batch_cols]
+                     + [f"{row['model']:,.1f}", f"{slowest / row['model']:,.0f}x"])  # fmt: skip
+    lines = markdown_table(head, cells)
     command = "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:])
     return "\n".join([
         f"## {backend}",

@@ -93,6 +93,8 @@ def cpu_model() -> str:
 def report(rows: list[dict], command: str) -> str:
     import keras
 
+    from ferzoo.files import markdown_table
+
     lines = [
         "# Per-epoch overhead of ferzoo.train",
         "",
@@ -102,17 +104,16 @@ def report(rows: list[dict], command: str) -> str:
         "epochs 2 to N. Overhead = epoch time - the sum of its training steps (validation, "
         "checkpoint, history).",
         "",
-        "| size | steps/epoch | epoch s | steps s | overhead s | overhead % of steps | "
-        "checkpoints/ MiB | float32 weights MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']} | {r['steps']} | {r['epoch_s']:.2f} | {r['steps_s']:.2f} | "
-            f"{r['overhead_s']:.2f} | {r['overhead_pct']:.1f} | {r['checkpoint_mib']:.0f} | "
-            f"{r['weights_mib']:.0f} |"
-        )
-    return "\n".join(lines) + "\n"
+    header = ["size", "steps/epoch", "epoch s", "steps s", "overhead s", "overhead % of steps",
+              "checkpoints/ MiB", "float32 weights MiB"]  # fmt: skip
+    cells = [
+        [r["size"], r["steps"], f"{r['epoch_s']:.2f}", f"{r['steps_s']:.2f}",
+         f"{r['overhead_s']:.2f}", f"{r['overhead_pct']:.1f}", f"{r['checkpoint_mib']:.0f}",
+         f"{r['weights_mib']:.0f}"]
+        for r in rows
+    ]  # fmt: skip
+    return "\n".join(lines + markdown_table(header, cells, right=True)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

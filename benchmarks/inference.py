@@ -55,14 +55,10 @@ BATCH = 16
 
 
 def _median_ms(fn, steps: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
+    """The median of `steps` calls, in ms, after three calls that are not counted."""
+    from benchmarks.worker import median_time
+
+    return 1000.0 * median_time(fn, steps, warmup=2)[1]
 
 
 def _time(fn_one, fn_batch, steps: int) -> dict:

@@ -31,11 +31,13 @@ import time
 import numpy as np
 
 BATCH = 16
+#: The arguments every record carries, as `benchmarks/run.py` reads them.
+RECORDED_ARGS = ("model", "size", "steps", "warmup", "label", "threads")
 #: `ferzoo.precision.CHOICES`, spelled out so that `--help` needs no Keras import.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
-def _median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
+def median_time(fn, steps: int, warmup: int) -> tuple[float, float, list[float]]:
     """(first call, median of `steps` calls after `warmup` more, all recorded times), seconds."""
     start = time.perf_counter()
     fn()
@@ -222,7 +224,7 @@ def _reference_record(args) -> dict:
 
 
 def _time_all(train, infer, latency, args) -> dict:
-    first_train, train_s, train_times = _median_time(train, args.steps, args.warmup)
+    first_train, train_s, train_times = median_time(train, args.steps, args.warmup)
     record = {
         "first_train_step_s": first_train,
         "train_step_s": train_s,
@@ -230,8 +232,8 @@ def _time_all(train, infer, latency, args) -> dict:
         "train_images_per_s": args.batch / train_s,
     }
     if not args.train_only:
-        first_infer, infer_s, _ = _median_time(infer, args.steps, args.warmup)
-        first_lat, latency_s, _ = _median_time(latency, args.steps, args.warmup)
+        first_infer, infer_s, _ = median_time(infer, args.steps, args.warmup)
+        first_lat, latency_s, _ = median_time(latency, args.steps, args.warmup)
         record.update(
             first_infer_s=first_infer,
             infer_images_per_s=args.batch / infer_s,
@@ -306,17 +308,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.deterministic is not None:
         args.deterministic = args.deterministic == "true"
     record = _reference_record(args) if args.reference else _keras_record(args)
-    record.update(
-        model=args.model,
-        size=args.size,
-        batch=args.batch,
-        steps=args.steps,
-        warmup=args.warmup,
-        label=args.label,
-        threads=args.threads,
-        load_average=os.getloadavg(),
-        peak_rss_mib=_peak_rss_mib(),
-    )
+    # The run's arguments under their own names, then what the run measured about the machine.
+    record.update({name: getattr(args, name) for name in RECORDED_ARGS})
+    record.update(batch=args.batch, load_average=os.getloadavg(), peak_rss_mib=_peak_rss_mib())
     print(json.dumps(record), flush=True)
     return record
 

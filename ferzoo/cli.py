@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    if args.command not in ("data", "dashboard", "env"):  # those never load Keras
+    onnx = str(getattr(args, "model_path", "")).endswith(".onnx")  # ONNX Runtime, no Keras
+    if args.command not in ("data", "dashboard", "env") and not onnx:  # those never load Keras
         from ferzoo import backend
 
         backend.announce(getattr(args, "backend", None))

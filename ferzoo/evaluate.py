@@ -16,8 +16,8 @@ Example:
     m["per_class"]["joy"]    # {"precision": 0.5, "recall": 1.0, "f1": 0.666..., "support": 1}
 
 Reference:
-    Macro averages are unweighted means over classes, as in the papers' ablation tables (seed 003,
-    Tables 2-5; seed 000, Tables 7-8). A class that is never predicted has precision 0 (and one
+    Macro averages are unweighted means over classes, as in the papers' ablation tables (MsC-wCA,
+    Tables 2-5; WAMF, Tables 7-8). A class that is never predicted has precision 0 (and one
     absent from the labels has recall 0): the convention of scikit-learn's `zero_division=0`.
 """
 

@@ -165,19 +165,16 @@ def ablation_table(rows: list[dict[str, Any]], title: str) -> str:
     Precision, recall and accuracy in percent, F1 as a fraction (as the MsC-wCA paper reports
     them), parameters in millions and MACs in G.
     """
-    lines = [
-        f"# {title}",
-        "",
-        "| Model | Precision (%) | Recall (%) | F1 | Accuracy (%) | Params (M) | MACs (G) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {100 * r['macro_precision']:.3f} | {100 * r['macro_recall']:.3f} | "
-            f"{r['macro_f1']:.6f} | {100 * r['accuracy']:.3f} | {r['params'] / 1e6:.4f} | "
-            f"{r['macs'] / 1e9:.4f} |"
-        )
-    return "\n".join(lines) + "\n"
+    header = ["Model", "Precision (%)", "Recall (%)", "F1", "Accuracy (%)", "Params (M)",
+              "MACs (G)"]  # fmt: skip
+    cells = [
+        [r["model"], f"{100 * r['macro_precision']:.3f}", f"{100 * r['macro_recall']:.3f}",
+         f"{r['macro_f1']:.6f}", f"{100 * r['accuracy']:.3f}", f"{r['params'] / 1e6:.4f}",
+         f"{r['macs'] / 1e9:.4f}"]
+        for r in rows
+    ]  # fmt: skip
+    table = files.markdown_table(header, cells, right=[False] + [True] * 6)
+    return "\n".join([f"# {title}", "", *table]) + "\n"
 
 
 def plot_ablation(rows: list[dict[str, Any]], path: str, title: str) -> None:

@@ -15,7 +15,7 @@ Example:
 Reference:
     Viola and Jones, "Rapid object detection using a boosted cascade of simple features", CVPR
     2001; the cascade file is OpenCV's `haarcascade_frontalface_default.xml`. The WAMF paper
-    ("seed 000") center-crops the face; the center-crop fallback below stands in for it when the
+    center-crops the face; the center-crop fallback below stands in for it when the
     detector finds nothing.
 """
 

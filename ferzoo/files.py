@@ -21,7 +21,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 
@@ -102,4 +102,29 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
 
 
-__all__ = ["atomic_path", "jsonable", "read_json", "save_figure", "write_json", "write_text"]
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], right: bool | Sequence[bool] = False
+) -> list[str]:
+    """The lines of a markdown table: the header, the separator, one line per row.
+
+    Args:
+        header: the column titles.
+        rows: the cells of each row (written with `str`).
+        right: which columns are right-aligned (`---:`): one flag for all, or one per column.
+
+    Returns:
+        The lines, without newlines.
+
+    Example:
+    >>> markdown_table(["model", "F1"], [["cnn", 0.5]], right=[False, True])
+    ['| model | F1 |', '|---|---:|', '| cnn | 0.5 |']
+    """
+    flags = [right] * len(header) if isinstance(right, bool) else list(right)
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---:" if r else "---" for r in flags) + "|")
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+__all__ = ["atomic_path", "jsonable", "markdown_table", "read_json", "save_figure", "write_json",
+           "write_text"]  # fmt: skip

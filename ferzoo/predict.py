@@ -13,7 +13,7 @@ Example:
 
     from ferzoo import predict
 
-    model, info = predict.load_model("results/synthetic_faces/resnet18/paper/fold-0/model.keras")
+    model, info = predict.load_model("runs/synthetic_faces/resnet18/paper/fold-0/model.keras")
     records = predict.predict_images(model, ["a.png"], info["class_names"], info["image_size"])
     predict.write_records(records, "out.csv", info["class_names"])
 """

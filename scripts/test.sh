@@ -19,21 +19,40 @@ if [ -z "${FERZOO_TEST_POSTGRES_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
+# The backends run side by side, FERZOO_TEST_JOBS at a time (default 2: one process rarely
+# keeps two cores busy on these tiny inputs); each one's output is printed when it ends.
+JOBS=${FERZOO_TEST_JOBS:-2}
+LOGS=$(mktemp -d -t ferzoo-test.XXXXXX)
+run_backend() {
+  local backend=$1 marks=()
+  [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only and not backend_free")
+  local start=$(date +%s)
+  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" "${ARGS[@]}" \
+    >"$LOGS/$backend.log" 2>&1
+  local rc=$?
+  echo "$backend: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$backend.rc"
+  { echo "=== KERAS_BACKEND=$backend ==="; cat "$LOGS/$backend.log"; } 
+  return $rc
+}
+ARGS=("$@")
+running=0
+for backend in $BACKENDS; do
+  if [ "$running" -ge "$JOBS" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  run_backend "$backend" &
+  running=$((running + 1))
+done
+wait
 status=0
 summary=""
 for backend in $BACKENDS; do
-  if [ "$backend" = tensorflow ]; then
-    marks=()
-  else
-    marks=(-m "not slow and not tf_only")
-  fi
-  echo "=== KERAS_BACKEND=$backend ==="
-  start=$(date +%s)
-  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" "$@"
-  rc=$?
-  summary+="$backend: exit $rc in $(( $(date +%s) - start )) s"$'\n'
-  [ $rc -ne 0 ] && status=1
+  line=$(cat "$LOGS/$backend.rc" 2>/dev/null || echo "$backend: did not finish")
+  summary+="$line"$'\n'
+  case "$line" in *"exit 0 "*) ;; *) status=1 ;; esac
 done
+rm -rf "$LOGS"
 
 [ $started_pg -eq 1 ] && bash scripts/postgres.sh stop >/dev/null 2>&1
 echo "=== summary ==="

@@ -11,6 +11,9 @@ from ferzoo.data import augment as A
 from ferzoo.data import batching
 from ferzoo.data.loaded import LoadedData, Part
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 def _image(h=32, w=32, seed=0):
     return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)

@@ -12,6 +12,7 @@ import pytest
 
 import ferzoo
 from ferzoo.cli import main
+from tests.testing import error_lines
 
 # A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
 SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,16,16,16)"]
@@ -35,7 +36,7 @@ def _error_line(capsys, args) -> str:
     assert "Traceback" not in out + err
     # The backend line (`ferzoo: backend ...`) may come first; then the error, one line (a
     # dataset that is not prepared follows it with the builder's download instructions).
-    lines = [line for line in err.strip().splitlines() if not line.startswith("ferzoo: backend ")]
+    lines = error_lines(err)
     assert lines[0].startswith("ferzoo: error: "), err
     assert sum(line.startswith("ferzoo: ") for line in lines) == 1, err
     return lines[0]

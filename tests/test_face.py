@@ -6,6 +6,9 @@ import pytest
 
 from ferzoo import face, synthetic
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 def test_blank_image_gives_the_center_fallback():
     image = np.full((100, 200), 128, np.uint8)

@@ -4,9 +4,13 @@ asserted; speed belongs to the benchmark), and the clip it times has detectable 
 from __future__ import annotations
 
 import cv2
+import pytest
 
 from benchmarks import inference
 from ferzoo import face
+
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
 
 
 def _record(engine, latency, rate, round_index, model="resnet18", size=96):

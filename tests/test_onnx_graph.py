@@ -12,6 +12,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from ferzoo.serving import onnx_graph  # noqa: E402
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 def _model(nodes, inputs, outputs, initializers=()):
     graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))

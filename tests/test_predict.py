@@ -17,6 +17,7 @@ from ferzoo.cli import main
 from ferzoo.data import preprocess
 from ferzoo.serving.engines import KerasEngine
 from tests.serving_testing import CLASSES, SIZE, drawn_face, save_run, small_model, write_image
+from tests.testing import error_lines
 
 needs_detector = pytest.mark.skipif(not face.has_detector(), reason="OpenCV without Haar cascade")
 
@@ -154,7 +155,7 @@ def test_user_mistakes_are_one_line_and_exit_code_2(
     notes.write_text("not a picture")
     args = [a.format(face=images[0], notes=notes) for a in args]
     assert main(["predict", path, *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = error_lines(capsys.readouterr().err)
     assert len(err) == 1 and err[0].startswith("ferzoo: error: ") and message in err[0]
     assert main(["predict", str(tmp_path / "nope.keras"), images[0]]) == 2
     assert "No model file" in capsys.readouterr().err

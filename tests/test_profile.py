@@ -1,4 +1,4 @@
-"""`ferzoo.profile`: hand-checkable counts, and seed 003's Table 8 (7 classes, 224x224x3).
+"""`ferzoo.profile`: hand-checkable counts, and the MsC-wCA paper's Table 8 (7 classes, 224x224x3).
 
 The Table 8 tests build the models at 224x224 only to count; they never run a forward pass.
 """
@@ -71,7 +71,7 @@ def test_profile_is_callable_from_the_package():
     assert ferzoo.profile(model)["params"] == 8  # again: the submodule is now imported
 
 
-# Seed 003, Table 8: (params, MACs). Params within 1 %, MACs within 5 %.
+# The MsC-wCA paper, Table 8: (params, MACs). Params within 1 %, MACs within 5 %.
 TABLE_8 = {
     "resnet18": (11.18e6, 1.82e9),
     "msc_wca_resnet18": (11.29e6, 8.73e9),

@@ -26,6 +26,9 @@ from ferzoo.training import checkpoints
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.selection import Selection, resolve
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 VAL_LOSS = [1.95, 1.90, 1.93, 2.10, 2.30, 2.20, 2.50, 2.60, 2.40, 2.70]
 VAL_ACC = [0.14, 0.14, 0.19, 0.33, 0.43, 0.48, 0.57, 0.52, 0.57, 0.52]
 HISTORY = [

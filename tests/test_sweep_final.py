@@ -1,7 +1,8 @@
 """The sweeps' selection rule (--monitor, --min-epochs) and the final report over --final-folds.
 
-Stand-in trainers and objectives only (the helpers of tests/test_sweeps.py): what reaches
-`ferzoo.train`, what the study pins, and what summary.md and best.json say.
+Stand-in trainers and objectives only (tests/sweep_testing.py and the helpers of
+test_sweeps.py): what reaches `ferzoo.train`, what the study pins, and what summary.md and
+best.json say.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import optuna
 import pytest
 
 from ferzoo import sweep
+from ferzoo.sweep import cli as sweep_cli
 from ferzoo.sweep import space
 from ferzoo.sweep.studies import STUDIES
-from tests.test_sweeps import _add_trials, _fake_train, _load_run_module, _settings
+from tests.sweep_testing import settings as _settings
+from tests.test_sweeps import _add_trials, _fake_train
+
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
 
 
 def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
@@ -59,7 +65,7 @@ def test_final_folds_outside_the_protocol_are_refused(tmp_path, study, folds, te
 
 
 def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers():
-    run = _load_run_module()
+    run = sweep_cli
     args = run.build_parser().parse_args(
         ["--study", "demo", "--monitor", "val_macro_f1", "--min-epochs", "3", "--final-folds", "2"]
     )

@@ -10,7 +10,6 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -30,31 +29,13 @@ from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
 from ferzoo.sweep import space
 from ferzoo.sweep.studies import STUDIES
+from tests.sweep_testing import settings as _settings
+from tests.sweep_testing import subprocess_env
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "sweeps" / "run.py"
-TINY = "synthetic_faces/tiny"
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _load_run_module():
-    return sweep_cli
-
-
-def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
-    base = dict(
-        study=STUDIES["demo"],
-        study_name="demo",
-        storage_url=f"sqlite:///{tmp_path}/optuna.db",
-        n_trials=3,
-        epochs=2,
-        image_size=32,
-        results_dir=str(tmp_path / "results"),
-        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
-    )
-    base.update(kwargs)
-    return sweep.SweepSettings(**base)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,9 +415,8 @@ def test_finalize_without_complete_trials_says_so(tmp_path):
 
 
 def test_unknown_study_lists_the_known_ones(capsys):
-    run = _load_run_module()
     with pytest.raises(SystemExit) as exit_info:
-        run.main(["--study", "sfew"])
+        sweep_cli.main(["--study", "sfew"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown study 'sfew'" in err
@@ -444,8 +424,7 @@ def test_unknown_study_lists_the_known_ones(capsys):
 
 
 def test_unreachable_storage_is_one_line_and_exit_2(capsys):
-    run = _load_run_module()
-    code = run.main(
+    code = sweep_cli.main(
         [
             "--study",
             "demo",
@@ -464,10 +443,9 @@ def test_unreachable_storage_is_one_line_and_exit_2(capsys):
 
 @pytest.mark.tf_only
 def test_missing_dataset_prints_the_builder_instructions(tmp_path, capsys):
-    run = _load_run_module()
     empty = tmp_path / "manual"
     empty.mkdir()
-    code = run.main([
+    code = sweep_cli.main([
         "--study", "jaffe", "--storage", f"sqlite:///{tmp_path}/o.db",
         "--data-dir", str(tmp_path / "tfds"), "--manual-dir", str(empty),
         "--results-dir", str(tmp_path / "results"),
@@ -514,16 +492,9 @@ def test_workers_sharing_a_gpu_do_not_preallocate_its_memory():
     assert env([None, None], 0, {}) == {}  # no --gpus: the host's devices, untouched
 
 
-@pytest.mark.slow
-@pytest.mark.tf_only
-
 # ---------------------------------------------------------------------------------------------
 # The dashboard
 # ---------------------------------------------------------------------------------------------
-
-
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
 
 
 def _free_port() -> int:
@@ -564,7 +535,9 @@ def test_dashboard_serves_the_study_and_its_artifacts(tmp_path):
     port = _free_port()
     cmd = [sys.executable, "-m", "ferzoo.cli", "dashboard", "--storage", storage_url,
            "--port", str(port), "--results-dir", str(tmp_path / "results")]  # fmt: skip
-    server = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         studies = _get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
         assert [s["study_name"] for s in studies] == ["demo"]

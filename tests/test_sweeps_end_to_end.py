@@ -1,9 +1,7 @@
-"""Optuna sweeps end to end: real trials on synthetic_faces/tiny, restarts, killed workers, several
-workers and GPUs, PostgreSQL (the fast tests are in test_sweeps.py).
-
-The fast tests use stand-in objectives and trainers. The `slow` ones train real (tiny) models on
-synthetic_faces/tiny at 32 px for one epoch, in worker subprocesses where the test is about
-processes (SIGKILL mid-trial, two workers on one study, PostgreSQL, the dashboard server).
+"""Optuna sweeps end to end (slow): real trials of tiny models on synthetic_faces/tiny at 32 px
+for one epoch; restarts, a worker killed mid-trial, two workers on one study, workers on GPUs,
+PostgreSQL. Subprocess workers where the test is about processes. The fast tests, with stand-in
+objectives and trainers, are in test_sweeps.py.
 
 PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_POSTGRES_URL.
 """
@@ -18,41 +16,16 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import keras
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
-from ferzoo.sweep.studies import STUDIES
-
-ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "sweeps" / "run.py"
-TINY = "synthetic_faces/tiny"
+from tests.sweep_testing import RUN, TINY, subprocess_env
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _load_run_module():
-    return sweep_cli
-
-
-def _settings(tmp_path, **kwargs) -> sweep.SweepSettings:
-    base = dict(
-        study=STUDIES["demo"],
-        study_name="demo",
-        storage_url=f"sqlite:///{tmp_path}/optuna.db",
-        n_trials=3,
-        epochs=2,
-        image_size=32,
-        results_dir=str(tmp_path / "results"),
-        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
-    )
-    base.update(kwargs)
-    return sweep.SweepSettings(**base)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,13 +51,12 @@ def _sweep_args(tmp_path, data_dir, storage, n_trials, *extra):
     ]  # fmt: skip
 
 
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
-
-
 def _spawn(args, log):
     return subprocess.Popen(
-        [sys.executable, str(RUN), *args], env=_env(), stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, str(RUN), *args],
+        env=subprocess_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -109,9 +81,8 @@ def _check_no_duplicates(trials, n):
 @pytest.mark.slow
 @pytest.mark.tf_only
 def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data_dir, capsys):
-    run = _load_run_module()
     url = f"sqlite:///{tmp_path}/optuna.db"
-    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2)) == 0
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2)) == 0
 
     trials = _trials(url)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
@@ -131,8 +102,32 @@ def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data
     assert f"trial {best['trial']}" in (out / "summary.md").read_text()
 
     # Run again: the study is loaded, not recreated, and nothing is left to do.
-    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
     assert len(_trials(url)) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_a_demo_sweep_with_the_default_paths_writes_only_under_runs(
+    tmp_path, tiny_data_dir, monkeypatch
+):
+    """`make demo`'s command (no --storage, no --results-dir) in an empty folder, as in a fresh
+    clone: the storage, the trials' files and the report all land in the git-ignored runs/."""
+    from ferzoo import paths
+
+    if os.path.isabs(paths.RUNS_DIR):
+        pytest.skip(f"FERZOO_RUNS_DIR is an absolute path: {paths.RUNS_DIR}")
+    work = tmp_path / "clone"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["--study", "demo", "--dataset", TINY, "--image-size", "32", "--epochs", "1",
+            "--batch-size", "8", "--n-trials", "1", "--data-dir", tiny_data_dir,
+            "--pruner", "none", "--heartbeat", "1"]  # fmt: skip
+    assert sweep_cli.main(args) == 0
+    top = paths.RUNS_DIR.split(os.sep)[0]
+    assert os.listdir(work) == [top]
+    assert (work / paths.SWEEPS_DIR / "demo" / "summary.md").exists()
+    assert (work / paths.RUNS_DIR / "optuna.db").exists()
 
 
 @pytest.mark.slow
@@ -140,11 +135,10 @@ def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data
 def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir):
     """--n-trials 2, then the same command with --n-trials 4: 4 trials, 4 configurations (a
     restarted sampler with the old seed would draw the first two again)."""
-    run = _load_run_module()
     url = f"sqlite:///{tmp_path}/optuna.db"
-    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
     first = [t.params for t in _finished(_trials(url))]
-    assert run.main(_sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final")) == 0
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final")) == 0
     trials = _trials(url)
     done = _finished(trials)
     keys = {json.dumps(t.params, sort_keys=True) for t in done}
@@ -154,20 +148,6 @@ def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir
     for t in trials:
         if t.state == TrialState.FAIL:
             assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
-
-
-def test_workers_on_gpus_record_their_devices(tmp_path, tiny_data_dir):
-    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): each
-    trial records the CUDA_VISIBLE_DEVICES its worker was given and the device it ran on."""
-    run = _load_run_module()
-    url = f"sqlite:///{tmp_path}/optuna.db"
-    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final", "--gpus", "0,1")
-    assert run.main([*args, "--workers", "2"]) == 0
-    done = _finished(_trials(url))
-    assert len(done) == 4
-    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
-    assert all(t.user_attrs["device"] for t in done)
-    assert {t.user_attrs["worker"] for t in done} == {0, 1}
 
 
 @pytest.mark.slow
@@ -213,14 +193,21 @@ def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir
 
 @pytest.mark.slow
 @pytest.mark.tf_only
-def test_two_workers_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+def test_two_workers_on_gpus_share_a_study_without_duplicates(tmp_path, tiny_data_dir):
+    """`--gpus 0,1 --workers 2` (on this CPU machine the workers still train on the CPU): no
+    configuration runs twice, and each trial records the CUDA_VISIBLE_DEVICES its worker was
+    given, the device it ran on and the precision it resolved."""
     url = f"sqlite:///{tmp_path}/optuna.db"
-    args = _sweep_args(tmp_path, tiny_data_dir, url, 3, "--workers", "2", "--no-final")
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 4, "--workers", "2", "--gpus", "0,1",
+                       "--no-final")  # fmt: skip
     with open(tmp_path / "run.log", "wb") as log:
-        assert _spawn(args, log).wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+        assert _spawn(args, log).wait(timeout=400) == 0, (tmp_path / "run.log").read_text()
     trials = _trials(url)
-    _check_no_duplicates(trials, 3)
-    assert {t.user_attrs["worker"] for t in _finished(trials)} <= {0, 1}
+    _check_no_duplicates(trials, 4)
+    done = _finished(trials)
+    assert {t.user_attrs["cuda_visible_devices"] for t in done} == {"0", "1"}
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}
+    assert all(t.user_attrs["device"] and t.user_attrs["precision"] == "float32" for t in done)
 
 
 @pytest.mark.slow

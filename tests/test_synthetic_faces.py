@@ -5,6 +5,9 @@ import pytest
 
 from ferzoo import synthetic
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 @pytest.fixture(scope="module")
 def small():

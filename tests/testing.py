@@ -221,3 +221,8 @@ def _jax_gradients(fn, x, variables):
         jax.numpy.asarray(x), [v.value for v in variables]
     )
     return np.asarray(grad_x), [np.asarray(g) for g in grad_v]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr's lines without the `ferzoo: backend ...` line that commands print first."""
+    return [line for line in stderr.strip().splitlines() if not line.startswith("ferzoo: backend ")]

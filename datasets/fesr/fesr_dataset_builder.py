@@ -1,7 +1,7 @@
 """Facial Expression of Students in Real-class (FESR), read from a manual download (Kaggle).
 
-6,809 face crops of 224x224 taken from videos of real university classes (the MsC/wCA paper,
-"seed 003"), labelled with five classes: surprise, joy, neutral, bored, upset; distributed as
+6,809 face crops of 224x224 taken from videos of real university classes (the MsC-wCA paper,
+Liu et al., Sci. Rep. 2025), labelled with five classes: surprise, joy, neutral, bored, upset; distributed as
 5,438 / 685 / 686 train / validation / test images. Its folder layout is not documented, so the
 builder accepts both
 

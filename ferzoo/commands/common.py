@@ -126,31 +126,28 @@ def _min_epochs(value: str) -> int | str:
         ) from None
 
 
+# Parsed arguments that `ferzoo.data.load` and `ferzoo.train` take under the same name; the
+# fold, the image size and the batch size each command sets its own way.
+_DATA_ARGS = ("protocol", "num_folds", "seed", "data_dir", "manual_dir", "subject_pattern")
+_TRAIN_ARGS = ("image_size", "epochs", "batch_size", "patience", "min_delta", "monitor",
+               "augment", "label_smoothing", "class_weight", "weights", "precision", "resume")  # fmt: skip
+
+
+def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The `ferzoo.data.load` keyword arguments that `add_data_args` parsed (no fold, image
+    size or batch size)."""
+    return {name: getattr(args, name) for name in _DATA_ARGS}
+
+
 def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """`ferzoo.train` keyword arguments from the parsed training arguments (no fold)."""
     verbose = int(args.verbose) if str(args.verbose).isdigit() else args.verbose
     return dict(
-        protocol=args.protocol,
-        num_folds=args.num_folds,
-        image_size=args.image_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        data_kwargs(args),
+        **{name: getattr(args, name) for name in _TRAIN_ARGS},
         learning_rate=args.lr,
-        seed=args.seed,
-        patience=args.patience,
-        min_delta=args.min_delta,
-        monitor=args.monitor,
         min_epochs=_min_epochs(args.min_epochs),
-        augment=args.augment,
-        label_smoothing=args.label_smoothing,
-        class_weight=args.class_weight,
-        weights=args.weights,
-        precision=args.precision,
         model_overrides=parse_overrides(args.overrides),
-        resume=args.resume,
-        data_dir=args.data_dir,
-        manual_dir=args.manual_dir,
-        subject_pattern=args.subject_pattern,
         verbose=verbose,
     )
 
@@ -164,5 +161,5 @@ def print_result(name: str, result: Any) -> None:
     print(f"{line}\nwrote {result.output_dir}")
 
 
-__all__ = ["add_backend_arg", "add_data_args", "add_train_args", "parse_overrides",
+__all__ = ["add_backend_arg", "add_data_args", "add_train_args", "data_kwargs", "parse_overrides",
            "print_result", "set_backend", "train_kwargs"]  # fmt: skip

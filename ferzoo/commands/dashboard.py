@@ -61,28 +61,25 @@ class ArtifactDirs:
             raise ValueError(f"dirs must name at least one folder. Received: dirs={dirs!r}")
         self.stores = [FileSystemArtifactStore(d) for d in dirs]
 
-    def open_reader(self, artifact_id: str) -> BinaryIO:
+    def _first(self, method: str, artifact_id: str):
+        """`method(artifact_id)` on the first store that has the artifact."""
         from optuna.artifacts.exceptions import ArtifactNotFound
 
         for store in self.stores:
             try:
-                return store.open_reader(artifact_id)
+                return getattr(store, method)(artifact_id)
             except ArtifactNotFound:
                 continue
         raise ArtifactNotFound(f"artifact {artifact_id} not found")
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        return self._first("open_reader", artifact_id)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         self.stores[0].write(artifact_id, content_body)
 
     def remove(self, artifact_id: str) -> None:
-        from optuna.artifacts.exceptions import ArtifactNotFound
-
-        for store in self.stores:
-            try:
-                return store.remove(artifact_id)
-            except ArtifactNotFound:
-                continue
-        raise ArtifactNotFound(f"artifact {artifact_id} not found")
+        self._first("remove", artifact_id)
 
 
 def artifact_store_for(args: argparse.Namespace) -> Any:

@@ -63,6 +63,10 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `ferzoo data check` passes on to `ferzoo.data.subjects`, under the same names.
+_CHECK_ARGS = ("protocol", "num_folds", "seed", "data_dir", "manual_dir")
+
+
 def _check(args: argparse.Namespace) -> int:
     """Print, per fold, the subjects in each part and any subject found in two parts."""
     from ferzoo import data
@@ -72,13 +76,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         for fold in folds:
             parts = data.subjects(
-                args.name,
-                protocol=args.protocol,
-                fold=fold,
-                num_folds=args.num_folds,
-                seed=args.seed,
-                data_dir=args.data_dir,
-                manual_dir=args.manual_dir,
+                args.name, fold=fold, **{a: getattr(args, a) for a in _CHECK_ARGS}
             )
             shared = (
                 (parts["train"] & parts["validation"])

@@ -70,10 +70,9 @@ def format_rows(header: list[str], rows: list[list[str]], fmt: str) -> str:
     """Render rows as a markdown table (`md`) or as aligned plain-text columns (`table`)."""
     numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(header))]
     if fmt == "md":
-        lines = ["| " + " | ".join(header) + " |"]
-        lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
+        from ferzoo.files import markdown_table
+
+        return "\n".join(markdown_table(header, rows, right=numeric))
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
 
     def line(cells):

@@ -19,6 +19,7 @@ from ferzoo.commands.common import (
     add_backend_arg,  # noqa: F401  (other command modules import it from here)
     add_data_args,
     add_train_args,
+    data_kwargs,
     print_result,
     set_backend,
     train_kwargs,
@@ -85,15 +86,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     image_size = args.image_size or info.get("image_size") or int(model.inputs[0].shape[1])
     loaded = fdata.load(
         args.dataset,
-        protocol=args.protocol,
         fold=args.fold,
-        num_folds=args.num_folds,
         image_size=image_size,
         batch_size=args.batch_size,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        manual_dir=args.manual_dir,
-        subject_pattern=args.subject_pattern,
+        **data_kwargs(args),
     )
     if info.get("normalization"):
         loaded = loaded.rebatched(normalization=info["normalization"])

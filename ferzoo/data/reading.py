@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ferzoo.data import imaging
+from ferzoo.data import imaging, sources
 
 READERS = ("tf.data", "numpy")
 _CHUNK = 64  # examples per decoding task
@@ -79,13 +79,7 @@ def read_images_tf(found, cols, image_size: int, crop_face: bool) -> np.ndarray:
 
     images = np.zeros((len(cols.ids), size, size, 3), np.uint8)
     ids: list[bytes] = []
-    for split in sorted(found.info.splits):
-        ds = found.as_dataset(
-            split=split,
-            shuffle_files=False,
-            read_config=tfds.ReadConfig(add_tfds_id=True),
-            decoders={"image": tfds.decode.SkipDecoding()},
-        )
+    for _, ds in sources.undecoded_splits(found):
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
         for tid, batch in tfds.as_numpy(ds):
             images[len(ids) : len(ids) + len(tid)] = batch

@@ -187,6 +187,32 @@ def prepare(
 _COLUMNS: dict[tuple[str, str], Columns] = {}
 
 
+def undecoded_splits(found):
+    """(split, tf.data dataset) per split in sorted order, in file order, with `tfds_id` and the
+    image left encoded (`SkipDecoding`)."""
+    import tensorflow_datasets as tfds
+
+    for split in sorted(found.info.splits):
+        yield (
+            split,
+            found.as_dataset(
+                split=split,
+                shuffle_files=False,
+                read_config=tfds.ReadConfig(add_tfds_id=True),
+                decoders={"image": tfds.decode.SkipDecoding()},
+            ),
+        )
+
+
+def _columns(ids, labels, subject_ids, sources) -> Columns:
+    return Columns(
+        ids=np.array(ids, dtype=object),
+        labels=np.array(labels, np.int64),
+        subject_ids=np.array(subject_ids, dtype=str),
+        source_splits=np.array(sources, dtype=str),
+    )
+
+
 def _read_columns_tf(found) -> Columns:
     """The columns through tf.data (TFRecord files)."""
     import tensorflow as tf
@@ -194,13 +220,7 @@ def _read_columns_tf(found) -> Columns:
 
     has_subject = "subject_id" in found.info.features
     ids, labels, subject_ids, sources = [], [], [], []
-    for split in sorted(found.info.splits):
-        ds = found.as_dataset(
-            split=split,
-            shuffle_files=False,
-            read_config=tfds.ReadConfig(add_tfds_id=True),
-            decoders={"image": tfds.decode.SkipDecoding()},
-        )
+    for split, ds in undecoded_splits(found):
         ds = ds.map(
             lambda ex: (
                 ex["tfds_id"],
@@ -213,12 +233,7 @@ def _read_columns_tf(found) -> Columns:
             labels.extend(label.tolist())
             subject_ids.extend(s.decode("utf-8") for s in subject.tolist())
             sources.extend([split] * len(tid))
-    return Columns(
-        ids=np.array(ids, dtype=object),
-        labels=np.array(labels, np.int64),
-        subject_ids=np.array(subject_ids, dtype=str),
-        source_splits=np.array(sources, dtype=str),
-    )
+    return _columns(ids, labels, subject_ids, sources)
 
 
 def _read_columns_numpy(found) -> Columns:
@@ -237,12 +252,7 @@ def _read_columns_numpy(found) -> Columns:
                 )
         ids.extend(split_ids)
         sources.extend([split] * len(split_ids))
-    return Columns(
-        ids=np.array(ids, dtype=object),
-        labels=np.array(labels, np.int64),
-        subject_ids=np.array(subject_ids, dtype=str),
-        source_splits=np.array(sources, dtype=str),
-    )
+    return _columns(ids, labels, subject_ids, sources)
 
 
 def columns_of(found, reader: str | None = None) -> Columns:

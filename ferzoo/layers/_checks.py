@@ -82,3 +82,11 @@ def activation(value):
         raise ValueError(
             f"activation is not a known activation. Received: activation={value!r}"
         ) from error
+
+
+def feature_map_shape(layer: str, input_shape) -> None:
+    """Raise unless `input_shape` is 4D (`(batch, H, W, C)` or `(batch, C, H, W)`)."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer} expects a 4D feature map. Received: input_shape={tuple(input_shape)}"
+        )

@@ -1,4 +1,4 @@
-"""The parameterised Morlet wavelet activation of the wCA module (seed 003)."""
+"""The parameterised Morlet wavelet activation of the wCA module (the MsC-wCA paper)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The multi-scale convolution (MsC) layer of seed 003."""
+"""The multi-scale convolution (MsC) layer of the MsC-wCA paper."""
 
 from __future__ import annotations
 
@@ -116,10 +116,7 @@ class MultiScaleConv(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"MultiScaleConv expects 4D inputs. Received: input_shape={tuple(input_shape)}"
-            )
+        _checks.feature_map_shape("MultiScaleConv", input_shape)
         largest = max(self.kernel_sizes)
         self.croppings = []
         self.convs = []

@@ -61,8 +61,8 @@ class MultiScaleFusion(keras.layers.Layer):
     (2, 4, 4, 32)
 
     Reference:
-    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion"
-      (seed 000), section on MF and its Figure 3.
+    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion",
+      section on MF and its Figure 3.
     """
 
     def __init__(

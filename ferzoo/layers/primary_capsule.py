@@ -83,10 +83,7 @@ class PrimaryCapsule(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"PrimaryCapsule expects a 4D feature map. Received: input_shape={input_shape}"
-            )
+        _checks.feature_map_shape("PrimaryCapsule", input_shape)
         self.conv = keras.layers.Conv2D(
             self.num_capsules * self.capsule_dim,
             self.kernel_size,

@@ -1,4 +1,4 @@
-"""The wavelet channel attention (wCA) module of seed 003."""
+"""The wavelet channel attention (wCA) module of the MsC-wCA paper."""
 
 from __future__ import annotations
 

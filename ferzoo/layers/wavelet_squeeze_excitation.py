@@ -1,4 +1,4 @@
-"""The wavelet squeeze-and-excitation (wSE) module, seed 003's failure case."""
+"""The wavelet squeeze-and-excitation (wSE) module, the MsC-wCA paper's failure case."""
 
 from __future__ import annotations
 

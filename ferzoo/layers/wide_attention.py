@@ -62,8 +62,8 @@ class WideAttention(keras.layers.Layer):
     (2, 8, 8, 16)
 
     Reference:
-    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion"
-      (seed 000), section on WA and its Figure 2.
+    - WAMF paper: "Facial expression recognition based on wide attention and multi-scale fusion",
+      section on WA and its Figure 2.
     - [Hou et al., Coordinate Attention for Efficient Mobile Network Design, CVPR 2021](https://arxiv.org/abs/2103.02907)
     """
 
@@ -90,10 +90,7 @@ class WideAttention(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"WideAttention expects a 4D feature map. Received: input_shape={input_shape}"
-            )
+        _checks.feature_map_shape("WideAttention", input_shape)
         channels = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
         if channels is None:
             raise ValueError(

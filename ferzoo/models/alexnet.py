@@ -1,4 +1,4 @@
-"""The AlexNet-style CNN of seed 003 and its MsC / wCA / wSE variants.
+"""The AlexNet-style CNN of the MsC-wCA paper and its MsC / wCA / wSE variants.
 
 One generic builder, `cnn`, and the table `VARIANTS`.
 """
@@ -9,7 +9,6 @@ from typing import Any
 
 import keras
 
-from ferzoo import layers as L
 from ferzoo.models import attention as attn
 from ferzoo.models.heads import (
     HEADS,
@@ -23,6 +22,7 @@ from ferzoo.models.heads import (
     check_num_classes,
     check_positive_int,
     head_spatial_ops,
+    msc_stem,
     resolve_input,
 )
 
@@ -107,6 +107,61 @@ def _pool_to_6x6(x, data_format: str):
     return keras.layers.AdaptiveAveragePooling2D(6, data_format=data_format, name="pool_6x6")(x)
 
 
+def _check_dropout_pair(dropout: Any) -> tuple[float, float]:
+    """`dropout` as two checked rates; one number sets both."""
+    if isinstance(dropout, int | float) and not isinstance(dropout, bool):
+        dropout = (dropout, dropout)
+    if not isinstance(dropout, tuple | list) or len(dropout) != 2:
+        raise ValueError(
+            f"dropout must be a rate or a pair of rates. Received: dropout={dropout!r}"
+        )
+    return tuple(check_dropout("dropout", d) for d in dropout)
+
+
+def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_format: str):
+    """The first conv (11x11/4, or MultiScaleConv in its place) and its ReLU."""
+    if stem == "conv":
+        x = _conv(inputs, filters, 11, 4, 2, "conv1", data_format)
+    else:
+        x = msc_stem(inputs, filters, msc_kernels, msc_strides, data_format, use_bias=True)
+    return keras.layers.ReLU(name="conv1_relu")(x)
+
+
+def _features(x, attention: str | None, attention_kwargs: dict[str, Any], data_format: str):
+    """pool1 -> [attention] -> conv2 + BN -> pool2 -> conv3, conv4, conv5 + BN -> pool3."""
+    x = _pool(x, "pool1", data_format)
+    x = attn.attend(
+        x,
+        attention,
+        name=f"pool1_{attention}",
+        data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )
+    x = _conv(x, 192, 5, 1, 2, "conv2", data_format)
+    x = batch_norm(data_format, "conv2_bn")(x)
+    x = keras.layers.ReLU(name="conv2_relu")(x)
+    x = _pool(x, "pool2", data_format)
+    x = keras.layers.ReLU(name="conv3_relu")(_conv(x, 384, 3, 1, 1, "conv3", data_format))
+    x = keras.layers.ReLU(name="conv4_relu")(_conv(x, 256, 3, 1, 1, "conv4", data_format))
+    x = _conv(x, 256, 3, 1, 1, "conv5", data_format)
+    x = batch_norm(data_format, "conv5_bn")(x)
+    x = keras.layers.ReLU(name="conv5_relu")(x)
+    return _pool(x, "pool3", data_format)
+
+
+def _fc_head(x, num_classes: int, fc_units: int, dropout: tuple[float, ...], data_format: str):
+    """Pool to 6x6 -> flatten -> (FC + ReLU -> dropout) per rate -> FC softmax."""
+    x = _pool_to_6x6(x, data_format)
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
+    for k, rate in enumerate(dropout):
+        x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{k + 1}")(x)
+        x = keras.layers.Dropout(rate, name=f"fc{k + 1}_dropout")(x)
+    # float32 probabilities under a mixed-precision policy (Keras' mixed-precision guide).
+    return keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="predictions"
+    )(x)
+
+
 def cnn(
     *,
     num_classes: int = 7,
@@ -129,7 +184,7 @@ def cnn(
     routings: int = 3,
     data_format: str | None = None,
 ) -> keras.Model:
-    """Seed 003's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FC layers.
+    """The MsC-wCA paper's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FCs.
 
     Layout (PyTorch notation, every conv followed by ReLU):
     conv 64@11x11/4 p2 -> maxpool 3/2 -> [attention] -> conv 192@5x5 p2 + BN -> maxpool 3/2 ->
@@ -167,7 +222,7 @@ def cnn(
     ```
 
     Reference:
-    - Seed 003 (Liu et al., Sci. Rep. 2025), Fig. 1 and Table 8; Krizhevsky et al., ImageNet
+    - MsC-wCA paper (Liu et al., Sci. Rep. 2025), Fig. 1 and Table 8; Krizhevsky et al., ImageNet
       Classification with Deep Convolutional Neural Networks, NeurIPS 2012; torchvision's
       `alexnet` for the paddings (2, 2, 1, 1, 1). Batch norm follows the conv, before the ReLU.
     - "Pool to 6x6" is `keras.layers.AdaptiveAveragePooling2D(6)`, which equals PyTorch's
@@ -201,13 +256,7 @@ def cnn(
         ("capsule_dim", capsule_dim),
     ):
         check_positive_int(argument, value)
-    if isinstance(dropout, int | float) and not isinstance(dropout, bool):
-        dropout = (dropout, dropout)
-    if not isinstance(dropout, tuple | list) or len(dropout) != 2:
-        raise ValueError(
-            f"dropout must be a rate or a pair of rates. Received: dropout={dropout!r}"
-        )
-    dropout = tuple(check_dropout("dropout", d) for d in dropout)
+    dropout = _check_dropout_pair(dropout)
 
     spatial = spatial_ops(
         stem=stem,
@@ -220,37 +269,8 @@ def cnn(
     check_input_size(name, input_shape, hw, spatial)
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    if stem == "conv":
-        x = _conv(inputs, stem_filters, 11, 4, 2, "conv1", data_format)
-    else:
-        x = L.MultiScaleConv(
-            stem_filters,
-            kernel_sizes=tuple(msc_kernels),
-            strides=msc_strides,
-            data_format=data_format,
-            name="stem_msc",
-        )(inputs)
-    x = keras.layers.ReLU(name="conv1_relu")(x)
-    x = _pool(x, "pool1", data_format)
-    if attention:
-        layer = attn.attention_layer(
-            attention,
-            name=f"pool1_{attention}",
-            data_format=data_format,
-            attention_kwargs=attention_kwargs,
-        )
-        x = layer(x)
-    x = _conv(x, 192, 5, 1, 2, "conv2", data_format)
-    x = batch_norm(data_format, "conv2_bn")(x)
-    x = keras.layers.ReLU(name="conv2_relu")(x)
-    x = _pool(x, "pool2", data_format)
-    x = keras.layers.ReLU(name="conv3_relu")(_conv(x, 384, 3, 1, 1, "conv3", data_format))
-    x = keras.layers.ReLU(name="conv4_relu")(_conv(x, 256, 3, 1, 1, "conv4", data_format))
-    x = _conv(x, 256, 3, 1, 1, "conv5", data_format)
-    x = batch_norm(data_format, "conv5_bn")(x)
-    x = keras.layers.ReLU(name="conv5_relu")(x)
-    x = _pool(x, "pool3", data_format)
-
+    x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)
+    x = _features(x, attention, attention_kwargs, data_format)
     if head == "capsule":
         outputs = capsule_head(
             x,
@@ -264,13 +284,5 @@ def cnn(
             data_format=data_format,
         )
     else:
-        x = _pool_to_6x6(x, data_format)
-        x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
-        for k, rate in enumerate(dropout):
-            x = keras.layers.Dense(fc_units, activation="relu", name=f"fc{k + 1}")(x)
-            x = keras.layers.Dropout(rate, name=f"fc{k + 1}_dropout")(x)
-        # float32 probabilities under a mixed-precision policy (Keras' mixed-precision guide).
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype="float32", name="predictions"
-        )(x)
+        outputs = _fc_head(x, num_classes, fc_units, dropout, data_format)
     return keras.Model(inputs, outputs, name=name)

@@ -99,5 +99,15 @@ def attention_layer(kind: str, *, name: str, data_format: str, attention_kwargs:
     return entry.layer(**keywords, data_format=data_format, name=name)
 
 
-__all__ = ["ATTENTION", "AttentionKind", "attention_layer", "check_kwargs", "kinds",
+def attend(x, kind: str | None, *, name: str, data_format: str, attention_kwargs: dict | None):
+    """`x` through the attention layer of `kind` (see `attention_layer`); `x` itself if `None`."""
+    if not kind:
+        return x
+    layer = attention_layer(
+        kind, name=name, data_format=data_format, attention_kwargs=attention_kwargs
+    )
+    return layer(x)
+
+
+__all__ = ["ATTENTION", "AttentionKind", "attend", "attention_layer", "check_kwargs", "kinds",
            "register_attention"]  # fmt: skip

@@ -1,7 +1,8 @@
 """What every family shares: the classifier heads, the argument checks, and the input checks.
 
-- `dense_head`: global average pooling -> (dropout) -> Dense softmax (seed 003's ResNets).
-- `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (seed 000).
+- `dense_head`: global average pooling -> (dropout) -> Dense softmax (the MsC-wCA ResNets).
+- `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (the WAMF paper).
+- `msc_stem`: the MultiScaleConv that replaces a family's first conv (the MsC stem).
 - `check_input_size`: the minimum image size a network accepts, computed from its list of
   downsampling layers, and the ValueError that states it.
 """
@@ -191,6 +192,18 @@ def check_dropout(argument: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise ValueError(f"{argument} must be a number in [0, 1). Received: {argument}={value!r}")
     return float(value)
+
+
+def msc_stem(inputs, filters: int, kernels, strides: int, data_format: str, *, use_bias: bool):
+    """The MultiScaleConv that replaces a family's first conv (layer name `stem_msc`)."""
+    return L.MultiScaleConv(
+        filters,
+        kernel_sizes=tuple(kernels),
+        strides=strides,
+        use_bias=use_bias,
+        data_format=data_format,
+        name="stem_msc",
+    )(inputs)
 
 
 def head_spatial_ops(head: str, primary_kernel: int, primary_strides: int) -> list[SpatialOp]:

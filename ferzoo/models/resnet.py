@@ -1,4 +1,4 @@
-"""ResNet with basic blocks: seed 003's ResNet18 variants (MsC, wCA) and seed 000's WAMF grid.
+"""ResNet with basic blocks: the MsC-wCA paper's ResNet18 variants and the WAMF grid.
 
 One generic builder, `resnet`, and the table `VARIANTS`. Every choice the variants make (stem,
 attention after the first pooling layer, attention in every stage, fusion at the stage joins,
@@ -26,6 +26,7 @@ from ferzoo.models.heads import (
     check_positive_int,
     dense_head,
     head_spatial_ops,
+    msc_stem,
     resolve_input,
 )
 
@@ -36,7 +37,7 @@ _R18 = (2, 2, 2, 2)
 _R34 = (3, 4, 6, 3)
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    # Seed 003 (dense head; wCA after the first pooling layer).
+    # The MsC-wCA paper (dense head; wCA after the first pooling layer).
     "resnet18": dict(depths=_R18),
     "msc_resnet18": dict(depths=_R18, stem="msc"),
     "wca_resnet18": dict(depths=_R18, attention="wca"),
@@ -46,7 +47,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "msc_resnet34": dict(depths=_R34, stem="msc"),
     "wca_resnet34": dict(depths=_R34, attention="wca"),
     "msc_wca_resnet34": dict(depths=_R34, stem="msc", attention="wca"),
-    # Seed 000's ablation grid (capsule head; WA in every stage, MF at every stage join).
+    # The WAMF paper's ablation grid (capsule head; WA in every stage, MF at every stage join).
     "resnet18_caps": dict(depths=_R18, head="capsule"),
     "mf_resnet18_caps": dict(depths=_R18, fusion="mf", head="capsule"),
     "wa_resnet18_caps": dict(depths=_R18, stage_attention="wa", head="capsule"),
@@ -92,6 +93,49 @@ def _basic_block(x, filters: int, stride: int, name: str, data_format: str):
     y = batch_norm(data_format, f"{name}_bn2")(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_format: str):
+    """The stem conv (7x7/2, or MultiScaleConv in its place), BN, ReLU and the 3x3/2 max pool."""
+    if stem == "conv":
+        x = _conv(inputs, filters, 7, 2, "stem_conv", data_format)
+    else:
+        x = msc_stem(inputs, filters, msc_kernels, msc_strides, data_format, use_bias=False)
+    x = batch_norm(data_format, "stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
+    return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
+
+
+def _stage(
+    x,
+    index: int,
+    depth: int,
+    filters: int,
+    data_format: str,
+    *,
+    stage_attention: str | None,
+    attention_kwargs: dict[str, Any],
+    fusion: str | None,
+    mf_kernel: int,
+):
+    """Stage `index` (from 0): `depth` basic blocks, then [stage_attention], then [MF fusion]."""
+    stage = f"stage{index + 1}"
+    stage_input = x
+    for j in range(depth):
+        stride = 2 if (index > 0 and j == 0) else 1
+        x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
+    x = attn.attend(
+        x,
+        stage_attention,
+        name=f"{stage}_{stage_attention}",
+        data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )
+    if fusion:
+        mf = L.MultiScaleFusion(kernel_size=mf_kernel, data_format=data_format, name=f"{stage}_mf")
+        x = mf([stage_input, x])
+    return x
 
 
 _CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
@@ -179,16 +223,16 @@ def resnet(
         stem: `"conv"` (7x7/2 conv, BN, ReLU) or `"msc"` (MultiScaleConv, BN, ReLU).
         stem_filters: stem filters (per branch for MsC). Defaults to `widths[0]`.
         msc_kernels: the MsC kernel sizes (odd).
-        msc_strides: the MsC stride; 1 in seed 003 (see Reference).
-        attention: module after the first pooling layer (seed 003): `None`, `"wca"`, `"wse"`
+        msc_strides: the MsC stride; 1 in the MsC-wCA paper (see Reference).
+        attention: module after the first pooling layer (MsC-wCA): `None`, `"wca"`, `"wse"`
             or `"wa"`.
-        stage_attention: module at the end of every stage (seed 000): `None`, `"wa"`, `"wca"`
+        stage_attention: module at the end of every stage (WAMF): `None`, `"wa"`, `"wca"`
             or `"wse"`.
         attention_kwargs: keywords for the attention layers, over the registry's model
             defaults (`ferzoo.models.attention`): e.g. `{"ratio": 8}` for wCA,
             `{"reduction": 8}` for WA (at most the channels it sees).
         fusion: `None` or `"mf"`: MultiScaleFusion of every stage's input and output.
-        mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in seed 000.
+        mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in the WAMF paper.
         head: `"dense"` (global average pool, dropout, Dense softmax) or `"capsule"`.
         dropout: dropout before the dense head's Dense layer.
         primary_capsules: capsule channels of the primary capsule layer (capsule head).
@@ -212,7 +256,7 @@ def resnet(
     Reference:
     - He et al., Deep Residual Learning for Image Recognition, CVPR 2016; torchvision's
       `resnet18`/`resnet34` layout (stride on the first 3x3 conv, 1x1 projection shortcut).
-    - Seed 003 (Liu et al., "Multiscale wavelet attention convolutional network for facial
+    - MsC-wCA paper (Liu et al., "Multiscale wavelet attention convolutional network for facial
       expression recognition", Sci. Rep. 2025): MsC replaces the first conv; wCA goes "after the
       first pooling layer". Its Table 8 (11.29 M / 8.73 G MACs for MsC-wCA-ResNet18 against
       11.18 M / 1.82 G for ResNet18) implies that the MsC stem is three 64-filter branches
@@ -223,7 +267,7 @@ def resnet(
       or not; see `WaveletChannelAttention`), unshared branches with ratio 16 and biases
       (9,628 parameters on 192 channels) come closest, so ratio 16, unshared,
       are the model defaults of `ferzoo.models.attention`.
-    - Seed 000 (the WAMF paper): "WA mechanisms in each layer" (each ResNet stage) and "MF
+    - WAMF paper: "WA mechanisms in each layer" (each ResNet stage) and "MF
       mechanisms between every two layers" with kernels 1, 7, 5, 3; a capsule network
       classifies the last feature map. The paper does not place WA inside the stage, so ferzoo
       applies it once at the end of each stage (on the stage output, before MF), which keeps
@@ -271,41 +315,24 @@ def resnet(
     )
     check_input_size(name, input_shape, hw, spatial)
 
-    attention_args = dict(data_format=data_format, attention_kwargs=attention_kwargs)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    if stem == "conv":
-        x = _conv(inputs, stem_filters, 7, 2, "stem_conv", data_format)
-    else:
-        x = L.MultiScaleConv(
-            stem_filters,
-            kernel_sizes=tuple(msc_kernels),
-            strides=msc_strides,
-            use_bias=False,
-            data_format=data_format,
-            name="stem_msc",
-        )(inputs)
-    x = batch_norm(data_format, "stem_bn")(x)
-    x = keras.layers.ReLU(name="stem_relu")(x)
-    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="stem_pool_pad")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name="stem_pool")(x)
-    if attention:
-        x = attn.attention_layer(attention, name=f"stem_{attention}", **attention_args)(x)
-
+    x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)
+    x = attn.attend(
+        x, attention, name=f"stem_{attention}", data_format=data_format,
+        attention_kwargs=attention_kwargs,
+    )  # fmt: skip
     for i, (depth, filters) in enumerate(zip(depths, widths, strict=True)):
-        stage = f"stage{i + 1}"
-        stage_input = x
-        for j in range(depth):
-            stride = 2 if (i > 0 and j == 0) else 1
-            x = _basic_block(x, filters, stride, f"{stage}_block{j + 1}", data_format)
-        if stage_attention:
-            layer = attn.attention_layer(
-                stage_attention, name=f"{stage}_{stage_attention}", **attention_args
-            )
-            x = layer(x)
-        if fusion:
-            x = L.MultiScaleFusion(
-                kernel_size=mf_kernels[i], data_format=data_format, name=f"{stage}_mf"
-            )([stage_input, x])
+        x = _stage(
+            x,
+            i,
+            depth,
+            filters,
+            data_format,
+            stage_attention=stage_attention,
+            attention_kwargs=attention_kwargs,
+            fusion=fusion,
+            mf_kernel=mf_kernels[i],
+        )
 
     if head == "dense":
         outputs = dense_head(x, num_classes, dropout=dropout, data_format=data_format)

@@ -20,7 +20,7 @@ Example:
 
     from ferzoo.serving import metadata
 
-    info = metadata.run_info("results/synthetic_faces/resnet18/paper/fold-0/model.keras")
+    info = metadata.run_info("runs/synthetic_faces/resnet18/paper/fold-0/model.keras")
     table = metadata.model_metadata(info, image_size=64, num_classes=7)
     metadata.parse_metadata(table)["class_names"]
 

@@ -106,6 +106,9 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
         "study's metric, read at that epoch, stays the objective")  # fmt: skip
     add("--min-epochs", type=_min_epochs, default="auto",
         help="no epoch before it is kept and no early stop happens (auto, or an int >= 0)")  # fmt: skip
+    add("--weights", default=None, metavar="PATH",
+        help="initial weights of every trial and the retrain (a torchvision .pth, a keras-hub "
+        "preset folder, a ferzoo .keras or .weights.h5); pinned in the study")  # fmt: skip
     add("--precision", choices=PRECISIONS, default="auto",
         help="dtype policy of every trial (auto: float32 on a CPU, mixed precision on a GPU; "
         "each trial records what it resolved to)")  # fmt: skip
@@ -183,6 +186,7 @@ def settings_from_args(args: argparse.Namespace):
         monitor=args.monitor,
         min_epochs=args.min_epochs,
         precision=args.precision,
+        weights=args.weights,
         final_folds=args.final_folds,
     )
 
@@ -203,7 +207,7 @@ def worker_plan(args: argparse.Namespace) -> list[str | None]:
 _FORWARDED = (
     "n_trials", "timeout", "epochs", "image_size", "batch_size", "storage", "study_name",
     "dataset", "pruner", "seed", "data_dir", "manual_dir", "results_dir", "heartbeat",
-    "max_retry", "verbose", "monitor", "min_epochs", "precision",
+    "max_retry", "verbose", "monitor", "min_epochs", "precision", "weights",
 )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "con
 # Settings a study is created with; resuming it with other values would mix incomparable trials.
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
 # Pinned later; a study made before they existed was run with their defaults.
-PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto"}
+PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None}
 
 
 class SweepError(RuntimeError):
@@ -135,6 +135,7 @@ class SweepSettings:
     monitor: str = "auto"
     min_epochs: int | str = "auto"
     precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
+    weights: str | None = None  # initial weights of every trial (`ferzoo.train(weights=)`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
 
     @property

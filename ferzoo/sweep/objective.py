@@ -178,6 +178,7 @@ class Objective:
                 monitor=s.monitor,
                 min_epochs=s.min_epochs,
                 precision=s.precision,
+                weights=s.weights,
                 output_dir=workdir,
                 model_overrides=overrides,
                 callbacks=[pruning_callback_class()(trial, cfg.metric)],

@@ -20,10 +20,10 @@ Example:
     #  {"learning_rate": 0.0031, "batch_size": 16, "augment": 0.1})
 
 Reference:
-    Backbones, MsC kernel sets and the wCA ratio after seed 003 (MsC/wCA: ResNet18 and the
+    Backbones, MsC kernel sets and the wCA ratio after the MsC-wCA paper (ResNet18 and the
     AlexNet-style CNN, kernels (3, 5, 7), ratio 16 by default); WA in every ResNet stage, MF
-    between stages with kernels (1, 7, 5, 3) and the capsule head after seed 000 (WAMF).
-    `attention="wa"` is therefore WA at the end of every stage on a ResNet (seed 000's place)
+    between stages with kernels (1, 7, 5, 3) and the capsule head after the WAMF paper.
+    `attention="wa"` is therefore WA at the end of every stage on a ResNet (the WAMF paper's place)
     and WA after the first pooling layer on the CNN (it has no stages).
 """
 

@@ -149,8 +149,8 @@ def create_or_load_study(
     """Create the study, or load it (`load_if_exists=True`) and check it was made alike.
 
     The sampler is TPE seeded by `sampler_seed`. The study's dataset, protocol, metric, epochs,
-    image size, space and selection rule (`monitor`, `min_epochs`: they decide which epoch a
-    trial's value is read at) are kept as study user attributes; resuming with other values
+    image size, space, selection rule (`monitor`, `min_epochs`: they decide which epoch a
+    trial's value is read at) and initial weights are kept as study user attributes; resuming with other values
     raises a `StudyMismatchError` (a study made before the rule was pinned counts as "auto").
     """
     study = optuna.create_study(
@@ -191,6 +191,7 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "space": s.space,
         "monitor": settings.monitor,
         "min_epochs": settings.min_epochs,
+        "weights": settings.weights,
     }
 
 

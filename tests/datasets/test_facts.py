@@ -9,6 +9,9 @@ from ferzoo import data
 from ferzoo.datasets import facts
 from ferzoo.datasets.facts import ProtocolFacts
 
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
+
 
 @pytest.mark.parametrize("name", ferzoo.datasets.BUILDER_NAMES)
 def test_every_builder_declares_facts(name):

@@ -4,7 +4,12 @@ import tarfile
 import zipfile
 from types import SimpleNamespace
 
+import pytest
+
 from ferzoo.datasets import manual
+
+# Backend-independent: run once, on TensorFlow (scripts/test.sh).
+pytestmark = pytest.mark.backend_free
 
 
 def _dl(tmp_path):

@@ -19,46 +19,43 @@ def _channels_first(shape):
     return (shape[0], shape[3], shape[1], shape[2])
 
 
-def test_harness_channels_last(tmp_path):
+# (kwargs, [stage input, stage output] shapes, trainable and non-trainable weights, the reason
+# to skip the mixed-precision check). The input branch's conv and batch norm and the fusion conv
+# and batch norm: convs without bias; gamma and beta trainable, moving mean and variance not.
+HARNESS = [
+    pytest.param(
+        {"kernel_size": 7, "data_format": "channels_last"},
+        [(2, 8, 8, 4), (2, 4, 4, 8)], 6, 4, None, id="channels_last",
+    ),
+    pytest.param(
+        {"kernel_size": 5, "data_format": "channels_first"},
+        [(2, 4, 8, 8), (2, 8, 4, 4)], 6, 4, TF_CPU_NCHW_16BIT, id="channels_first",
+    ),
+    pytest.param(  # stage 1: no input branch, the fusion conv and its batch norm only
+        {"kernel_size": 1, "data_format": "channels_last"},
+        [(2, 4, 4, 6), (2, 4, 4, 6)], 3, 2, None, id="stage_one_has_no_input_branch",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kwargs, shapes, trainable, non_trainable, no_mixed", HARNESS)
+def test_harness(kwargs, shapes, trainable, non_trainable, no_mixed, tmp_path):
     run_layer_test(
         MultiScaleFusion,
-        {"kernel_size": 7, "data_format": "channels_last"},
-        [(2, 8, 8, 4), (2, 4, 4, 8)],
-        (2, 4, 4, 8),
-        # The input branch's conv and batch norm, the fusion conv and batch norm (convs without
-        # bias; gamma and beta trainable, moving mean and variance not).
-        expected_num_trainable_weights=6,
-        expected_num_non_trainable_weights=4,
+        kwargs,
+        shapes,
+        shapes[1],
+        expected_num_trainable_weights=trainable,
+        expected_num_non_trainable_weights=non_trainable,
         tmp_path=tmp_path,
+        no_mixed_reason=no_mixed,
     )
+
+
+def test_stride_follows_the_spatial_ratio():
     layer = MultiScaleFusion(kernel_size=7, data_format="channels_last")
     layer.build([(2, 8, 8, 4), (2, 4, 4, 8)])
     assert layer.stride_ == 2
-
-
-def test_harness_channels_first(tmp_path):
-    run_layer_test(
-        MultiScaleFusion,
-        {"kernel_size": 5, "data_format": "channels_first"},
-        [(2, 4, 8, 8), (2, 8, 4, 4)],
-        (2, 8, 4, 4),
-        expected_num_trainable_weights=6,
-        expected_num_non_trainable_weights=4,
-        tmp_path=tmp_path,
-        no_mixed_reason=TF_CPU_NCHW_16BIT,
-    )
-
-
-def test_harness_stage_one_has_no_input_branch(tmp_path):
-    run_layer_test(
-        MultiScaleFusion,
-        {"kernel_size": 1, "data_format": "channels_last"},
-        [(2, 4, 4, 6), (2, 4, 4, 6)],
-        (2, 4, 4, 6),
-        expected_num_trainable_weights=3,  # the fusion conv and its batch norm only
-        expected_num_non_trainable_weights=2,
-        tmp_path=tmp_path,
-    )
 
 
 # The four ResNet stages of the paper (sizes and channels scaled down): k = 1, 7, 5, 3.

@@ -1,50 +1,11 @@
-"""Tests for WaveletChannelAttention (wCA): the harness, the gate, sharing, bad arguments."""
+"""Tests for WaveletChannelAttention (wCA): its numbers, sharing, bad ratios (the harness and the
+gate: test_channel_gate.py)."""
 
 import keras
 import numpy as np
 import pytest
 
 from ferzoo.layers import MorletActivation, WaveletChannelAttention
-from tests.testing import run_layer_test
-
-
-def test_harness_channels_last(tmp_path):
-    run_layer_test(
-        WaveletChannelAttention,
-        dict(ratio=4),
-        (2, 6, 6, 8),
-        (2, 6, 6, 8),
-        # Two branches of Dense (kernel, bias) -> Morlet (a, b) -> Dense (kernel, bias).
-        expected_num_trainable_weights=12,
-        expected_num_non_trainable_weights=0,
-        tmp_path=tmp_path,
-    )
-
-
-def test_harness_channels_first_shared(tmp_path):
-    run_layer_test(
-        WaveletChannelAttention,
-        dict(ratio=2, shared=True, data_format="channels_first"),
-        (2, 8, 5, 5),
-        (2, 8, 5, 5),
-        expected_num_trainable_weights=6,  # one branch, shared
-        expected_num_non_trainable_weights=0,
-        tmp_path=tmp_path,
-    )
-
-
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_output_is_input_times_weights_in_unit_interval(data_format):
-    shape = (3, 5, 5, 12) if data_format == "channels_last" else (3, 12, 5, 5)
-    broadcast = (3, 1, 1, 12) if data_format == "channels_last" else (3, 12, 1, 1)
-    x = np.random.default_rng(1).standard_normal(shape).astype("float32") * 3
-    layer = WaveletChannelAttention(ratio=4, max_ratio=2, data_format=data_format)
-    y = keras.ops.convert_to_numpy(layer(x))
-    w = keras.ops.convert_to_numpy(layer.attention_weights(x))
-    assert w.shape == broadcast
-    assert np.all((w > 0) & (w < 1))
-    assert np.std(w) > 1e-4  # a per-channel, per-example gate, not a constant
-    np.testing.assert_allclose(y, x * w, rtol=1e-6, atol=1e-6)
 
 
 def test_weights_match_numpy_forward():
@@ -112,8 +73,3 @@ def test_bad_ratios(name, bad):
 def test_shared_needs_equal_ratios():
     with pytest.raises(ValueError, match="avg_ratio=8"):
         WaveletChannelAttention(ratio=4, avg_ratio=8, shared=True)
-
-
-def test_bad_morlet_scale():
-    with pytest.raises(ValueError, match="scale_initializer=0.0"):
-        WaveletChannelAttention(scale_initializer=0.0)

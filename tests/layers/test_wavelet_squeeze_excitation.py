@@ -1,50 +1,11 @@
-"""Tests for WaveletSqueezeExcitation (wSE): the harness, the gate, bad arguments."""
+"""Tests for WaveletSqueezeExcitation (wSE): its numbers, bad ratios (the harness and the gate:
+test_channel_gate.py)."""
 
 import keras
 import numpy as np
 import pytest
 
 from ferzoo.layers import WaveletSqueezeExcitation
-from tests.testing import run_layer_test
-
-
-def test_harness_channels_last(tmp_path):
-    run_layer_test(
-        WaveletSqueezeExcitation,
-        dict(ratio=4),
-        (2, 6, 6, 8),
-        (2, 6, 6, 8),
-        # Dense (kernel, bias) -> Morlet (a, b) -> Dense (kernel, bias).
-        expected_num_trainable_weights=6,
-        expected_num_non_trainable_weights=0,
-        tmp_path=tmp_path,
-    )
-
-
-def test_harness_channels_first(tmp_path):
-    run_layer_test(
-        WaveletSqueezeExcitation,
-        dict(ratio=2, data_format="channels_first"),
-        (2, 8, 5, 5),
-        (2, 8, 5, 5),
-        expected_num_trainable_weights=6,
-        expected_num_non_trainable_weights=0,
-        tmp_path=tmp_path,
-    )
-
-
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_output_is_input_times_weights_in_unit_interval(data_format):
-    shape = (3, 5, 5, 12) if data_format == "channels_last" else (3, 12, 5, 5)
-    broadcast = (3, 1, 1, 12) if data_format == "channels_last" else (3, 12, 1, 1)
-    x = np.random.default_rng(1).standard_normal(shape).astype("float32") * 3
-    layer = WaveletSqueezeExcitation(ratio=3, data_format=data_format)
-    y = keras.ops.convert_to_numpy(layer(x))
-    w = keras.ops.convert_to_numpy(layer.attention_weights(x))
-    assert w.shape == broadcast
-    assert np.all((w > 0) & (w < 1))
-    assert np.std(w) > 1e-4
-    np.testing.assert_allclose(y, x * w, rtol=1e-6, atol=1e-6)
 
 
 def test_weights_match_numpy_forward_average_pooling_only():
@@ -77,8 +38,3 @@ def test_ratio_larger_than_channels():
 def test_bad_ratio(bad):
     with pytest.raises(ValueError, match=f"ratio={bad}"):
         WaveletSqueezeExcitation(ratio=bad)
-
-
-def test_bad_morlet_scale():
-    with pytest.raises(ValueError, match="scale_initializer=-1.0"):
-        WaveletSqueezeExcitation(scale_initializer=-1.0)

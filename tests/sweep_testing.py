@@ -1,0 +1,35 @@
+"""What the sweep tests share: the entry point, the tiny dataset, settings, a subprocess env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+from ferzoo import sweep
+from ferzoo.sweep.studies import STUDIES
+
+RUN = Path(__file__).resolve().parents[1] / "sweeps" / "run.py"
+TINY = "synthetic_faces/tiny"
+
+
+def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
+    """Settings of a small demo sweep under `tmp_path` (sqlite storage, 32 px), with `kwargs`."""
+    base = dict(
+        study=STUDIES["demo"],
+        study_name="demo",
+        storage_url=f"sqlite:///{tmp_path}/optuna.db",
+        n_trials=3,
+        epochs=2,
+        image_size=32,
+        results_dir=str(tmp_path / "results"),
+        heartbeat_interval=0,  # no heartbeat: in-memory storages have none
+    )
+    base.update(kwargs)
+    return sweep.SweepSettings(**base)
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a worker or server subprocess: this test's backend, quiet TensorFlow."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": keras.backend.backend()}
