@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick                           # fewer steps, 224 px only for training
     python benchmarks/run.py --backends tensorflow --models resnet18 --sizes 96 --steps 3
     python benchmarks/run.py --backends jax,torch --precision mixed_bfloat16 --merge
+    python benchmarks/run.py --backends jax,torch --models resnet18 --sizes 112 --batch 128  # a GPU
 
 Every (backend, model, image size) runs in its own subprocess (`benchmarks/worker.py`) with
 `KERAS_BACKEND` set, because Keras fixes its backend per process; the hand-written PyTorch
@@ -77,7 +78,20 @@ def machine_info() -> dict:
         pass
     info.pop("flags")
     info["peak_gflops"], info["peak_source"] = measured_peak_gflops()
+    info["gpus"] = nvidia_gpus()
     return info
+
+
+def nvidia_gpus() -> list[str]:
+    """`name, memory` of each GPU nvidia-smi lists; empty without one (or without the driver)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def measured_peak_gflops(size: int = 2048, repeats: int = 8) -> tuple[float, str]:
@@ -137,7 +151,7 @@ def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> d
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
     command = [sys.executable, WORKER, "--model", model, "--size", str(size)]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    command += ["--precision", args.precision]
+    command += ["--precision", args.precision, "--batch", str(args.batch)]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if args.quick and size != min(args.sizes):
@@ -306,6 +320,13 @@ def _peak_for(record: dict, machine: dict) -> float:
     return machine["peak_gflops"] * min(threads, machine["nproc"]) / machine["nproc"]
 
 
+def _percent_of_peak(gflops: float | None, record: dict, machine: dict) -> float | None:
+    """GFLOP/s as % of the CPU peak; None for a run on a GPU (no CPU peak applies)."""
+    if not gflops or record.get("device", "cpu") != "cpu":
+        return None
+    return 100 * gflops / _peak_for(record, machine)
+
+
 def _gflops(record: dict, images_per_s: float | None, factor: int) -> float | None:
     macs = (record.get("profile") or {}).get("macs")
     if not macs or images_per_s is None:
@@ -318,6 +339,7 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
     machine = meta["machine"]
     peak = machine["peak_gflops"]
     lines = ["# ferzoo benchmarks", ""]
+    batches = ", ".join(str(b) for b in sorted({r.get("batch", 16) for r in records}))
     lines += ["Produced by `benchmarks/run.py`:", ""]
     for command in meta["commands"]:
         lines.append(f"    {command}")
@@ -325,14 +347,16 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "",
         f"- Date: {meta['date']}",
         f"- Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['mhz']:.0f} MHz, "
-        f"{machine['ram_gib']:.1f} GiB RAM.",
+        f"{machine['ram_gib']:.1f} GiB RAM."
+        + (f" GPU: {'; '.join(machine['gpus'])}." if machine.get("gpus") else ""),
         f"- FP32 peak, measured in this run: {peak:.0f} GFLOP/s "
         f"({machine.get('peak_source', 'estimated from /proc/cpuinfo by an older run')}).",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
         f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores "
         "(the benchmark's own processes count in it; more than the core count means other jobs "
         "shared the machine and the figures are noisier: see the per-step times in bench.json).",
-        "- Batch 16 for training and inference throughput, batch 1 for latency; random images, "
+        f"- Batch {batches} for training and inference throughput, batch 1 for latency; "
+        "random images (on the device that computes, before timing), "
         "one fixed batch (no input pipeline). Medians over the repeated steps after the first "
         "(the first step, with tracing/compilation, is reported on its own) and the warm-up "
         "steps. Training: `train_on_batch` with Adam (Keras), forward + backward + Adam step "
@@ -341,7 +365,8 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         "step is counted as 3 forward passes (forward + backward for activations and weights).",
         "- Threads: "
         + (", ".join(sorted({str(r.get("threads") or "framework default") for r in records})))
-        + " compute thread(s) per process; % of peak is against the peak of that many cores.",
+        + " compute thread(s) per process; % of peak is against the peak of that many cores "
+        "(CPU runs only).",
         "- Peak memory: the RSS high-water mark of the subprocess that ran the configuration "
         "(framework import, model, training and inference steps).",
         "",
@@ -442,10 +467,11 @@ def write_report(records: list[dict], meta: dict, path_md: str) -> str:
         )
         title = f" ({', '.join(parts)})" if parts else ""
         for section, key, factor, header, row in _TABLES:
+            header = [header[0].replace("(batch 16)", f"(batch {batches})"), *header[1:]]
             lines += [f"## {section}{title}", "", *header]
             for model, backend, size, r in picked(label, precision, key):
                 g = gflops(r, r[key], factor)
-                peak = _fmt(100 * g / _peak_for(r, machine) if g else None)
+                peak = _fmt(_percent_of_peak(g, r, machine))
                 lines.append(f"| {model} | {backend} | {size} | {row(r, _fmt(g), peak)} |")
             lines.append("")
     failed = [r for r in records if "error" in r]
@@ -470,6 +496,8 @@ def write_csv(records: list[dict], path: str) -> None:
         "size",
         "label",
         "precision",
+        "device",
+        "batch",
         "data_format",
         "jit_compile",
         "deterministic",
@@ -504,6 +532,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sizes", default="224,96")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--batch", type=int, default=16, help="images per training step")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
     parser.add_argument(
         "--quick",

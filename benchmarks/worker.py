@@ -7,12 +7,15 @@ record on its last line. Run it directly to time a single configuration:
     KERAS_BACKEND=tensorflow python benchmarks/worker.py --model resnet18 --size 96 --steps 3
     python benchmarks/worker.py --reference --model resnet18 --size 96 --steps 3
     KERAS_BACKEND=jax python benchmarks/worker.py --model resnet18 --precision mixed_bfloat16
+    KERAS_BACKEND=torch python benchmarks/worker.py --model resnet18 --size 112 --batch 128  # a GPU
 
 Timings are wall-clock medians over `--steps` repeated steps on one fixed random batch, after
 the first step (reported separately as `first_*_s`: tracing, XLA/JIT compilation, allocator
 warm-up) and `--warmup` further unrecorded steps. Peak memory is this process's RSS high-water
 mark (`resource.getrusage`), which covers everything the process did (imports, training and
-inference).
+inference). On a GPU the reference runs there too (torch's first CUDA device), and each timed call
+ends with `torch.cuda.synchronize()`; the Keras calls wait for their results already (they return
+the loss or the predictions as NumPy). `device` in the record names what ran the steps.
 """
 
 from __future__ import annotations
@@ -53,13 +56,15 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def build_compiled(name: str, size: int, settings: dict, policy: str = "float32"):
+def build_compiled(
+    name: str, size: int, settings: dict, policy: str = "float32", batch: int = BATCH
+):
     """ferzoo model `name` at `size` px, sped up and compiled as `settings` (a `resolve` dict) says.
 
     The model is built under the dtype policy `policy` (one of `ferzoo.precision.POLICIES`;
     resolve `"auto"` first) and its optimizer gets loss scaling where the policy needs it.
     Returns `(model, switched, images, labels)`: `switched` is `performance.optimize`'s count,
-    and `images`/`labels` one fixed random batch of `BATCH` in the model's data format. The
+    and `images`/`labels` one fixed random batch of `batch` in the model's data format. The
     process-wide part of `settings` (TF op determinism) is the caller's
     (`performance.apply_runtime_settings`).
     """
@@ -81,8 +86,8 @@ def build_compiled(name: str, size: int, settings: dict, policy: str = "float32"
         jit_compile=settings["jit_compile"],
     )
     rng = np.random.default_rng(0)
-    images = rng.random((BATCH, *shape), dtype=np.float32)
-    labels = rng.integers(0, 7, BATCH).astype("int32")
+    images = rng.random((batch, *shape), dtype=np.float32)
+    labels = rng.integers(0, 7, batch).astype("int32")
     return model, switched, images, labels
 
 
@@ -103,7 +108,11 @@ def _keras_record(args) -> dict:
     )
     performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
     policy = precision.resolve(args.precision, backend)
-    model, switched, images, labels = build_compiled(args.model, args.size, settings, policy)
+    model, switched, images, labels = build_compiled(
+        args.model, args.size, settings, policy, args.batch
+    )
+    # On the backend's device before timing, as the reference's batch is (no copy per step).
+    images, labels = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
     record = {"jit_compile": bool(model.jit_compile), "precision": policy, **switched}
     record.update(
         _time_all(
@@ -117,9 +126,34 @@ def _keras_record(args) -> dict:
         backend=backend,
         data_format=settings["data_format"],
         deterministic=settings["deterministic"],
+        device=_keras_device(backend),
         profile=ferzoo.profile(model),
     )
     return record
+
+
+def _keras_device(backend: str) -> str:
+    """What the Keras backend computes on: a GPU's name, or "cpu"."""
+    try:
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            return device.device_kind if device.platform == "gpu" else "cpu"
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return (
+            tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu")
+            if gpus
+            else "cpu"
+        )
+    except Exception as err:  # noqa: BLE001  (the timing matters more than the name)
+        return f"? ({type(err).__name__})"
 
 
 def _reference_record(args) -> dict:
@@ -133,10 +167,13 @@ def _reference_record(args) -> dict:
 
     torch.manual_seed(0)
     fmt = torch.channels_last if args.data_format != "channels_first" else torch.contiguous_format
-    net = build_reference(args.model, num_classes=7).to(memory_format=fmt)
+    cuda = torch.cuda.is_available()
+    where = torch.device("cuda" if cuda else "cpu")
+    net = build_reference(args.model, num_classes=7).to(where, memory_format=fmt)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    images = torch.rand(BATCH, 3, args.size, args.size).contiguous(memory_format=fmt)
-    labels = torch.randint(0, 7, (BATCH,))
+    images = torch.rand(args.batch, 3, args.size, args.size, device=where)
+    images = images.contiguous(memory_format=fmt)
+    labels = torch.randint(0, 7, (args.batch,), device=where)
     # The PyTorch counterpart of a Keras mixed policy: autocast (AMP), and for float16 a
     # gradient scaler, as PyTorch's AMP recipe has it.
     policy = precision.resolve(args.precision, "torch")
@@ -158,11 +195,15 @@ def _reference_record(args) -> dict:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        if cuda:  # CUDA calls return before the GPU is done
+            torch.cuda.synchronize()
 
     def infer(batch):
         net.eval()
         with torch.no_grad(), autocast():
             net(batch)
+        if cuda:
+            torch.cuda.synchronize()
 
     record = _time_all(
         train=train,
@@ -175,6 +216,7 @@ def _reference_record(args) -> dict:
         data_format="channels_last" if fmt is torch.channels_last else "channels_first",
         jit_compile=False,
         deterministic=False,
+        device=torch.cuda.get_device_name(0) if cuda else "cpu",
         precision=policy,
         profile={"params": count_params(net)},
     )
@@ -187,14 +229,14 @@ def _time_all(train, infer, latency, args) -> dict:
         "first_train_step_s": first_train,
         "train_step_s": train_s,
         "train_step_times_s": train_times,
-        "train_images_per_s": BATCH / train_s,
+        "train_images_per_s": args.batch / train_s,
     }
     if not args.train_only:
         first_infer, infer_s, _ = median_time(infer, args.steps, args.warmup)
         first_lat, latency_s, _ = median_time(latency, args.steps, args.warmup)
         record.update(
             first_infer_s=first_infer,
-            infer_images_per_s=BATCH / infer_s,
+            infer_images_per_s=args.batch / infer_s,
             first_latency_s=first_lat,
             latency_ms=1000.0 * latency_s,
         )
@@ -221,6 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=BATCH, help="images per training step")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--reference", action="store_true", help="time benchmarks/reference_torch")
@@ -267,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = _reference_record(args) if args.reference else _keras_record(args)
     # The run's arguments under their own names, then what the run measured about the machine.
     record.update({name: getattr(args, name) for name in RECORDED_ARGS})
-    record.update(batch=BATCH, load_average=os.getloadavg(), peak_rss_mib=_peak_rss_mib())
+    record.update(batch=args.batch, load_average=os.getloadavg(), peak_rss_mib=_peak_rss_mib())
     print(json.dumps(record), flush=True)
     return record
 

@@ -237,6 +237,10 @@ def _torch_batch_norm(layer, inputs, training):
     bias = layer.beta.value if layer.center else None
     if training and layer.trainable:
         channels = x.shape[1]
+        if x.numel() == channels:
+            # One value per channel (a batch of one at 1x1): torch refuses it; Keras' own
+            # formula gives the batch statistics (variance 0) without complaint.
+            return None
         # momentum=1 makes the buffers the batch statistics (the variance unbiased).
         mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
         variance = torch.ones(channels, dtype=x.dtype, device=x.device)
@@ -304,9 +308,11 @@ def fuse_batch_norm(model) -> int:
         original = layer.call
 
         def call(inputs, training=None, mask=None, _layer=layer, _original=original):
-            if not _fusable(_layer, inputs, mask):
-                return _original(inputs, training=training, mask=mask)
-            return fused(_layer, inputs, training)
+            if _fusable(_layer, inputs, mask):
+                y = fused(_layer, inputs, training)
+                if y is not None:  # None: an input the fused kernel does not take
+                    return y
+            return _original(inputs, training=training, mask=mask)
 
         layer.call = call
         layer._ferzoo_fused = True

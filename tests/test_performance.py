@@ -93,6 +93,15 @@ def test_fuse_batch_norm_counts_layers_per_backend():
     assert fused.get_config() == plain.get_config()  # so a saved model is unchanged
 
 
+def test_fused_batch_norm_trains_on_a_batch_of_one_at_1x1():
+    """A last batch of one example: ResNet18's last stage is 1x1 at 32 px, one value per
+    channel, which torch's batch_norm refuses; the fused layers then fall back to Keras'."""
+    plain, fused = _twin_models(size=32)
+    performance.fuse_batch_norm(fused)
+    x = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    _assert_same_step(plain, fused, x, np.array([2]), "sparse_categorical_crossentropy")
+
+
 def test_optimize_counts_layers_per_backend():
     plain, fast = _twin_models()
     switched = performance.optimize(fast)
@@ -253,6 +262,33 @@ def test_report_gives_ratio_and_gflops(tmp_path):
     # Training GFLOP/s = 2 x 1 GMAC x 3 (forward + backward) x 12 img/s = 72 = 56.2 % of 128.
     tf_row = next(line for line in text.splitlines() if "| resnet18 | tensorflow | 96 |" in line)
     assert "| 72.0 | 56.2 |" in tf_row
+
+
+def test_report_of_gpu_runs_names_the_gpu_and_its_batch_without_a_cpu_peak(tmp_path):
+    gpu = dict(device="NVIDIA H200", batch=128)
+    records = [
+        dict(_record("jax", "resnet18", 112, 12.0), train_step_s=128 / 12.0, **gpu),
+        dict(_record(bench_run.REFERENCE, "resnet18", 112, 10.0), train_step_s=12.8, **gpu),
+    ]
+    meta = dict(_META, machine=dict(_META["machine"], gpus=["NVIDIA H200, 143771 MiB"]))
+    text = bench_run.write_report(records, meta, str(tmp_path / "bench.md"))
+    assert "GPU: NVIDIA H200, 143771 MiB." in text and "- Batch 128 for training" in text
+    assert "img/s (batch 128)" in text
+    jax_row = next(line for line in text.splitlines() if "| resnet18 | jax | 112 |" in line)
+    assert "| 72.0 | - |" in jax_row  # GFLOP/s, but no % of a CPU peak
+
+
+def test_worker_times_the_batch_it_is_given_on_the_device_it_names():
+    from benchmarks import worker
+
+    args = ["--model", "resnet18", "--size", "32", "--steps", "1", "--warmup", "0", "--batch", "3"]
+    record = worker.main([*args, "--train-only"])
+    assert record["batch"] == 3
+    assert record["train_images_per_s"] == pytest.approx(3 / record["train_step_s"])
+    assert record["device"] == "cpu"  # the CI machines have no GPU
+    if keras.backend.backend() == "torch":
+        reference = worker.main([*args, "--train-only", "--reference"])
+        assert (reference["batch"], reference["device"]) == (3, "cpu")
 
 
 def test_machine_peak_is_a_measured_matmul_rate():

@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
 from ferzoo.sweep import space
+from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import settings as _settings
 from tests.sweep_testing import subprocess_env
 
@@ -152,6 +153,43 @@ def test_demo_space_builds_at_32_px(params):
     name, overrides, _ = space.to_build(params, "demo")
     model = ferzoo.build(name, num_classes=7, input_shape=(32, 32, 3), **overrides)
     assert model.output_shape == (None, 7)
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_every_study_names_a_dataset_and_protocol_it_can_run(name):
+    """Without any data: the study's dataset (and config) is registered, its protocol is one
+    the dataset's facts allow, its image size leaves configurations to search, and a trial
+    suggested by Optuna builds at that size with the dataset's number of classes."""
+    import ferzoo
+    from ferzoo import data
+    from ferzoo.datasets import builder_class, facts
+
+    cfg = STUDIES[name]
+    num_classes = data.info(cfg.dataset).num_classes  # a bad "name/config" raises here
+    assert num_classes >= 2, cfg.dataset
+    if cfg.protocol == "subject":
+        assert facts.of(builder_class(cfg.dataset)).has_subjects, cfg.dataset
+    else:
+        assert cfg.protocol == "paper"
+    ruled_out = space.check_image_size(cfg.space, cfg.image_size)
+    assert len(ruled_out) < len(space.min_image_sizes(cfg.space)), ruled_out
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):  # a draw may be one of the combinations ruled out at this size
+        model_name, overrides, kwargs = space.suggest(study.ask(), cfg)
+        try:
+            model = ferzoo.build(
+                model_name,
+                num_classes=num_classes,
+                input_shape=(cfg.image_size, cfg.image_size, 3),
+                **overrides,
+            )
+        except ValueError as err:
+            assert "too small for" in str(err)
+            continue
+        assert model.output_shape == (None, num_classes)
+        assert kwargs["batch_size"] > 0
+        return
+    pytest.fail(f"no suggested trial of study {name!r} builds at {cfg.image_size} px")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,11 +416,11 @@ def test_finalize_without_complete_trials_says_so(tmp_path):
 
 def test_unknown_study_lists_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        sweep_cli.main(["--study", "affectnet"])
+        sweep_cli.main(["--study", "sfew"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown study 'affectnet'" in err
-    assert "demo, ck_plus, jaffe, kdef, fesr" in err
+    assert "unknown study 'sfew'" in err
+    assert "demo, ck_plus, jaffe, kdef, fesr, fer2013, fer2013_ferplus, raf_db, affectnet" in err
 
 
 def test_unreachable_storage_is_one_line_and_exit_2(capsys):
@@ -441,6 +479,17 @@ def test_gpus_give_each_worker_its_device():
     assert plan(parse(["--study", "demo"])) == [None]
     with pytest.raises(SystemExit):
         parse(["--study", "demo", "--gpus", "first"])
+
+
+def test_workers_sharing_a_gpu_do_not_preallocate_its_memory():
+    env = sweep_cli.worker_env
+    alone = env(["0", "1"], 1, {"PATH": "/bin"})
+    assert alone == {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "1"}  # one worker per GPU: as is
+    shared = env(["0", "1", "0", "1"], 2, {"TF_FORCE_GPU_ALLOW_GROWTH": "false"})
+    assert shared["CUDA_VISIBLE_DEVICES"] == "0"
+    assert shared["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"  # the user's setting is kept
+    assert env([None, None], 0, {}) == {}  # no --gpus: the host's devices, untouched
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,6 +93,33 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
     assert probs.dtype == np.float32 and np.allclose(probs.sum(-1), 1, atol=1e-3)
 
 
+def test_cli_trains_on_an_image_folder_with_subject_folds(tmp_path):
+    """`ferzoo train --dataset image_folder`: a three-class folder of four people, their ids
+    read from the file names, split into subject folds (one person tests, one validates); the
+    folder's class names and the protocol are recorded, and no person is in two parts."""
+    from ferzoo.datasets import dummy
+
+    classes = ["angry", "happy", "sad"]
+    names = [f"{c}/P0{p}_{k}.png" for c in classes for p in range(1, 5) for k in range(2)]
+    names += ["happy/P03_2.jpg", "sad/P03_3.jpg"]  # JPEG too; P03 has 8 images, the others 6
+    manual = dummy.write_layout(tmp_path / "faces", names, (40, 36, 3), np.random.default_rng(0))
+    out = tmp_path / "run"
+    args = ["train", "--model", "resnet18", "--dataset", "image_folder"]
+    args += ["--manual-dir", str(manual), "--protocol", "subject", "--num-folds", "4"]
+    args += ["--subject-pattern", "^(P[0-9]+)_", "--image-size", "32", "--epochs", "1"]
+    args += ["--batch-size", "6", "--data-dir", str(tmp_path / "tfds"), "--output", str(out)]
+    assert main([*args, "--verbose", "0", *SMALL_SET]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["class_names"] == classes
+    assert config["dataset"].startswith("image_folder-faces-")  # the folder's own config
+    assert (config["protocol"], config["num_folds"], config["fold"]) == ("subject", 4, 0)
+    assert config["manual_dir"] == str(manual)
+    assert sum(config["data_sizes"].values()) == len(names)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["subjects"] == {"train": 2, "validation": 1, "test": 1}
+    assert metrics["num_examples"] == config["data_sizes"]["test"] in (6, 8)
+
+
 def test_precision_is_checked_and_auto_is_float32_on_a_cpu():
     with pytest.raises(ValueError, match="Received: precision='fp8'"):
         train("resnet18", "synthetic_faces/tiny", epochs=1, precision="fp8")

@@ -222,13 +222,28 @@ def _worker_argv(args: argparse.Namespace, worker_id: int) -> list[str]:
     return [*argv, "--no-final", "--worker-id", str(worker_id)]
 
 
+# JAX and TensorFlow take most of a GPU's memory when they start: several workers on one GPU
+# would all but the first fail. These make them allocate as they go (a variable set is kept).
+SHARED_GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
+def worker_env(plan: list[str | None], index: int, base: dict[str, str]) -> dict[str, str]:
+    """The environment of worker `index` of `plan`: its CUDA_VISIBLE_DEVICES, and no memory
+    preallocation where its GPU is shared with another worker."""
+    env = dict(base)
+    devices = plan[index]
+    if devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = devices
+        if plan.count(devices) > 1:
+            env.update({k: v for k, v in SHARED_GPU_ENV.items() if k not in base})
+    return env
+
+
 def run_workers(args: argparse.Namespace, plan: list[str | None]) -> int:
     """Start one process per entry of `plan` on the study and wait; forward Ctrl-C."""
     procs = []
-    for i, devices in enumerate(plan):
-        env = dict(os.environ)
-        if devices is not None:
-            env["CUDA_VISIBLE_DEVICES"] = devices
+    for i in range(len(plan)):
+        env = worker_env(plan, i, dict(os.environ))
         procs.append(subprocess.Popen(_worker_argv(args, i), env=env))
     try:
         codes = [p.wait() for p in procs]

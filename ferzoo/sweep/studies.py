@@ -5,7 +5,9 @@ used once, by the retrained best configuration, after the study. The protocols a
 `ferzoo.data.load`. The studies use `"subject"` (subject-independent folds: no person is in two
 parts) wherever the dataset has subject ids, so the search rewards designs that recognise the
 expressions of people it has not seen; the papers' `"paper"` split shares subjects between the
-parts and would reward memorising identities. FESR has no subject ids, so it uses `"paper"`.
+parts and would reward memorising identities. FESR, FER2013, RAF-DB and AffectNet have no subject ids, so
+they use `"paper"`: the distributed splits (a stratified share of `train` held out as
+validation where the distribution has none), as in their literature.
 
 Adding a study is one line.
 """
@@ -50,6 +52,34 @@ STUDIES: dict[str, StudyConfig] = {
             dataset="fesr",
             protocol="paper",
             description="FESR (manual download): the full design space of both papers.",
+        ),
+        # The in-the-wild sets below have no subject ids: their official splits ("paper").
+        StudyConfig(
+            "fer2013",
+            dataset="fer2013",
+            protocol="paper",
+            image_size=48,  # the images are 48x48 grayscale
+            description="FER2013 (manual download), 7 classes, official splits, 48 px.",
+        ),
+        StudyConfig(
+            "fer2013_ferplus",
+            dataset="fer2013/ferplus",
+            protocol="paper",
+            image_size=48,
+            description="FER2013 with FERPlus labels (manual download), official splits, 48 px.",
+        ),
+        StudyConfig(
+            "raf_db",
+            dataset="raf_db",
+            protocol="paper",
+            image_size=100,  # the aligned faces are 100x100
+            description="RAF-DB basic (manual download), aligned faces, official split, 100 px.",
+        ),
+        StudyConfig(
+            "affectnet",
+            dataset="affectnet",
+            protocol="paper",
+            description="AffectNet, 8 classes (manual download), validation set as test, 112 px.",
         ),
     )
 }
