@@ -106,6 +106,7 @@ def test_ablate_writes_only_below_its_output(data_dir, tmp_path, capsys):
     assert [r["output_dir"] for r in rows] == [str(out / r["model"]) for r in rows]
 
 
+@pytest.mark.slow
 def test_cv_reports_folds_chance_and_subjects(data_dir, tmp_path, capsys):
     out = tmp_path / "cv"
     args = ["cv", "--model", "resnet18", "--dataset", "synthetic_faces/tiny", "--protocol",

@@ -168,6 +168,8 @@ def test_native_convolutions_keep_outputs_and_gradients():
 @pytest.mark.parametrize("name", ["resnet18", "wamf_resnet18"])
 def test_optimize_keeps_outputs_gradients_and_statistics(name):
     """fuse_batch_norm and native_convolutions together, as ferzoo.train applies them."""
+    if name != "resnet18" and keras.backend.backend() == "jax":
+        pytest.skip("optimize changes nothing on JAX; resnet18 shows that it keeps everything")
     plain, fused = _twin_models(name, size=40 if name == "resnet18" else 64)
     performance.optimize(fused)
     rng = np.random.default_rng(0)
@@ -350,6 +352,7 @@ def test_paired_settings_parse_and_name_bad_values():
         paired.parse_settings("native_conv=maybe")
 
 
+@pytest.mark.slow
 def test_paired_times_both_settings_in_one_process():
     from benchmarks import paired
 

@@ -151,6 +151,7 @@ def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
             "label_smoothing": spec.label_smoothing,
             "class_weight": spec.class_weight,
             "precision": spec.precision,
+            "subject_pattern": spec.subject_pattern,
             "data_dir": spec.data_dir,
             "backend": keras.backend.backend(),
             "num_classes": len(data.class_names),
