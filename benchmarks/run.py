@@ -78,20 +78,11 @@ def machine_info() -> dict:
         pass
     info.pop("flags")
     info["peak_gflops"], info["peak_source"] = measured_peak_gflops()
-    info["gpus"] = nvidia_gpus()
+    sys.path.insert(0, ROOT)
+    from ferzoo.devices import nvidia_gpus  # nvidia-smi only: no framework is imported
+
+    info["gpus"] = [f"{g['model']}, {g['memory_bytes'] >> 20} MiB" for g in nvidia_gpus()]
     return info
-
-
-def nvidia_gpus() -> list[str]:
-    """`name, memory` of each GPU nvidia-smi lists; empty without one (or without the driver)."""
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def measured_peak_gflops(size: int = 2048, repeats: int = 8) -> tuple[float, str]:
