@@ -19,36 +19,47 @@ if [ -z "${FERZOO_TEST_POSTGRES_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
-# The backends run side by side, FERZOO_TEST_JOBS at a time (default 2: one process rarely
-# keeps two cores busy on these tiny inputs); each one's output is printed when it ends.
+# The runs go side by side, FERZOO_TEST_JOBS at a time (default 2: one process rarely keeps
+# two cores busy on these tiny inputs); each one's output is printed when it ends. Without
+# arguments, TensorFlow runs tests/ and the TFDS builders (datasets/) in two processes: the
+# builders' test cases pay a full garbage collection per test, seconds each in a process that
+# has already built every model. The longest runs start first.
 JOBS=${FERZOO_TEST_JOBS:-2}
 LOGS=$(mktemp -d -t ferzoo-test.XXXXXX)
-run_backend() {
-  local backend=$1 marks=()
+ARGS=("$@")
+runs=()
+if [ ${#ARGS[@]} -eq 0 ]; then
+  for backend in $BACKENDS; do runs+=("$backend:tests"); done
+  [[ " $BACKENDS " == *" tensorflow "* ]] && runs=("${runs[0]}" "${runs[@]:1:1}" \
+    "tensorflow:datasets" "${runs[@]:2}")
+else
+  for backend in $BACKENDS; do runs+=("$backend:"); done
+fi
+run_one() {  # "backend:path" (an empty path: the arguments given)
+  local backend=${1%%:*} path=${1#*:} marks=() name=${1/:/-}
   [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only and not backend_free")
   local start=$(date +%s)
-  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" "${ARGS[@]}" \
-    >"$LOGS/$backend.log" 2>&1
+  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" \
+    ${path:+"$path"} "${ARGS[@]}" >"$LOGS/$name.log" 2>&1
   local rc=$?
-  echo "$backend: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$backend.rc"
-  { echo "=== KERAS_BACKEND=$backend ==="; cat "$LOGS/$backend.log"; } 
+  echo "$backend ${path:-(args)}: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$name.rc"
+  { echo "=== KERAS_BACKEND=$backend ${path} ==="; cat "$LOGS/$name.log"; }
   return $rc
 }
-ARGS=("$@")
 running=0
-for backend in $BACKENDS; do
+for run in "${runs[@]}"; do
   if [ "$running" -ge "$JOBS" ]; then
     wait -n
     running=$((running - 1))
   fi
-  run_backend "$backend" &
+  run_one "$run" &
   running=$((running + 1))
 done
 wait
 status=0
 summary=""
-for backend in $BACKENDS; do
-  line=$(cat "$LOGS/$backend.rc" 2>/dev/null || echo "$backend: did not finish")
+for run in "${runs[@]}"; do
+  line=$(cat "$LOGS/${run/:/-}.rc" 2>/dev/null || echo "$run: did not finish")
   summary+="$line"$'\n'
   case "$line" in *"exit 0 "*) ;; *) status=1 ;; esac
 done
