@@ -3,6 +3,7 @@
 #
 #   scripts/postgres.sh start   # prints the URL to export as FERZOO_TEST_POSTGRES_URL
 #   scripts/postgres.sh url     # prints the URL again
+#   scripts/postgres.sh running # exit code 0 when the server is up
 #   scripts/postgres.sh stop    # stops the server and deletes its data directory
 #
 # Uses the Debian `postgresql` package's binaries (/usr/lib/postgresql/<version>/bin: initdb,
@@ -39,10 +40,16 @@ as_pg() {
   fi
 }
 
+running() {
+  local bin
+  bin="$(bindir)"
+  [[ -f "$DIR/data/postmaster.pid" ]] && as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1
+}
+
 start() {
   local bin
   bin="$(bindir)"
-  if [[ -f "$DIR/data/postmaster.pid" ]] && as_pg "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+  if running; then
     echo "$URL"
     return 0
   fi
@@ -78,6 +85,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   url) echo "$URL" ;;
+  running) running ;;
   *)
     echo "usage: $0 start|stop|url" >&2
     exit 2

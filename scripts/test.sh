@@ -13,9 +13,12 @@ started_pg=0
 # A throwaway PostgreSQL on localhost for the multi-machine sweep test, when Debian's server
 # binaries are installed (.ci/run installs them); otherwise that one test skips with a reason.
 if [ -z "${FERZOO_TEST_POSTGRES_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  # Another run's server (a second `make test` at the same time) is used and left running.
+  bash scripts/postgres.sh running 2>/dev/null || started_pg=1
   if url=$(bash scripts/postgres.sh start); then
     export FERZOO_TEST_POSTGRES_URL=$url
-    started_pg=1
+  else
+    started_pg=0
   fi
 fi
 
