@@ -42,7 +42,7 @@ run_one() {  # "backend:path" (an empty path: the arguments given)
   local backend=${1%%:*} path=${1#*:} marks=() name=${1/:/-}
   [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only and not backend_free")
   local start=$(date +%s)
-  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider "${marks[@]}" \
+  KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider --durations=15 "${marks[@]}" \
     ${path:+"$path"} "${ARGS[@]}" >"$LOGS/$name.log" 2>&1
   local rc=$?
   echo "$backend ${path:-(args)}: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$name.rc"

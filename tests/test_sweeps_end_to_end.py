@@ -80,7 +80,9 @@ def _check_no_duplicates(trials, n):
 
 @pytest.mark.slow
 @pytest.mark.tf_only
-def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data_dir, capsys):
+def test_a_two_trial_sweep_writes_its_study_and_a_restart_repeats_nothing(
+    tmp_path, tiny_data_dir, capsys
+):
     url = f"sqlite:///{tmp_path}/optuna.db"
     assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2)) == 0
 
@@ -104,6 +106,22 @@ def test_two_trial_sweep_writes_a_study_with_complete_trials(tmp_path, tiny_data
     # Run again: the study is loaded, not recreated, and nothing is left to do.
     assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
     assert len(_trials(url)) == 2
+    _restart_draws_new_configurations(tmp_path, tiny_data_dir, url, [t.params for t in trials])
+
+
+def _restart_draws_new_configurations(tmp_path, data_dir, url, first):
+    """The same command with --n-trials 4 after 2: 4 trials, 4 configurations (a restarted
+    sampler with the old seed would draw the first two again)."""
+    assert sweep_cli.main(_sweep_args(tmp_path, data_dir, url, 4, "--no-final")) == 0
+    trials = _trials(url)
+    done = _finished(trials)
+    keys = {json.dumps(t.params, sort_keys=True) for t in done}
+    assert len(done) == 4 and len(keys) == 4, [t.params for t in done]
+    assert [t.params for t in done[:2]] == first
+    # A draw that repeated a trial was closed before training, and says which it repeated.
+    for t in trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
 
 
 @pytest.mark.slow
@@ -128,26 +146,6 @@ def test_a_demo_sweep_with_the_default_paths_writes_only_under_runs(
     assert os.listdir(work) == [top]
     assert (work / paths.SWEEPS_DIR / "demo" / "summary.md").exists()
     assert (work / paths.RUNS_DIR / "optuna.db").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.tf_only
-def test_a_restarted_sweep_never_repeats_a_configuration(tmp_path, tiny_data_dir):
-    """--n-trials 2, then the same command with --n-trials 4: 4 trials, 4 configurations (a
-    restarted sampler with the old seed would draw the first two again)."""
-    url = f"sqlite:///{tmp_path}/optuna.db"
-    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")) == 0
-    first = [t.params for t in _finished(_trials(url))]
-    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 4, "--no-final")) == 0
-    trials = _trials(url)
-    done = _finished(trials)
-    keys = {json.dumps(t.params, sort_keys=True) for t in done}
-    assert len(done) == 4 and len(keys) == 4, [t.params for t in done]
-    assert [t.params for t in done[:2]] == first
-    # A draw that repeated a trial was closed before training, and says which it repeated.
-    for t in trials:
-        if t.state == TrialState.FAIL:
-            assert t.user_attrs["duplicate_of"] < t.number and "epoch_time" not in t.user_attrs
 
 
 @pytest.mark.slow
