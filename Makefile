@@ -24,8 +24,11 @@ demo: setup
 test: setup
 	PY=$(PY) bash scripts/test.sh
 
+# The cheap checks CI runs first: lint, format, function and module sizes.
 lint: setup
-	$(VENV)/bin/ruff check ferzoo tests sweeps benchmarks datasets
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/check_sizes.py
 
 models-md: setup
 	$(VENV)/bin/ferzoo models --profile --format md > results/models.md

@@ -27,4 +27,3 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_keras_session():
     keras.backend.clear_session()
     yield
-

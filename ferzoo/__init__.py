@@ -9,7 +9,8 @@ The public API:
     ferzoo.Predictor("model.onnx").predict("photo.jpg")   # faces, labels, scores
 
 Submodules load lazily, so `import ferzoo` stays cheap and `ferzoo --version` does not start a
-backend.
+backend; ferzoo's Keras objects register themselves once Keras is imported
+(`ferzoo.keras_objects`), so `keras.saving.load_model` reads ferzoo's `.keras` files.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import importlib
 from typing import Any
 
 from ferzoo import backend as _backend
+from ferzoo import keras_objects as _keras_objects
 
 __version__ = "0.1.0"
 
 # Keras falls back to TensorFlow; without it installed, pick JAX or PyTorch (before Keras loads).
 _backend.configure()
+# `keras.saving.load_model` of a ferzoo model needs no custom_objects: ferzoo's layers, losses
+# and metrics register with Keras as soon as Keras is imported (Keras itself is not imported).
+_keras_objects.install()
 
 _LAZY = {
     "build": ("ferzoo.registry", "build"),
