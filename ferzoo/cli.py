@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ferzoo import __version__
@@ -21,6 +22,7 @@ COMMAND_MODULES = (
     "ferzoo.commands.train",  # ferzoo train / evaluate
     "ferzoo.commands.experiments",  # ferzoo cv / ablate
     "ferzoo.commands.predict",  # ferzoo predict / explain / export
+    "ferzoo.commands.sweep",  # ferzoo sweep (= python sweeps/run.py)
     "ferzoo.commands.dashboard",  # ferzoo dashboard
     "ferzoo.commands.env",  # ferzoo env
 )
@@ -63,32 +65,50 @@ def user_error(err: BaseException) -> str | None:
     return None
 
 
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
+    from ferzoo import logs
+
+    onnx = str(getattr(args, "model_path", "")).endswith(".onnx")  # ONNX Runtime, no Keras
+    if not debug:
+        logs.quiet_backends(load_tensorflow=not onnx)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    # data, dashboard and env never load Keras; a sweep says which backend after its checks.
+    if args.command not in ("data", "dashboard", "env", "sweep") and not onnx:
+        from ferzoo import backend
+
+        backend.announce(getattr(args, "backend", None))
+    return int(args.func(args) or 0)
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit meets no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a `ferzoo` command; a user's mistake is one line on stderr and exit code 2.
 
-    `--debug` (or FERZOO_DEBUG=1) shows the traceback instead, and the backends' logs.
+    Ctrl-C ends with one line and exit code 130; a closed pipe (`ferzoo models | head`) ends
+    quietly with 141, as a shell reports a command stopped by SIGPIPE. `--debug` (or
+    FERZOO_DEBUG=1) shows the traceback instead, and the backends' logs.
     """
     from ferzoo import logs
 
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or logs.debug_enabled()
-    if not debug:
-        logs.quiet_backends()
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    onnx = str(getattr(args, "model_path", "")).endswith(".onnx")  # ONNX Runtime, no Keras
-    if args.command not in ("data", "dashboard", "env") and not onnx:  # those never load Keras
-        from ferzoo import backend
-
-        backend.announce(getattr(args, "backend", None))
-
     try:
-        return int(args.func(args) or 0)
+        return _run(parser, args, debug)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("ferzoo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _detach_stdout()
+        return 141
     except Exception as err:
         message = None if debug else user_error(err)
         if message is None:

@@ -51,8 +51,13 @@ def _import_tensorflow_quietly() -> None:
             return
 
 
-def quiet_backends() -> None:
-    """Silence the backends' noise (call before TensorFlow or JAX is imported)."""
+def quiet_backends(load_tensorflow: bool = True) -> None:
+    """Silence the backends' noise (call before TensorFlow or JAX is imported).
+
+    Args:
+        load_tensorflow: import TensorFlow now (when it is installed) with its start-up notice
+            silenced; False for work that loads no backend (serving an `.onnx` file).
+    """
     if debug_enabled():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -63,7 +68,8 @@ def quiet_backends() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning, module="tensorflow_datasets")
     warnings.filterwarnings("ignore", message=".*is deprecated.*", category=UserWarning)
-    _import_tensorflow_quietly()
+    if load_tensorflow:
+        _import_tensorflow_quietly()
     try:
         from absl import logging as absl_logging
     except ImportError:
@@ -71,4 +77,28 @@ def quiet_backends() -> None:
     absl_logging.set_verbosity(absl_logging.ERROR)
 
 
-__all__ = ["debug_enabled", "quiet_backends"]
+class _AfterInterrupt(logging.Filter):
+    """Drops a library's log records from the first one that carries a KeyboardInterrupt on:
+    the process is stopping, and its own one line says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.interrupted = True
+        return not self.interrupted
+
+
+def quiet_interrupts(logger_name: str = "optuna") -> None:
+    """No traceback from `logger_name`'s handlers on Ctrl-C (Optuna logs the interrupted trial's
+    traceback and "failed with value None" before re-raising the KeyboardInterrupt)."""
+    if debug_enabled():
+        return
+    for handler in logging.getLogger(logger_name).handlers:
+        if not any(isinstance(f, _AfterInterrupt) for f in handler.filters):
+            handler.addFilter(_AfterInterrupt())
+
+
+__all__ = ["debug_enabled", "quiet_backends", "quiet_interrupts"]

@@ -136,3 +136,55 @@ def test_a_training_log_has_no_backend_noise(data_dir, tmp_path):
     assert "7/7" in log and "kept epoch 1" in log  # Keras' progress bar, ferzoo's summary
     for noise in NOISE:
         assert noise not in log, noise
+
+
+@pytest.mark.backend_free
+def test_a_closed_pipe_ends_quietly():
+    read, write = os.pipe()
+    os.close(read)  # `ferzoo models | head` once head has gone
+    done = subprocess.run([sys.executable, "-m", "ferzoo.cli", "models"], stdout=write,
+                          stderr=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+    os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.backend_free
+def test_ferzoo_sweep_takes_the_options_of_sweeps_run_py():
+    from ferzoo.cli import build_parser
+    from ferzoo.sweep import cli as sweep_cli
+
+    ours = build_parser()._subparsers._group_actions[0].choices["sweep"]
+    options = {a.dest: a.option_strings for a in sweep_cli.build_parser()._actions}
+    assert {a.dest: a.option_strings for a in ours._actions} == options
+    argv = ["--study", "demo", "--n-trials", "2", "--workers", "2"]
+    assert vars(ours.parse_args(argv)) | {"func": None} == vars(
+        sweep_cli.build_parser().parse_args(argv)
+    ) | {"func": None}
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(data_dir, tmp_path):
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "ferzoo.cli", "sweep", "--study", "demo", "--dataset",
+           "synthetic_faces/tiny", "--n-trials", "2", "--epochs", "3", "--image-size", "32",
+           "--data-dir", data_dir, "--storage", f"sqlite:///{tmp_path}/s.db",
+           "--results-dir", str(tmp_path / "sweeps")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERZOO_DEBUG")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)  # fmt: skip
+    deadline = time.monotonic() + 300
+    lines = []
+    for line in proc.stderr:  # wait until the first trial trains
+        lines.append(line)
+        if "report and trial files in" in line or time.monotonic() > deadline:
+            break
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    err = "".join(lines) + err
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert sum(line.startswith("interrupted") for line in err.splitlines()) == 1, err[-3000:]

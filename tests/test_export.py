@@ -117,6 +117,17 @@ def test_onnx_serves_without_keras_or_any_backend(run, tmp_path):
     assert light == [] and heavy == []
     in_keras = ferzoo.Predictor(path, detect=False).predict(picture)[0]["scores"]
     assert scores == pytest.approx(in_keras, abs=1e-4)
+    # The command line too: `ferzoo predict m.onnx face.png` loads no Keras and no backend.
+    cli = (
+        "import json, sys\n"
+        "from ferzoo import cli\n"
+        f"code = cli.main(['predict', {out!r}, {picture!r}, '--no-detect'])\n"
+        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+        "print(json.dumps([code, heavy]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", cli], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, []]
 
 
 @pytest.mark.tf_only

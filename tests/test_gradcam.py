@@ -86,3 +86,15 @@ def test_explain_writes_overlays_of_the_served_crop(tmp_path, capsys):
     assert (out / "face_face0.png").stat().st_size > 1000
     assert "(layer stage2_block1_out)" in capsys.readouterr().out  # 8x8 at 64 px
     assert main(["explain", path, str(tmp_path / "nope.png"), "--output", str(out)]) == 2
+
+
+def test_explain_without_a_face_writes_nothing_and_names_no_detect(tmp_path, capsys):
+    path = save_run(small_model(size=64), tmp_path / "run")
+    blank = write_image(tmp_path / "blank.png", np.full((80, 80, 3), 128, np.uint8))
+    out = tmp_path / "cams"
+    assert main(["explain", path, blank, "--output", str(out)]) == 1
+    assert not out.exists()  # no empty folder left behind
+    err = capsys.readouterr().err
+    assert "blank.png: no face found (skipped)" in err and "--no-detect" in err
+    assert main(["predict", path, blank]) == 1
+    assert "--no-detect" in capsys.readouterr().err

@@ -168,7 +168,14 @@ def _print_records(records: list[dict]) -> None:
             print(f"{r['file']},{frame},{r['face']},{r['label']},{r['score']:.4f}")
 
 
-def _report(stats, interrupted: bool = False) -> int:
+# Said when nothing was classified because the detector found no face.
+NO_FACE_HINT = (
+    "ferzoo: no face found; pass --no-detect to classify each whole picture (for pictures "
+    "that are already cropped to one face)"
+)
+
+
+def _report(stats, detect: bool, interrupted: bool = False) -> int:
     for path, error in stats.failures:
         print(f"{path}: {error} (skipped)", file=sys.stderr)
     read = f"{stats.images} image(s), {stats.frames} frame(s)"
@@ -179,6 +186,8 @@ def _report(stats, interrupted: bool = False) -> int:
     )
     for path in stats.annotated + stats.summaries:
         print(f"wrote {path}", file=sys.stderr)
+    if not stats.faces and stats.no_face and detect:
+        print(NO_FACE_HINT, file=sys.stderr)
     return 0 if stats.faces else 1
 
 
@@ -229,7 +238,7 @@ def run_predict(args: argparse.Namespace) -> int:
             writer.close()
     if shown:
         _print_records(shown)
-    code = _report(stats, interrupted)
+    code = _report(stats, args.detect, interrupted)
     return 130 if interrupted and args.camera is None else code
 
 
@@ -243,7 +252,7 @@ def run_explain(args: argparse.Namespace) -> int:
         raise ValueError(f"explain reads images, not videos. Received: images={args.images}")
     _keras_backend(args)
     from ferzoo.serving.gradcam import explain_images
-    from ferzoo.serving.predictor import Predictor
+    from ferzoo.serving.predictor import NO_FACE, Predictor
 
     predictor = Predictor(args.model_path, class_names=args.class_names, detect=args.detect)
     found = explain_images(predictor, paths, args.output, layer=args.layer)
@@ -255,6 +264,8 @@ def run_explain(args: argparse.Namespace) -> int:
             print(f"{r['overlay']}: {r['label']} {r['score']:.4f} (layer {r['layer']})")
     faces = len(found) - len(failures)
     print(f"{faces} face(s) explained, {len(failures)} image(s) skipped", file=sys.stderr)
+    if not faces and args.detect and any(r.get("error") == NO_FACE for r in failures):
+        print(NO_FACE_HINT, file=sys.stderr)
     return 0 if faces else 1
 
 

@@ -263,7 +263,7 @@ def explain_images(
     Args:
         predictor: a `ferzoo.Predictor` on a Keras model (`.keras`).
         paths: image files.
-        output_dir: where the PNGs go.
+        output_dir: where the PNGs go (made once the first face is found).
         layer: the feature layer (default `choose_layer`).
 
     Returns:
@@ -280,7 +280,6 @@ def explain_images(
         )
     model = predictor.engine.model
     name = choose_layer(model, layer)
-    os.makedirs(output_dir, exist_ok=True)
     records: list[dict[str, Any]] = []
     for path in paths:
         image = read_image(path)
@@ -296,6 +295,7 @@ def explain_images(
             out = os.path.join(output_dir, f"{stem}_face{i}.png")
             pixels = batch[i] if predictor.normalization is None else _unit(image, box, predictor)
             text = f"{record['label']} {record['score']:.2f}"
+            os.makedirs(output_dir, exist_ok=True)  # only once there is something to write
             _write_overlay(out, pixels, cam, text, max(224, predictor.image_size))
             records.append({**record, "overlay": out})
     return records
