@@ -16,7 +16,7 @@ import pytest
 
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
-from ferzoo.sweep import space
+from ferzoo.sweep import launcher, space
 from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import settings as _settings
 from tests.test_sweeps import _add_trials, _fake_train
@@ -71,7 +71,7 @@ def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers()
     )
     settings = run.settings_from_args(args)
     assert (settings.monitor, settings.min_epochs, settings.final_folds) == ("val_macro_f1", 3, 2)
-    argv = run._worker_argv(args, 0)
+    argv = launcher._worker_argv(args, 0)
     assert argv[argv.index("--monitor") + 1] == "val_macro_f1"
     assert argv[argv.index("--min-epochs") + 1] == "3"
     defaults = run.settings_from_args(run.build_parser().parse_args(["--study", "demo"]))

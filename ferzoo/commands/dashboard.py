@@ -5,9 +5,11 @@
     ferzoo dashboard --storage postgresql://user:pw@db-host/ferzoo --host 0.0.0.0
 
 A wrapper around `optuna_dashboard.run_server`. The artifacts (each trial's curves and validation
-confusion matrix) live in `results/<study>/artifacts/`: `--study` serves that folder, and without
-it every `results/*/artifacts/` folder is served, so each trial shows its files in the dashboard.
-Ctrl-C stops the server.
+confusion matrix) live in the study's folder, `runs/sweeps/<study>/artifacts/` for the default
+storage and `runs/sweeps/<study>-<digest of the storage>/artifacts/` for another
+(`ferzoo.sweep.config.report_dir`): `--study` serves that folder, and without it every
+`runs/sweeps/*/artifacts/` folder is served (artifact ids are unique), so each trial shows its
+files in the dashboard. Ctrl-C stops the server.
 
 Exit codes: 0 stopped with Ctrl-C; 2 storage missing or unreachable, or unknown study.
 """
@@ -29,12 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dashboard",
         help="browse the sweeps in the Optuna dashboard",
         description="Serve optuna-dashboard on a sweep storage, with the trials' artifacts "
-        "(curves, validation confusion matrices) from results/<study>/artifacts/.",
+        "(curves, validation confusion matrices) from each study's folder in --results-dir.",
     )
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default {DEFAULT_STORAGE}")
     p.add_argument("--study", default=None, help="check this study exists; serve its artifacts")
     p.add_argument(
-        "--results-dir", default=DEFAULT_RESULTS_DIR, help="where the <study>/ folders are"
+        "--results-dir", default=DEFAULT_RESULTS_DIR, help="where the studies' folders are"
     )
     p.add_argument(
         "--artifact-dir", default=None, help="serve this artifact folder instead of the studies'"
@@ -90,7 +92,9 @@ def artifact_store_for(args: argparse.Namespace) -> Any:
         os.makedirs(args.artifact_dir, exist_ok=True)
         return FileSystemArtifactStore(args.artifact_dir)
     if args.study:
-        folder = os.path.join(args.results_dir, args.study, "artifacts")
+        from ferzoo.sweep.config import report_dir
+
+        folder = os.path.join(report_dir(args.results_dir, args.storage, args.study), "artifacts")
         os.makedirs(folder, exist_ok=True)
         return FileSystemArtifactStore(folder)
     dirs = sorted(glob.glob(os.path.join(args.results_dir, "*", "artifacts")))

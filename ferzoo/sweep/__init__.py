@@ -15,10 +15,13 @@ The parts, each a module:
   loaded once per worker; a configuration the study holds is never trained twice);
 - `worker`: `run_worker`, trials until the study holds `n_trials`, shared by any number of
   workers;
-- `report`: `finalize` (retrain the best, test it, best.json, summary.md, plots);
+- `report`: `finalize` (retrain the best, test it, best.json, summary.md, plots) in the study's
+  own report folder (`config.report_dir`);
+- `claims`: the one-process claim on a study's final retrain, held in the storage;
 - `cli`: the command line (`--workers`, `--gpus`).
 
-Importing `ferzoo.sweep` loads neither Keras nor a backend (`ferzoo dashboard` uses it).
+Importing `ferzoo.sweep` loads nothing (the names below load their module on first use), so the
+`ferzoo` command's parser stays fast; none of them loads Keras or a backend.
 
 Example:
 
@@ -31,31 +34,24 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from ferzoo.sweep.config import (
-    DEFAULT_RESULTS_DIR,
-    DEFAULT_STORAGE,
-    PRUNERS,
-    StorageError,
-    StudyConfig,
-    StudyMismatchError,
-    SweepError,
-    SweepSettings,
-)
-from ferzoo.sweep.objective import Objective
-from ferzoo.sweep.pruning import make_pruner
-from ferzoo.sweep.report import finalize, summary_markdown, write_plots
-from ferzoo.sweep.storage import (
-    count_trials,
-    create_or_load_study,
-    mask_url,
-    open_storage,
-    retried_trial_number,
-    sampler_seed,
-    sqlite_path,
-)
-from ferzoo.sweep.worker import run_worker
+_LAZY = {
+    "ferzoo.sweep.config": (
+        "DEFAULT_RESULTS_DIR", "DEFAULT_STORAGE", "PRUNERS", "StorageError", "StudyConfig",
+        "StudyMismatchError", "SweepError", "SweepSettings",
+    ),
+    "ferzoo.sweep.objective": ("Objective",),
+    "ferzoo.sweep.pruning": ("make_pruner",),
+    "ferzoo.sweep.report": ("finalize", "summary_markdown", "write_plots"),
+    "ferzoo.sweep.storage": (
+        "count_trials", "create_or_load_study", "mask_url", "open_storage",
+        "retried_trial_number", "sampler_seed", "sqlite_path",
+    ),
+    "ferzoo.sweep.worker": ("run_worker",),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
@@ -63,30 +59,9 @@ def __getattr__(name: str) -> Any:
         from ferzoo.sweep.pruning import pruning_callback_class
 
         return pruning_callback_class()
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'ferzoo.sweep' has no attribute {name!r}")
 
 
-__all__ = [
-    "DEFAULT_RESULTS_DIR",
-    "DEFAULT_STORAGE",
-    "PRUNERS",
-    "Objective",
-    "PruningCallback",  # noqa: F822 (built on first use, see __getattr__)
-    "StorageError",
-    "StudyConfig",
-    "StudyMismatchError",
-    "SweepError",
-    "SweepSettings",
-    "count_trials",
-    "create_or_load_study",
-    "finalize",
-    "make_pruner",
-    "mask_url",
-    "open_storage",
-    "retried_trial_number",
-    "run_worker",
-    "sampler_seed",
-    "sqlite_path",
-    "summary_markdown",
-    "write_plots",
-]
+__all__ = sorted([*_WHERE, "PruningCallback"])

@@ -1,4 +1,4 @@
-"""The sweep command line: `python sweeps/run.py --study NAME` (= `python -m ferzoo.sweep.cli`).
+"""The sweep command line: `ferzoo sweep --study NAME` (= `python sweeps/run.py`, `python -m ferzoo.sweep.cli`).
 
     python sweeps/run.py --study demo                      # synthetic faces, a few minutes on CPU
     python sweeps/run.py --study kdef --manual-dir ~/fer   # KDEF, once its archive is there
@@ -14,7 +14,8 @@ stop poor trials early); the test part is never seen during the search. The stud
 command again. A worker killed mid-trial costs that trial only. After the study, the best
 configuration is retrained and evaluated on the test part (`--final-folds N`: on N folds of the
 protocol, with per-fold accuracy, macro F1, chance level, subjects per part and mean ± std), and
-`runs/sweeps/<study>/` gets best.json, summary.md and the plots (skip with `--no-final`).
+`runs/sweeps/<study>/` gets best.json, summary.md and the plots (skip with `--no-final`); a study
+of another storage gets `runs/sweeps/<study>-<8 hex digits naming the storage>/`.
 `--monitor` and `--min-epochs` set which epoch of every run is kept (`ferzoo.train`'s rule; the
 study's metric, read at that epoch, stays the objective).
 
@@ -28,15 +29,14 @@ import argparse
 import dataclasses
 import os
 import signal
-import subprocess
 import sys
-import time
 
 from ferzoo.precision import CHOICES as PRECISIONS
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS
 from ferzoo.sweep.studies import STUDIES
 
 SCRIPT = os.path.join("sweeps", "run.py")
+DESCRIPTION = "Optuna sweep over ferzoo models on one dataset (validation metric only)."
 # ferzoo.training.selection.MONITORS and "auto" (not imported: that would load Keras).
 MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
 
@@ -63,6 +63,16 @@ def _min_epochs(text: str) -> int | str:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
     return value
 
 
@@ -128,10 +138,11 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     add("--data-dir", default=None, help="TFDS data directory")
     add("--manual-dir", default=None, help="where the licensed archives are (TFDS manual_dir)")
     add("--results-dir", default=DEFAULT_RESULTS_DIR,
-        help="<results-dir>/<study>/ gets best.json, summary.md, plots, artifacts")  # fmt: skip
+        help="<results-dir>/<study>/ gets best.json, summary.md, plots, artifacts "
+        "(<study>-<digits>/ for a storage other than <results-dir>/../optuna.db)")  # fmt: skip
     add("--heartbeat", type=pos_int, default=30,
         help="seconds between heartbeats; a trial silent for 3 is failed and retried")  # fmt: skip
-    add("--max-retry", type=int, default=2, help="retries of a trial whose worker died")
+    add("--max-retry", type=_count, default=2, help="retries of a trial whose worker died")
     add("--no-final", action="store_true", help="skip retraining the best and the report")
     add("--final-folds", type=pos_int, default=1, metavar="N",
         help="retrain the best on N folds of the protocol, from the study's fold on, and "
@@ -142,18 +153,28 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=SCRIPT,
+        description=DESCRIPTION,
+        epilog=studies_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of the sweep command, on `parser` (shared with `ferzoo sweep`)."""
+    _add_study_args(parser)
+    _add_run_args(parser)
+
+
+def studies_epilog() -> str:
+    """The `--help` epilog: one line per study."""
     studies = "\n".join(
         f"  {s.name:8s} {s.dataset} ({s.protocol}): {s.description}" for s in STUDIES.values()
     )
-    parser = argparse.ArgumentParser(
-        prog=SCRIPT,
-        description="Optuna sweep over ferzoo models on one dataset (validation metric only).",
-        epilog=f"studies:\n{studies}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_study_args(parser)
-    _add_run_args(parser)
-    return parser
+    return f"studies:\n{studies}"
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -191,112 +212,40 @@ def settings_from_args(args: argparse.Namespace):
     )
 
 
-def worker_plan(args: argparse.Namespace) -> list[str | None]:
-    """The CUDA_VISIBLE_DEVICES of each worker to start (None: inherit), one entry a worker.
-
-    `--gpus 0,1` starts one worker per GPU (times `--workers-per-gpu`); `--workers N` with
-    `--gpus` deals N workers round-robin over the GPUs; without `--gpus`, N workers share the
-    host's devices.
-    """
-    if not args.gpus:
-        return [None] * (args.workers or 1)
-    count = args.workers or len(args.gpus) * args.workers_per_gpu
-    return [args.gpus[i % len(args.gpus)] for i in range(count)]
-
-
-_FORWARDED = (
-    "n_trials", "timeout", "epochs", "image_size", "batch_size", "storage", "study_name",
-    "dataset", "pruner", "seed", "data_dir", "manual_dir", "results_dir", "heartbeat",
-    "max_retry", "verbose", "monitor", "min_epochs", "precision", "weights",
-)  # fmt: skip
-
-
-def _worker_argv(args: argparse.Namespace, worker_id: int) -> list[str]:
-    argv = [sys.executable, "-m", "ferzoo.sweep.cli", "--study", args.study]
-    for name in _FORWARDED:
-        value = getattr(args, name)
-        if value is not None:
-            argv += [f"--{name.replace('_', '-')}", str(value)]
-    if args.keep_trial_dirs:
-        argv.append("--keep-trial-dirs")
-    return [*argv, "--no-final", "--worker-id", str(worker_id)]
-
-
-# JAX and TensorFlow take most of a GPU's memory when they start: several workers on one GPU
-# would all but the first fail. These make them allocate as they go (a variable set is kept).
-SHARED_GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
-
-
-def worker_env(plan: list[str | None], index: int, base: dict[str, str]) -> dict[str, str]:
-    """The environment of worker `index` of `plan`: its CUDA_VISIBLE_DEVICES, and no memory
-    preallocation where its GPU is shared with another worker."""
-    env = dict(base)
-    devices = plan[index]
-    if devices is not None:
-        env["CUDA_VISIBLE_DEVICES"] = devices
-        if plan.count(devices) > 1:
-            env.update({k: v for k, v in SHARED_GPU_ENV.items() if k not in base})
-    return env
-
-
-def run_workers(args: argparse.Namespace, plan: list[str | None]) -> int:
-    """Start one process per entry of `plan` on the study and wait; forward Ctrl-C."""
-    procs = []
-    for i in range(len(plan)):
-        env = worker_env(plan, i, dict(os.environ))
-        procs.append(subprocess.Popen(_worker_argv(args, i), env=env))
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        _stop(procs)
-        raise
-    bad = [(i, c) for i, c in enumerate(codes) if c != 0]
-    for i, code in bad:
-        print(f"ferzoo: error: worker {i} exited with code {code}", file=sys.stderr)
-    return 1 if bad else 0
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    # Ctrl-C in a terminal reaches the workers too; give them a moment to close their trials,
-    # then interrupt those that did not get it (e.g. `kill -INT <this process>`).
-    deadline = time.monotonic() + 5
-    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
 def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the sweep; the exit code (see the module docstring)."""
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep of parsed arguments (`ferzoo sweep`, `python sweeps/run.py`); the exit code
+    (see the module docstring)."""
     from ferzoo import logs
 
-    args = build_parser().parse_args(argv)
     logs.quiet_backends()
     # Ctrl-C and SIGTERM end the run cleanly (KeyboardInterrupt), even when this process was
     # started in the background of a script, which would otherwise ignore SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-    from ferzoo.sweep import session
-
     try:
+        import optuna  # noqa: F401  (its log handler exists once it is imported)
+
+        logs.quiet_interrupts("optuna")
+        from ferzoo.sweep import session
+
         return session.run(args, settings_from_args(args))
     except KeyboardInterrupt:
-        print(
-            "interrupted: finished trials are saved in the study; the running one is marked "
-            "FAIL. Run the same command again to resume.",
-            file=sys.stderr,
-        )
+        if args.worker_id is None:  # a worker started by this command leaves the line to it
+            print(
+                "interrupted: finished trials are saved in the study; the running one is "
+                "marked FAIL. Run the same command again to resume.",
+                file=sys.stderr,
+            )
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python sweeps/run.py` (= `ferzoo sweep`): parse `argv` and run the sweep."""
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

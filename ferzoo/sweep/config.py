@@ -1,19 +1,18 @@
-"""A sweep's settings: the study table's rows, the run's settings, the errors it reports."""
+"""A sweep's settings: the study table's rows, the run's settings, the errors it reports.
+
+No Optuna import at module level: the `ferzoo` command's parser reads the choices from here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from typing import Any
-
-import optuna
-from optuna.trial import TrialState
 
 from ferzoo.paths import DEFAULT_STORAGE
 from ferzoo.paths import SWEEPS_DIR as DEFAULT_RESULTS_DIR
 
-DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-ACTIVE_STATES = (TrialState.RUNNING, TrialState.WAITING)
 PRUNERS = ("median", "hyperband", "none")
 # Files of ferzoo.train's output dir (and ours) stored with each trial as Optuna artifacts.
 TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "config.json")
@@ -21,6 +20,76 @@ TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "con
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
 # Pinned later; a study made before they existed was run with their defaults.
 PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None}
+# The storage whose studies get plain `<results_dir>/<study>/` folders lies beside the results
+# dir: `runs/optuna.db` for `runs/sweeps/` (the defaults); see `report_dir`.
+HOME_STORAGE_FILE = "optuna.db"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of a `sqlite:///path` URL, or None for other URLs and in-memory SQLite."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return path or None
+
+
+def storage_key(url: str, root: str | None = None) -> str:
+    """One spelling of the database that the storage URL `url` names, to tell storages apart.
+
+    A SQLite file is `sqlite:///` and its real path (symlinks resolved; the driver and query
+    dropped), written relative to `root` when the file lies inside it: `sqlite:///runs/x.db`,
+    `sqlite:///./runs/x.db`, `sqlite+pysqlite:////home/me/fz/runs/x.db?timeout=9` (run from
+    /home/me/fz) are one key, and a project moved as a whole keeps its keys. Another database
+    is its URL without password or driver, its host in lower case, PostgreSQL's default port
+    written out: `postgresql+psycopg2://me:pw@Host/fz` is `postgresql://me@host:5432/fz`. The
+    query is kept there (it can select a schema). A URL SQLAlchemy cannot parse is its own key.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return "sqlite://"
+        path = os.path.realpath(parsed.database)
+        if root is not None:
+            base = os.path.realpath(root)
+            if os.path.commonpath([path, base]) == base:
+                path = os.path.relpath(path, base)
+        return f"sqlite:///{path}"
+    port = parsed.port or (5432 if backend == "postgresql" else None)
+    host = parsed.host.lower() if parsed.host else None
+    plain = parsed._replace(drivername=backend, password=None, host=host, port=port)
+    return plain.render_as_string(hide_password=False)
+
+
+def report_dir(results_dir: str, storage_url: str, study_name: str) -> str:
+    """The folder of study `study_name` of the storage `storage_url`: its report, trial files
+    and artifacts. Two storages holding a study of the same name never share one.
+
+    Its home storage, the SQLite file `optuna.db` in the folder above `results_dir`
+    (`sqlite:///runs/optuna.db` for `runs/sweeps`, the defaults), gets `<results_dir>/<study>`.
+    Any other storage gets `<results_dir>/<study>-<8 hex digits>`, the digits starting the
+    SHA-256 of its `storage_key`: every spelling of one database (a relative or absolute path,
+    a driver, a password) finds the same folder, and two databases two folders. The name is
+    computed, so workers and `ferzoo dashboard` agree on it without asking each other; the
+    folder's owner.json (`ferzoo.sweep.report.own_report_dir`) guards against the rest (a
+    folder from before this rule, a digest collision).
+
+    Example:
+        >>> report_dir("runs/sweeps", "sqlite:///runs/optuna.db", "demo")
+        'runs/sweeps/demo'
+    """
+    root = os.path.dirname(os.path.abspath(results_dir))
+    key = storage_key(storage_url, root)
+    if key == storage_key(f"sqlite:///{os.path.join(root, HOME_STORAGE_FILE)}", root):
+        return os.path.join(results_dir, study_name)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+    return os.path.join(results_dir, f"{study_name}-{digest}")
 
 
 class SweepError(RuntimeError):
@@ -55,6 +124,8 @@ class quiet_experimental:
 
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
+        import optuna  # here: this module stays free of Optuna for the command line's parser
+
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
 
@@ -140,8 +211,8 @@ class SweepSettings:
 
     @property
     def study_dir(self) -> str:
-        """`<results_dir>/<study_name>`: best.json, summary.md, plots and the artifact store."""
-        return os.path.join(self.results_dir, self.study_name)
+        """The study's folder (`report_dir`): best.json, summary.md, plots, the artifact store."""
+        return report_dir(self.results_dir, self.storage_url, self.study_name)
 
     @property
     def artifact_dir(self) -> str:

@@ -14,8 +14,6 @@ from optuna.trial import TrialState
 from ferzoo import precision
 from ferzoo.files import jsonable
 from ferzoo.sweep.config import (
-    ACTIVE_STATES,
-    DONE_STATES,
     TRIAL_ARTIFACTS,
     DuplicateTrial,
     InfeasibleTrial,
@@ -24,6 +22,9 @@ from ferzoo.sweep.config import (
     SweepSettings,
 )
 from ferzoo.sweep.pruning import pruning_callback_class
+
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+ACTIVE_STATES = (TrialState.RUNNING, TrialState.WAITING)
 
 Suggest = Callable[[optuna.Trial, StudyConfig, Mapping[str, Any]], tuple[str, dict, dict]]
 

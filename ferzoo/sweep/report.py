@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,11 +14,89 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ferzoo import files
 from ferzoo.files import jsonable
-from ferzoo.sweep.config import StudyConfig, SweepError, SweepSettings, quiet_experimental
+from ferzoo.sweep.claims import Claim
+from ferzoo.sweep.config import (
+    StudyConfig,
+    SweepError,
+    SweepSettings,
+    quiet_experimental,
+    storage_key,
+)
 from ferzoo.sweep.storage import count_trials, mask_url
 
 ToBuild = Callable[[Mapping[str, Any], StudyConfig], tuple[str, dict, dict]]
 TEST_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "num_examples")
+OWNER_FILE = "owner.json"  # in a study's folder: the storage and study it belongs to
+
+
+def _owner_of(settings: SweepSettings) -> dict[str, str]:
+    root = os.path.dirname(os.path.abspath(settings.results_dir))
+    return {
+        "storage": storage_key(settings.storage_url, root),
+        "study_name": settings.study_name,
+        "url": mask_url(settings.storage_url),
+    }
+
+
+def _legacy_owner(folder: str, root: str) -> dict[str, str] | None:
+    """In a folder from before owner.json: the storage and study its best.json names."""
+    best = os.path.join(folder, "best.json")
+    if not os.path.exists(best):
+        return None
+    record = files.read_json(best)
+    if "storage" not in record or "study_name" not in record:
+        return None
+    url = record["storage"]  # masked: storage_key drops the password anyway
+    return {"storage": storage_key(url, root), "study_name": record["study_name"], "url": url}
+
+
+def own_report_dir(settings: SweepSettings) -> str:
+    """Make the study's folder (`settings.study_dir`), check that it is this study's; return it.
+
+    The folder's owner.json names the storage (`storage_key`) and study it belongs to. The first
+    process to use the folder writes it, exclusively (a hard link to a finished file, which
+    fails where the name exists), so of two processes one writes it and the other reads it. A
+    folder that belongs to another storage or study is refused, never written over: its
+    owner.json says so or, in a folder from before owner.json, its best.json does.
+
+    Raises:
+        SweepError: the folder holds another study's report.
+    """
+    folder = settings.study_dir
+    mine = _owner_of(settings)
+    path = os.path.join(folder, OWNER_FILE)
+    owner = files.read_json(path) if os.path.exists(path) else None
+    if owner is None:
+        legacy = _legacy_owner(folder, os.path.dirname(os.path.abspath(settings.results_dir)))
+        owner = legacy if legacy and not _same(legacy, mine) else _write_owner(path, mine)
+    if not _same(owner, mine):
+        raise SweepError(
+            f"{folder} holds the report of study {owner.get('study_name')!r} in "
+            f"{owner.get('url') or owner.get('storage')}, not of {settings.study_name!r} in "
+            f"{mine['url']}; move that folder away or pass another --results-dir"
+        )
+    return folder
+
+
+def _same(owner: Mapping[str, Any], mine: Mapping[str, Any]) -> bool:
+    return (owner.get("storage"), owner.get("study_name")) == (mine["storage"], mine["study_name"])
+
+
+def _write_owner(path: str, owner: dict[str, str]) -> dict[str, str]:
+    """Write owner.json unless it exists; the owner it holds then."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(owner, indent=2) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return files.read_json(path)
+    finally:
+        os.remove(tmp)
+    return owner
 
 
 def write_plots(study: optuna.Study, out_dir: str) -> dict[str, str]:
@@ -324,37 +403,50 @@ def finalize(
     retrain: bool = True,
     train_fn: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
-    """Retrain the best configuration, test it, and write `<results_dir>/<study>/`.
+    """Retrain the best configuration, test it, and write the study's folder.
 
-    Writes best.json, summary.md, optimization_history.png and param_importances.png (each
-    atomically: a crash leaves the previous file or the new one). The best is retrained on
-    `settings.final_folds` folds (`final_folds`); the retrained runs' files (metrics,
-    confusion matrix, curves) go to `<results_dir>/<study>/best/` (one fold) or its `fold-<k>/`
-    folders with cv.json and cv.md (several). When best.json already holds a retrained result
-    for the same best trial and fold count, the retrain is not repeated.
+    The folder is `settings.study_dir` (`ferzoo.sweep.config.report_dir`: `<results_dir>/<study>`
+    for the default storage, `<results_dir>/<study>-<digest of the storage>` for another),
+    checked to be this study's (`own_report_dir`). Writes best.json, summary.md,
+    optimization_history.png and param_importances.png (each atomically: a crash leaves the
+    previous file or the new one). The best is retrained on `settings.final_folds` folds
+    (`final_folds`); the retrained runs' files (metrics, confusion matrix, curves) go to its
+    `best/` (one fold) or `best/fold-<k>/` folders with cv.json and cv.md (several). When
+    best.json already holds a retrained result for the same best trial and fold count, the
+    retrain is not repeated.
+
+    One process does this per study: it holds the study's final-retrain claim in the storage
+    (`ferzoo.sweep.claims.Claim`, heartbeat every `settings.heartbeat_interval` s, 30 when 0)
+    from start to end; another process finishing the same study meanwhile gets `ClaimHeld`.
 
     Returns:
         The content of best.json.
 
     Raises:
-        SweepError: when no trial of the study completed.
+        ClaimHeld: another process is finalizing the study (its message names it).
+        SweepError: when no trial of the study completed, or the folder is another study's.
     """
     study = optuna.load_study(study_name=settings.study_name, storage=storage)
-    os.makedirs(settings.study_dir, exist_ok=True)
-    plots = write_plots(study, settings.study_dir)
-    summary = os.path.join(settings.study_dir, "summary.md")
+    with Claim(storage, settings.study_name, interval=settings.heartbeat_interval or 30):
+        return _finalize(settings, study, to_build, retrain, train_fn)
+
+
+def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
+    folder = own_report_dir(settings)
+    plots = write_plots(study, folder)
+    summary = os.path.join(folder, "summary.md")
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         files.write_text(summary, summary_markdown(study, settings, None, None, plots))
         raise SweepError(f"no trial of study {settings.study_name!r} completed")
     best = study.best_trial
     params = {**best.user_attrs.get("fixed", {}), **best.params}
     built = to_build(params, settings.study)
-    run_dir = os.path.join(settings.study_dir, "best")
+    run_dir = os.path.join(folder, "best")
     test = _previous_test(settings, best.number) if retrain else None
     if retrain and test is None:
         test = retrain_best(settings, *built, run_dir, train_fn=train_fn)
     record = best_record(settings, study, best, params, built, test, run_dir)
-    files.write_json(os.path.join(settings.study_dir, "best.json"), record)
+    files.write_json(os.path.join(folder, "best.json"), record)
     files.write_text(summary, summary_markdown(study, settings, best, test, plots))
     return record
 
@@ -372,5 +464,5 @@ def _previous_test(settings: SweepSettings, trial_number: int) -> dict[str, Any]
     return None
 
 
-__all__ = ["best_record", "final_folds", "finalize", "retrain_best", "summary_markdown",
-           "write_plots"]  # fmt: skip
+__all__ = ["OWNER_FILE", "best_record", "final_folds", "finalize", "own_report_dir",
+           "retrain_best", "summary_markdown", "write_plots"]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -64,11 +65,16 @@ def _run_here(study, settings: SweepSettings) -> None:
 
 
 def _sweep(args, settings: SweepSettings, storage) -> int:
-    from ferzoo.sweep.cli import run_workers, worker_plan
-    from ferzoo.sweep.report import finalize
-    from ferzoo.sweep.storage import count_trials, create_or_load_study
+    from ferzoo.sweep.claims import ClaimHeld
+    from ferzoo.sweep.launcher import run_workers, worker_plan
+    from ferzoo.sweep.report import finalize, own_report_dir
+    from ferzoo.sweep.storage import count_trials, create_or_load_study, mask_url
 
+    folder = own_report_dir(settings)  # refused if another study's, before anything is made
     study = create_or_load_study(settings, storage)
+    if args.worker_id is None:
+        log(f"study {settings.study_name!r} in {mask_url(settings.storage_url)}: report and "
+            f"trial files in {folder}")  # fmt: skip
     if _remaining(study, settings) <= 0 and args.worker_id is None:
         _say_nothing_to_run(study, settings)
     else:
@@ -84,18 +90,70 @@ def _sweep(args, settings: SweepSettings, storage) -> int:
         f"{n} {s.name.lower()}" for s, n in counts.items() if n))  # fmt: skip
     if args.no_final:
         return 0
-    best = finalize(settings, storage, space.to_build)
+    try:
+        best = finalize(settings, storage, space.to_build)
+    except ClaimHeld as held:  # the same command, run twice: the other process retrains
+        print(held)
+        return 0
     test = best.get("test") or {}
     print(
         f"best: trial {best['trial']} {settings.study.metric}={best['value']:.4f}; "
         f"retrained test accuracy={test.get('accuracy', float('nan')):.4f}; "
-        f"see {os.path.join(settings.study_dir, 'summary.md')}"
+        f"see {os.path.join(folder, 'summary.md')}"
     )
     return 0
 
 
+def _new_dirs(path: str) -> list[str]:
+    """The folders that creating the file `path` would make, deepest first."""
+    made, folder = [], os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.isdir(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    return made
+
+
+def _remove_unused(path: str, dirs: list[str]) -> None:
+    """Remove the SQLite file `path` (and the folders `dirs` made for it) when no study is in
+    it: a run that failed before its study began leaves nothing behind."""
+    import pathlib
+    import sqlite3
+
+    studies = 0
+    try:
+        uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if "studies" in tables:
+                studies = db.execute("SELECT COUNT(*) FROM studies").fetchone()[0]
+    except sqlite3.Error:
+        return
+    if studies:  # another process began a study in it meanwhile
+        return
+    with contextlib.suppress(OSError):
+        os.remove(path)
+        for folder in dirs:
+            os.rmdir(folder)  # stops at the first folder that is not empty
+
+
 def run(args, settings: SweepSettings) -> int:
-    """The sweep of parsed arguments; returns the exit code."""
+    """The sweep of parsed arguments; returns the exit code.
+
+    A SQLite storage file that this run created is removed again when the run fails before
+    any study is in it (an unknown protocol for the dataset, its data missing, ...).
+    """
+    from ferzoo.sweep.storage import sqlite_path
+
+    path = sqlite_path(settings.storage_url)
+    fresh = args.worker_id is None and path is not None and not os.path.exists(path)
+    dirs = _new_dirs(path) if fresh else []
+    code = _run(args, settings)
+    if code and fresh and os.path.exists(path):
+        _remove_unused(path, dirs)
+    return code
+
+
+def _run(args, settings: SweepSettings) -> int:
     from ferzoo.data import DatasetNotReadyError
     from ferzoo.sweep.storage import open_storage
 
@@ -104,6 +162,10 @@ def run(args, settings: SweepSettings) -> int:
 
         if not args.no_final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
+        if args.worker_id is None:  # an unknown dataset is refused before any file is made
+            from ferzoo.data.sources import builder
+
+            builder(settings.study.dataset, settings.data_dir, manual_dir=settings.manual_dir)
         ruled_out = space.check_image_size(settings.study.space, settings.image_size)
         if ruled_out and args.worker_id is None:
             log(f"at {settings.image_size} px these choices cannot be built; their trials are "

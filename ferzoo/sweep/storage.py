@@ -21,6 +21,7 @@ from ferzoo.sweep.config import (
     StudyMismatchError,
     SweepSettings,
     quiet_experimental,
+    sqlite_path,
 )
 from ferzoo.sweep.pruning import make_pruner
 
@@ -38,14 +39,6 @@ def _normalize_url(url: str) -> str:
         if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
             return "postgresql+psycopg2://" + url.split("://", 1)[1]
     return url
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file path of a `sqlite:///path` URL, or None for other URLs and in-memory SQLite."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url[len("sqlite:///") :].split("?", 1)[0]
-    return path or None
 
 
 def open_storage(
@@ -150,8 +143,10 @@ def create_or_load_study(
 
     The sampler is TPE seeded by `sampler_seed`. The study's dataset, protocol, metric, epochs,
     image size, space, selection rule (`monitor`, `min_epochs`: they decide which epoch a
-    trial's value is read at) and initial weights are kept as study user attributes; resuming with other values
-    raises a `StudyMismatchError` (a study made before the rule was pinned counts as "auto").
+    trial's value is read at) and initial weights are kept as study user attributes; resuming
+    with other values raises a `StudyMismatchError` (a study made before the rule was pinned
+    counts as "auto"). The objective is named after the metric (`study.metric_names`), so the
+    Optuna dashboard and plots say `val_accuracy` rather than "Objective 0".
     """
     study = optuna.create_study(
         storage=storage,
@@ -176,6 +171,9 @@ def create_or_load_study(
                 f"study {settings.study_name!r} was created with {', '.join(diff)}; run it with "
                 "the same settings or choose another --study-name"
             )
+    if study.metric_names != [settings.study.metric]:  # also names a study made before this
+        with quiet_experimental():
+            study.set_metric_names([settings.study.metric])
     return study
 
 
