@@ -1,4 +1,5 @@
-"""Writing results: JSON-safe values and atomic writes (text, JSON, figures, Keras files).
+"""Writing results: JSON-safe values and atomic writes (text, JSON, figures, Keras files), and
+`DamagedFileError`, the one-line error for a file ferzoo cannot read back.
 
 Every file ferzoo writes goes through here, so that a run killed at any moment leaves either the
 previous file or the new one, never half of one: the content goes to a temporary file in the
@@ -23,6 +24,42 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+
+class DamagedFileError(ValueError):
+    """A file that ferzoo reads back is damaged, missing or of the wrong kind.
+
+    Its message is one line: the file, what is wrong and what to do, e.g.
+    `runs/x/checkpoints/state.json is damaged (not valid JSON: ...); rerun with --no-resume ...`.
+    It is a ValueError, so `ferzoo` prints it as a user's mistake (`ferzoo: error: ...`, exit
+    code 2) and `--debug` shows the reader's own error, which it chains.
+
+    Args:
+        path: the file (or the prepared dataset's folder).
+        problem: what is wrong, read after "is": `"damaged (truncated zip archive)"`,
+            `"missing"`, `"not a Keras model file (not a zip archive)"`.
+        fix: what to do about it.
+
+    Example:
+        >>> str(DamagedFileError("a/state.json", "damaged (empty)", "delete it"))
+        'a/state.json is damaged (empty); delete it'
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str) -> None:
+        self.path = os.fspath(path)
+        self.problem = " ".join(str(problem).split())  # one line, whatever the reader said
+        self.fix = fix
+        super().__init__(f"{self.path} is {self.problem}; {fix}")
+
+    def __reduce__(self):  # picklable across processes (the default passes the message only)
+        return type(self), (self.path, self.problem, self.fix)
+
+    @staticmethod
+    def reason(error: BaseException, limit: int = 200) -> str:
+        """`error`'s first line (at most `limit` characters), or its type's name."""
+        lines = str(error).strip().splitlines()
+        text = lines[0] if lines else type(error).__name__
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def jsonable(value: Any) -> Any:
@@ -55,7 +92,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     The temporary name keeps `path`'s extension (or `suffix`), since some writers (Keras,
     matplotlib) pick the format from it. On an error the temporary file is removed and `path`
-    is left as it was.
+    is left as it was. The file gets the mode `open()` would give it (0666 less the umask).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -65,10 +102,25 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 -> what open() would have given
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def umask() -> int:
+    """The process' umask (read without changing it where /proc tells it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore
+    os.umask(mask)
+    return mask
 
 
 def _extension(path: str) -> str:
@@ -126,5 +178,5 @@ def markdown_table(
     return lines
 
 
-__all__ = ["atomic_path", "jsonable", "markdown_table", "read_json", "save_figure", "write_json",
-           "write_text"]  # fmt: skip
+__all__ = ["DamagedFileError", "atomic_path", "jsonable", "markdown_table", "read_json",
+           "save_figure", "write_json", "write_text"]  # fmt: skip

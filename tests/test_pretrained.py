@@ -414,7 +414,7 @@ def test_weights_h5_without_layer_names_is_refused(tmp_path):
         ("missing.pth", None, "not found"),
         ("garbage.pth", b"not a torch file", "Cannot read .* as a PyTorch state dict"),
         ("garbage.weights.h5", b"not hdf5", "Cannot read .* as a Keras .weights.h5"),
-        ("garbage.keras", b"not a zip", "Cannot load .* as a Keras model"),
+        ("garbage.keras", b"not a zip", ".*garbage.keras is not a Keras model file"),
         ("weights.npz", b"", "Unknown weights format"),
         ("folder", "dir", "not a keras-hub preset"),
     ],

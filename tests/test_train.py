@@ -279,6 +279,41 @@ def test_checkpoints_hold_at_most_four_and_a_half_weight_sizes(data_dir, tmp_pat
     assert total <= 4.5 * weights, (total / weights, names)
 
 
+def test_model_keras_holds_the_weights_and_config_only(data_dir, tmp_path):
+    """model.keras is for serving: no optimizer state, no compile config (it was 3x the weights
+    with Adam's slots). Bound: 1.05x the float32 weights + 64 KiB for the zip's entries and
+    config.json (ResNet18: 1.006x, 45.0 MB for 44.8 MB of weights). It loads with
+    keras.saving.load_model and no custom_objects, uncompiled, holding the kept weights."""
+    import io
+    import zipfile
+
+    import h5py
+
+    out = tmp_path / "run"
+    result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=1, batch_size=16,
+                   data_dir=data_dir, output_dir=str(out), evaluate_test=False,
+                   checkpoint=False, verbose=0)  # fmt: skip
+    path = out / "model.keras"
+    weights = result.model.get_weights()
+    float32_bytes = sum(w.size * 4 for w in weights)
+    size = path.stat().st_size
+    assert size <= 1.05 * float32_bytes + 64 * 1024, (size, float32_bytes)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as stored:
+            assert "optimizer" not in stored and "layers" in stored
+    assert not config.get("compile_config")  # {} when not compiled
+
+    import ferzoo.layers  # noqa: F401  (registers ferzoo's layers with Keras)
+
+    loaded = keras.saving.load_model(str(path))
+    assert not loaded.compiled
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), weights, strict=True))
+    x = np.random.default_rng(0).random((3, 32, 32, 3), np.float32)
+    expected = result.model.predict(x, verbose=0)  # the trained model, fused batch norm on TF
+    assert np.allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+
+
 def test_a_sweep_trial_writes_no_checkpoint(data_dir, tmp_path):
     result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=2, batch_size=16,
                    data_dir=data_dir, output_dir=str(tmp_path / "trial"), model_overrides=SMALL,

@@ -10,7 +10,9 @@ gets its copy on the next `ferzoo data build` (nothing is written when the copy 
 
 The TFRecord shards are read with a few lines of Python (the framing is a length, its CRC, the
 record and its CRC), so adding the copy needs no TensorFlow either; the CRCs are not checked
-(the files are TFDS's own, written on this machine), the record counts are.
+(the files are TFDS's own, written on this machine), the record counts are. A copy that cannot
+be read (a shard missing, truncated or corrupt) is a one-line `ferzoo.files.DamagedFileError`
+naming the dataset's folder and saying how to write the copy again (`damaged_copy`).
 
 Example:
 
@@ -146,6 +148,30 @@ def require_copy(found) -> None:
     )
 
 
+def damaged_copy(found, problem: str):
+    """The `DamagedFileError` for a prepared builder whose ArrayRecord copy cannot be read."""
+    from ferzoo.data.sources import dataset_name
+    from ferzoo.files import DamagedFileError
+
+    command = f"ferzoo data build {dataset_name(found)} --data-dir {found.data_dir_root}"
+    return DamagedFileError(
+        found.data_dir,
+        f"a damaged prepared dataset (its ArrayRecord copy: {problem})",
+        f"delete its *.{ARRAY_RECORD}-* files and run `{command}` to write them again "
+        "(no TensorFlow needed)",
+    )
+
+
+def read_examples(found, source, indices: list[int]) -> list:
+    """`source[i] for i in indices` (one read); a damaged shard is `damaged_copy`'s error."""
+    try:
+        return source.__getitems__(indices)
+    except RuntimeError as error:  # array_record: a corrupt, truncated or missing shard
+        from ferzoo.files import DamagedFileError
+
+        raise damaged_copy(found, DamagedFileError.reason(error)) from error
+
+
 def split_sources(found, *, decode_image: bool = False) -> dict[str, tuple]:
     """Each split's TFDS data source on the ArrayRecord copy, and its example ids.
 
@@ -159,33 +185,45 @@ def split_sources(found, *, decode_image: bool = False) -> dict[str, tuple]:
 
     Raises:
         DatasetNotReadyError: the copy is missing (one line, saying how to add it).
+        DamagedFileError: a shard of the copy is missing or holds other examples, or the
+            folder's metadata cannot be read.
     """
     import tensorflow_datasets as tfds
 
+    from ferzoo.data import sources
+
     require_copy(found)
     primary = str(found.info.file_format.value)
-    # A read-only builder of its own: `as_data_source` switches the builder's file format.
-    reader = tfds.builder_from_directory(os.fspath(found.data_dir))
+    for split_info in found.info.splits.values():
+        for path in shard_paths(split_info, ARRAY_RECORD):
+            if not os.path.isfile(path):
+                raise damaged_copy(found, f"{os.path.basename(path)} is missing")
+    try:  # a read-only builder of its own: `as_data_source` switches the builder's file format
+        reader = tfds.builder_from_directory(os.fspath(found.data_dir))
+    except Exception as error:  # it reads features.json, which the code builder did not
+        problem = sources.metadata_problem(os.fspath(found.data_dir))
+        if problem is None:
+            raise
+        raise sources.damaged(found, problem) from error
     decoders = None if decode_image else {"image": tfds.decode.SkipDecoding()}
     out = {}
     for split in sorted(reader.info.splits):
         source = reader.as_data_source(split=split, file_format=ARRAY_RECORD, decoders=decoders)
         ids = [i.encode() for i in example_ids(found.info.splits[split], primary)]
         if len(source) != len(ids):
-            raise RuntimeError(
-                f"{found.data_dir}: the ArrayRecord copy of split {split!r} holds {len(source)} "
-                f"examples, not {len(ids)}; delete its *.array_record-* files and run "
-                "`ferzoo data build` again."
-            )
+            problem = f"split {split!r} holds {len(source)} examples, not {len(ids)}"
+            raise damaged_copy(found, problem)
         out[split] = (source, ids)
     return out
 
 
 __all__ = [
     "ARRAY_RECORD",
+    "damaged_copy",
     "ensure_copy",
     "example_ids",
     "has_copy",
+    "read_examples",
     "read_tfrecord",
     "require_copy",
     "shard_paths",

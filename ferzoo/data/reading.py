@@ -14,6 +14,9 @@ Two readers give the same examples in the same order with the same ids:
   (`ferzoo.data.array_records`), images decoded by the Image feature's NumPy decoding (OpenCV)
   in a pool of threads.
 
+A shard that cannot be read is a one-line `ferzoo.files.DamagedFileError` naming the dataset's
+folder (`sources.reading_tfrecords`, `array_records.read_examples`).
+
 Both decode with the Image feature's NumPy decoding (OpenCV), so the pixels are equal. It is
 also the decoding `ferzoo predict` gets from OpenCV and PIL: TensorFlow's own JPEG decoding
 (`tf.image.decode_image`, libjpeg's fast integer DCT) differs from it by up to 6 levels in some
@@ -79,11 +82,12 @@ def read_images_tf(found, cols, image_size: int, crop_face: bool) -> np.ndarray:
 
     images = np.zeros((len(cols.ids), size, size, 3), np.uint8)
     ids: list[bytes] = []
-    for _, ds in sources.undecoded_splits(found):
-        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(256)
-        for tid, batch in tfds.as_numpy(ds):
-            images[len(ids) : len(ids) + len(tid)] = batch
-            ids.extend(tid.tolist())
+    with sources.reading_tfrecords(found):  # a damaged shard: one line naming the folder
+        for _, ds in sources.undecoded_splits(found):
+            ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            for tid, batch in tfds.as_numpy(ds.batch(256)):
+                images[len(ids) : len(ids) + len(tid)] = batch
+                ids.extend(tid.tolist())
     _check_order(found, ids, cols)
     return images
 
@@ -122,7 +126,8 @@ def read_images_numpy(
 
     def decode(source, offset: int, start: int) -> None:
         stop = min(start + _CHUNK, len(source))
-        for i, example in enumerate(source.__getitems__(list(range(start, stop))), start):
+        examples = array_records.read_examples(found, source, list(range(start, stop)))
+        for i, example in enumerate(examples, start):
             pixels = feature.decode_example_np(example["image"])
             box = example["face_box"] if crop_face else None
             images[offset + i] = imaging.crop_resize_uint8(pixels, size, box)

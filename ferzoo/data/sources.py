@@ -6,17 +6,27 @@ its class names without preparing it; `columns(name)` reads, without decoding an
 columns the protocols split on (`ferzoo.data.protocols`), through tf.data or TFDS's data source
 (`reader`, as in `ferzoo.data.reading`); `subjects(...)` gives the subject ids of each part of
 a split.
+
+A prepared copy that cannot be read (dataset_info.json or features.json damaged, a shard
+truncated or missing) is a one-line `ferzoo.files.DamagedFileError` naming its folder and the
+`ferzoo data build` that rebuilds it (`damaged`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import json
 import os
+import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ferzoo.data import protocols
+from ferzoo.files import DamagedFileError
 
 
 class DatasetNotReadyError(RuntimeError):
@@ -63,6 +73,65 @@ def _image_folder_config(manual_dir, subject_pattern):
     return module.config_for(os.fspath(manual_dir), subject_pattern)
 
 
+def rebuild_command(name: str, data_dir_root, builder_cls) -> str:
+    """The `ferzoo data build` command that prepares `name` in `data_dir_root` again."""
+    base = protocols.base_name(name)
+    name = base if base == "image_folder" else name  # its config is made from --manual-dir
+    manual = getattr(builder_cls, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+    return f"ferzoo data build {name} --data-dir {os.fspath(data_dir_root)}" + (
+        " --manual-dir DIR" if manual else ""
+    )
+
+
+def _damaged_folder(folder, problem: str, command: str) -> DamagedFileError:
+    return DamagedFileError(
+        folder,
+        f"a damaged prepared dataset ({problem})",
+        f"delete that folder and rebuild it with `{command}`",
+    )
+
+
+def damaged(found, problem: str) -> DamagedFileError:
+    """The error for a prepared builder whose files cannot be read: its folder, the problem
+    (e.g. "its shard x.tfrecord-00000-of-00001 is missing") and how to rebuild it."""
+    command = rebuild_command(dataset_name(found), found.data_dir_root, type(found))
+    return _damaged_folder(found.data_dir, problem, command)
+
+
+def metadata_problem(folder: str) -> str | None:
+    """What is wrong with a prepared folder's dataset_info.json or features.json, or None."""
+    from tensorflow_datasets.core import dataset_info
+
+    try:
+        dataset_info.read_from_json(os.path.join(folder, "dataset_info.json"))
+    except Exception as error:  # protobuf's ParseError, TFDS's DatasetInfoFileError
+        return f"dataset_info.json: {DamagedFileError.reason(error)}"
+    features = os.path.join(folder, "features.json")
+    if os.path.exists(features):  # read by the NumPy reader's builder_from_directory
+        try:
+            with open(features, encoding="utf-8") as f:
+                json.load(f)
+        except (OSError, ValueError) as error:
+            return f"features.json: {DamagedFileError.reason(error)}"
+    return None
+
+
+def _damaged_metadata(name: str, data_dir) -> DamagedFileError | None:
+    """After TFDS failed to open `name`: the error naming its damaged folder, if one is."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import constants
+
+    root = data_dir_of(data_dir) or constants.DATA_DIR
+    parts = str(name).split(":")[0].split("/")  # name[/config]: that config's folders only
+    pattern = os.path.join(glob.escape(root), *parts, "**", "dataset_info.json")
+    for info_file in sorted(glob.glob(pattern, recursive=True)):
+        problem = metadata_problem(os.path.dirname(info_file))
+        if problem is not None:
+            command = rebuild_command(name, root, tfds.builder_cls(protocols.base_name(name)))
+            return _damaged_folder(os.path.dirname(info_file), problem, command)
+    return None
+
+
 def builder(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -95,6 +164,11 @@ def builder(
             f"Unknown dataset. Received: name={name!r}; ferzoo's datasets are "
             f"{list(ferzoo.datasets.BUILDER_NAMES)} (append '/<config>' to pick a config)."
         ) from None
+    except Exception as error:  # TFDS reads a prepared copy's dataset_info.json here
+        damage = _damaged_metadata(name, data_dir)
+        if damage is None:
+            raise
+        raise damage from error
 
 
 def dataset_name(found) -> str:
@@ -187,6 +261,44 @@ def prepare(
 _COLUMNS: dict[tuple[str, str], Columns] = {}
 
 
+def tfrecord_problem(found) -> str | None:
+    """Which TFRecord shard of a prepared builder is missing or truncated, or None.
+
+    Reads every record's framing (not the CRCs): called only after tf.data failed.
+    """
+    from ferzoo.data import array_records
+
+    primary = str(found.info.file_format.value)
+    for split_info in found.info.splits.values():
+        paths = array_records.shard_paths(split_info, primary)
+        for path, length in zip(paths, split_info.shard_lengths, strict=True):
+            shard = os.path.basename(path)
+            if not os.path.isfile(path):
+                return f"its shard {shard} is missing"
+            try:
+                count = sum(1 for _ in array_records.read_tfrecord(path))
+            except ValueError:
+                return f"its shard {shard} is truncated"
+            if count != length:
+                return f"its shard {shard} holds {count} records, dataset_info.json says {length}"
+    return None
+
+
+@contextlib.contextmanager
+def reading_tfrecords(found) -> Iterator[None]:
+    """tf.data's errors for a truncated, corrupt or missing shard as `damaged(found, ...)`."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.NotFoundError) as error:
+        problem = tfrecord_problem(found)
+        if problem is None:  # tf.data's message, without its op and device names
+            text = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", getattr(error, "message", str(error)))
+            problem = f"a TFRecord shard cannot be read: {DamagedFileError.reason(text.strip())}"
+        raise damaged(found, problem) from error
+
+
 def undecoded_splits(found):
     """(split, tf.data dataset) per split in sorted order, in file order, with `tfds_id` and the
     image left encoded (`SkipDecoding`)."""
@@ -220,19 +332,20 @@ def _read_columns_tf(found) -> Columns:
 
     has_subject = "subject_id" in found.info.features
     ids, labels, subject_ids, sources = [], [], [], []
-    for split, ds in undecoded_splits(found):
-        ds = ds.map(
-            lambda ex: (
-                ex["tfds_id"],
-                ex["label"],
-                ex["subject_id"] if has_subject else tf.constant(b""),
+    with reading_tfrecords(found):
+        for split, ds in undecoded_splits(found):
+            ds = ds.map(
+                lambda ex: (
+                    ex["tfds_id"],
+                    ex["label"],
+                    ex["subject_id"] if has_subject else tf.constant(b""),
+                )
             )
-        )
-        for tid, label, subject in tfds.as_numpy(ds.batch(4096)):
-            ids.extend(tid.tolist())
-            labels.extend(label.tolist())
-            subject_ids.extend(s.decode("utf-8") for s in subject.tolist())
-            sources.extend([split] * len(tid))
+            for tid, label, subject in tfds.as_numpy(ds.batch(4096)):
+                ids.extend(tid.tolist())
+                labels.extend(label.tolist())
+                subject_ids.extend(s.decode("utf-8") for s in subject.tolist())
+                sources.extend([split] * len(tid))
     return _columns(ids, labels, subject_ids, sources)
 
 
@@ -244,7 +357,8 @@ def _read_columns_numpy(found) -> Columns:
     ids, labels, subject_ids, sources = [], [], [], []
     for split, (source, split_ids) in array_records.split_sources(found).items():
         for start in range(0, len(source), 4096):
-            for example in source.__getitems__(list(range(start, min(start + 4096, len(source))))):
+            indices = list(range(start, min(start + 4096, len(source))))
+            for example in array_records.read_examples(found, source, indices):
                 labels.append(int(example["label"]))
                 subject = example["subject_id"] if has_subject else b""
                 subject_ids.append(
@@ -345,11 +459,16 @@ __all__ = [
     "builder",
     "columns",
     "columns_of",
+    "damaged",
     "dataset_name",
     "ensure_prepared",
     "info",
+    "metadata_problem",
     "prepare",
     "prepared",
+    "reading_tfrecords",
+    "rebuild_command",
     "split_columns",
     "subjects",
+    "tfrecord_problem",
 ]

@@ -11,15 +11,19 @@ import json
 import os
 import re
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import h5py
 import numpy as np
 
+from ferzoo.files import DamagedFileError
 from ferzoo.pretrained.layout import EXPECTED, Entry, layer_groups, read_h5_groups
 
 TORCH_INSTALL = "pip install torch==2.13.0"
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first bytes (a .keras file is one)
 
 # torch Conv2d (out, in, kh, kw) -> Keras Conv2D (kh, kw, in, out).
 _CONV_TO_KERAS = (2, 3, 1, 0)
@@ -252,16 +256,63 @@ def keras_hub_mirror(args: dict[str, Any]):
     return keras.Model(inputs, x)
 
 
-def _read_ferzoo_keras(path: str) -> Source:
+def keras_file_problem(path: str) -> str | None:
+    """Why `path` is not a whole `.keras` model file (a phrase read after "is"), or None.
+
+    Checks the name, the zip archive (every member's CRC) and its config.json, so that a
+    damaged or mistaken file is named as such, not as Keras' "File not found".
+
+    Example:
+        >>> keras_file_problem("notes.txt")
+        'not a Keras model file (expected a .keras file)'
+    """
+    name = os.path.basename(path).lower()
+    if name.endswith(".weights.h5"):
+        return "a weights file, not a Keras model file (a .weights.h5 holds no architecture)"
+    if not name.endswith(".keras"):
+        return "not a Keras model file (expected a .keras file)"
+    with open(path, "rb") as f:
+        head = f.read(len(_ZIP_MAGIC))
+    if head != _ZIP_MAGIC:
+        return "not a Keras model file (not a zip archive)" if head else "damaged (empty)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                return "not a Keras model file (no config.json in its zip archive)"
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        return f"damaged (a truncated or broken zip archive: {DamagedFileError.reason(error)})"
+    return f"damaged ({broken} in its zip archive fails its CRC check)" if broken else None
+
+
+def load_keras_file(path: str, expected: str):
+    """`keras.saving.load_model(path, compile=False)`; a damaged or mistaken file is a
+    one-line `DamagedFileError` naming it.
+
+    Args:
+        path: an existing file.
+        expected: what the caller takes, for the fix ("the model.keras that `ferzoo train`
+            wrote").
+    """
     import keras  # noqa: PLC0415
 
-    try:
-        source_model = keras.saving.load_model(path, compile=False)
-    except Exception as error:
-        raise ValueError(
-            f"Cannot load {path} as a Keras model ({type(error).__name__}: {error}); expected "
-            f"a .keras file saved by a ferzoo run. Received: weights={path!r}"
-        ) from error
+    problem = keras_file_problem(path)
+    if problem is None:
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except Exception as error:  # Keras and h5py raise many types for a file they cannot read
+            why = f"{type(error).__name__}: {DamagedFileError.reason(error)}"
+            problem = f"not loadable by Keras {keras.__version__} ({why})"
+            raise DamagedFileError(path, problem, f"pass {expected}") from error
+    if problem.startswith("damaged"):
+        raise DamagedFileError(path, problem, f"copy it again, or train again ({expected})")
+    raise DamagedFileError(path, problem, f"pass {expected}")
+
+
+def _read_ferzoo_keras(path: str) -> Source:
+    source_model = load_keras_file(
+        path, "a .keras file saved by a ferzoo run, e.g. its model.keras"
+    )
     with tempfile.TemporaryDirectory() as folder:
         file = os.path.join(folder, "source.weights.h5")
         source_model.save_weights(file)

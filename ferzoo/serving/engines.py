@@ -74,16 +74,18 @@ def load_model(path: str, class_names: Sequence[str] | None = None) -> tuple[Any
     Raises:
         ValueError: when the file does not exist, or the number of class names does not match
             the model's output size.
+        DamagedFileError: (a ValueError) the file is damaged or not a `.keras` model; one line
+            naming it.
 
     Example:
         >>> model, info = load_model("results/kdef/resnet18/paper/fold-0/model.keras")  # doctest: +SKIP
     """
     if not os.path.isfile(path):
         raise ValueError(f"No model file at {path!r}. Received: model={path!r}")
-    import keras
+    from ferzoo.pretrained.sources import load_keras_file
 
     _register_ferzoo_objects()
-    model = keras.saving.load_model(path, compile=False)
+    model = load_keras_file(path, "the model.keras that `ferzoo train` wrote")
     shape = tuple(model.inputs[0].shape[1:])
     side = int(shape[1] if shape[0] == 3 and shape[-1] != 3 else shape[0])
     info = _finish_info(run_info(path), int(model.outputs[0].shape[-1]), side, class_names)

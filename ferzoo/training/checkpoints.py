@@ -13,23 +13,32 @@ does not name are deleted, so a run killed at any moment (SIGKILL included) leav
 previous state or the new one. A finished run's folder holds about 4x the float32 weight size
 (weights + Adam's two slots, plus the best weights). Without a folder (sweep trials, which start
 over on failure) nothing is written and the best weights stay in memory.
+
+Resuming reads all three back before the first epoch (`load_state`, `restore`); a damaged or
+missing one is a one-line `DamagedFileError` naming it and saying to start afresh
+(`--no-resume`, `resume=False`). The `.npz` is read with `allow_pickle=False`.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import time
+import zipfile
 from typing import Any
 
 import keras
 import numpy as np
 
 from ferzoo import files
+from ferzoo.files import DamagedFileError
 from ferzoo.training.selection import Selection
 
 STATE_FILE = "state.json"
+# What a committed state.json holds (`EpochKeeper.on_epoch_end` commits only after an epoch).
+_STATE_KEYS = ("identity", "epochs_done", "history", "best_epoch", "weights_file")
 
 
 def new_state(identity: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +55,40 @@ def new_state(identity: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def fresh_start(ckpt_dir: str) -> str:
+    """What to do about a damaged checkpoint: the fix part of its `DamagedFileError`."""
+    return (
+        "rerun with --no-resume (Python: resume=False) to start this run afresh "
+        f"(or delete {ckpt_dir})"
+    )
+
+
 def load_state(ckpt_dir: str) -> dict[str, Any] | None:
+    """The committed state in `ckpt_dir`, or None when there is none.
+
+    Raises:
+        DamagedFileError: state.json is not valid JSON or not a checkpoint state.
+    """
     path = os.path.join(ckpt_dir, STATE_FILE)
-    return files.read_json(path) if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    try:
+        state = files.read_json(path)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        why = DamagedFileError.reason(error)
+        raise DamagedFileError(
+            path, f"damaged (not valid JSON: {why})", fresh_start(ckpt_dir)
+        ) from error
+    if not isinstance(state, dict):
+        problem = f"a JSON {type(state).__name__}, not a mapping"
+    else:
+        missing = [k for k in _STATE_KEYS if k not in state]
+        problem = f"no {', '.join(missing)}" if missing else None
+    if problem:
+        raise DamagedFileError(
+            path, f"damaged (not a checkpoint state: {problem})", fresh_start(ckpt_dir)
+        )
+    return state
 
 
 def prune(ckpt_dir: str, state: dict[str, Any]) -> None:
@@ -65,11 +105,69 @@ def commit(ckpt_dir: str, state: dict[str, Any]) -> None:
     prune(ckpt_dir, state)
 
 
-def restore(model: keras.Model, ckpt_dir: str, state: dict[str, Any]) -> None:
-    """Load the last epoch's weights and optimizer state into a compiled model."""
+def _existing(ckpt_dir: str, name: str) -> str:
+    path = os.path.join(ckpt_dir, name)
+    if not os.path.isfile(path):
+        raise DamagedFileError(path, f"missing (named by {STATE_FILE})", fresh_start(ckpt_dir))
+    return path
+
+
+def restore(model: keras.Model, ckpt_dir: str, state: dict[str, Any]) -> list[np.ndarray] | None:
+    """Load the last epoch's weights and optimizer state into a compiled model.
+
+    Returns:
+        The chosen epoch's weights (read now, so that a damaged file stops the run before it
+        trains), or None when no epoch was chosen yet.
+
+    Raises:
+        DamagedFileError: a file that state.json names is missing or cannot be read.
+    """
     prune(ckpt_dir, state)
+    path = _existing(ckpt_dir, state["weights_file"])
     model.optimizer.build(model.trainable_variables)  # so load_weights finds its slots
-    model.load_weights(os.path.join(ckpt_dir, state["weights_file"]))
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many types for a damaged file
+        why = f"{type(error).__name__}: {DamagedFileError.reason(error)}"
+        raise DamagedFileError(path, f"damaged ({why})", fresh_start(ckpt_dir)) from error
+    if not state.get("best_file"):
+        return None
+    return read_weights(_existing(ckpt_dir, state["best_file"]), fresh_start(ckpt_dir), model)
+
+
+def read_weights(path: str, fix: str, model: keras.Model | None = None) -> list[np.ndarray]:
+    """The arrays `np.savez(path, *model.get_weights())` wrote, checked against `model` if given.
+
+    Args:
+        path: the `.npz` file.
+        fix: what to do when it is damaged (the fix part of the error).
+        model: the model whose weights the arrays must fit, or None not to check.
+
+    Raises:
+        DamagedFileError: `path` is not such an archive (read with `allow_pickle=False`), or
+            its arrays do not fit `model`'s weights.
+    """
+    try:
+        saved = np.load(path, allow_pickle=False)
+        if not isinstance(saved, np.lib.npyio.NpzFile):
+            raise ValueError("a .npy array, not an .npz archive")
+        with saved:
+            arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except ValueError as error:  # NumPy's message would suggest allow_pickle=True: never
+        raise DamagedFileError(
+            path, "damaged (not an .npz archive of numeric arrays)", fix
+        ) from error
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        why = f"{type(error).__name__}: {DamagedFileError.reason(error)}"
+        raise DamagedFileError(path, f"damaged ({why})", fix) from error
+    expected = [tuple(w.shape) for w in model.weights] if model is not None else None
+    if expected is not None and [a.shape for a in arrays] != expected:
+        raise DamagedFileError(
+            path,
+            f"damaged ({len(arrays)} arrays that do not fit the model's {len(expected)} weights)",
+            fix,
+        )
+    return arrays
 
 
 def _to_float(value: Any) -> float:
@@ -85,14 +183,21 @@ class EpochKeeper(keras.callbacks.Callback):
         state: the run's state (`new_state`, or a loaded one to resume); updated in place.
         selection: the model-selection rule.
         ckpt_dir: the checkpoint folder, or None to write nothing (best weights in memory).
+        best_weights: the chosen epoch's weights of a resumed run (`restore`'s result).
     """
 
-    def __init__(self, state: dict[str, Any], selection: Selection, ckpt_dir: str | None):
+    def __init__(
+        self,
+        state: dict[str, Any],
+        selection: Selection,
+        ckpt_dir: str | None,
+        best_weights: list[np.ndarray] | None = None,
+    ):
         super().__init__()
         self.state = state
         self.selection = selection
         self.ckpt_dir = ckpt_dir
-        self.best_weights: list[np.ndarray] | None = None
+        self.best_weights = best_weights
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -140,14 +245,15 @@ class EpochKeeper(keras.callbacks.Callback):
             self.state["wait"] += 1
 
     def chosen_weights(self) -> list[np.ndarray] | None:
-        """The chosen epoch's weights: from memory, else from the checkpoint (a resumed run)."""
+        """The chosen epoch's weights: from memory (a resumed run's from `restore`), else from
+        the checkpoint folder, else None."""
         if self.best_weights is not None:
             return self.best_weights
         name = self.state.get("best_file")
         if not (self.ckpt_dir and name):
             return None
-        with np.load(os.path.join(self.ckpt_dir, name)) as saved:
-            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        return read_weights(os.path.join(self.ckpt_dir, name), fresh_start(self.ckpt_dir))
 
 
-__all__ = ["STATE_FILE", "EpochKeeper", "commit", "load_state", "new_state", "prune", "restore"]
+__all__ = ["STATE_FILE", "EpochKeeper", "commit", "fresh_start", "load_state", "new_state", "prune",
+           "read_weights", "restore"]  # fmt: skip

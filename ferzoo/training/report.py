@@ -5,7 +5,8 @@
     history.csv curves.png    per-epoch metrics
     metrics.json metrics.csv  test metrics (accuracy, macro and per-class P/R/F1, confusion)
     confusion_matrix.csv confusion_matrix.png
-    model.keras               the kept weights (git-ignored)
+    model.keras               the kept weights and the architecture, for serving: no optimizer
+                              state and no compile config (`save_model`; git-ignored)
     checkpoints/              resume state (git-ignored; see ferzoo.training.checkpoints)
 """
 
@@ -148,6 +149,23 @@ def _at(history: dict[str, list[float]], key: str, epoch: int) -> float:
     return float(values[epoch]) if 0 <= epoch < len(values) else math.nan
 
 
+def save_model(net: keras.Model, path: str) -> None:
+    """Save `net` to a `.keras` file for serving, atomically: its architecture and weights only.
+
+    `net.save` would also store the optimizer's state (Adam's two slots: 3x the weights) and
+    the compile config; the resumable checkpoints keep those. A clone made from the config, not
+    compiled, is saved instead: it loads with `keras.saving.load_model(path)` (no
+    custom_objects) and holds the same weights. Compile the loaded model to train it further
+    (`ferzoo.losses.loss_for(model)` gives the loss).
+    """
+    bare = type(net).from_config(net.get_config())  # clone_model would compile it again
+    if not bare.built and net.get_build_config():  # a subclassed model: as load_model builds it
+        bare.build_from_config(net.get_build_config())
+    bare.set_weights(net.get_weights())
+    with files.atomic_path(path) as tmp:
+        bare.save(tmp)
+
+
 def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: str):
     """Step 5: keep the chosen weights, save the model, write the curves and the test metrics."""
     from ferzoo import evaluate as ev
@@ -158,8 +176,7 @@ def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: st
         net.set_weights(weights)
     history = keeper.state["history"]
     best = int(keeper.state["best_epoch"])
-    with files.atomic_path(os.path.join(output_dir, "model.keras")) as tmp:
-        net.save(tmp)
+    save_model(net, os.path.join(output_dir, "model.keras"))
     profile = profile_of(net)
     times = history.get("epoch_time", [])
     epoch_time = float(statistics.median(times)) if times else math.nan
@@ -202,4 +219,4 @@ def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: st
 
 
 __all__ = ["TrainResult", "dataset_name", "default_output_dir", "finish", "library_versions",
-           "write_config"]  # fmt: skip
+           "save_model", "write_config"]  # fmt: skip

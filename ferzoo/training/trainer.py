@@ -160,11 +160,17 @@ def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
 
 
 def resume_or_start(spec: Spec, net: keras.Model, output_dir: str, identity: dict) -> EpochKeeper:
-    """Step 3: the epoch keeper, with the checkpoint's state restored when it matches."""
+    """Step 3: the epoch keeper, with the checkpoint's state restored when it matches.
+
+    Raises:
+        ValueError: the checkpoint was made with other arguments.
+        DamagedFileError: a checkpoint file is damaged or missing (one line; `--no-resume`).
+    """
     ckpt_dir = os.path.join(output_dir, "checkpoints")
     if not spec.resume and os.path.isdir(ckpt_dir):
         shutil.rmtree(ckpt_dir)
     state = checkpoints.load_state(ckpt_dir) if spec.resume and spec.checkpoint else None
+    best_weights = None
     if state is not None:
         old = state.get("identity", {})
         diff = [f"{k}: {old.get(k)!r} -> {identity.get(k)!r}"
@@ -175,12 +181,12 @@ def resume_or_start(spec: Spec, net: keras.Model, output_dir: str, identity: dic
                 f"({'; '.join(diff)}). Pass resume=False (--no-resume) to start over, or choose "
                 "another output_dir."
             )
-        checkpoints.restore(net, ckpt_dir, state)
+        best_weights = checkpoints.restore(net, ckpt_dir, state)
     else:
         state = checkpoints.new_state(identity)
     if spec.checkpoint:
         os.makedirs(ckpt_dir, exist_ok=True)
-    return EpochKeeper(state, spec.selection, ckpt_dir if spec.checkpoint else None)
+    return EpochKeeper(state, spec.selection, ckpt_dir if spec.checkpoint else None, best_weights)
 
 
 def class_weights(option: Any, data) -> dict[int, float] | None:
@@ -357,7 +363,8 @@ def train(
     Raises:
         ValueError: on a bad argument (before any work starts), on a checkpoint made with
             another configuration, and when the model's output size differs from the dataset's
-            number of classes.
+            number of classes. A damaged checkpoint file is a `ferzoo.files.DamagedFileError`
+            (a ValueError) naming it, raised before the first epoch.
 
     Example:
         >>> r = train("cnn", "synthetic_faces", image_size=64, epochs=2)  # doctest: +SKIP
