@@ -239,7 +239,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if shown:
         _print_records(shown)
     code = _report(stats, args.detect, interrupted)
-    return 130 if interrupted and args.camera is None else code
+    # Ctrl-C (the way a camera run ends, too): what was read is written, then exit code 130.
+    return 130 if interrupted else code
 
 
 @_user_errors
