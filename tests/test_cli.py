@@ -188,3 +188,9 @@ def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(data_dir, tmp_path):
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     assert sum(line.startswith("interrupted") for line in err.splitlines()) == 1, err[-3000:]
+
+
+@pytest.mark.backend_free
+def test_data_command_mistakes_are_one_line(capsys):
+    for args in (["data", "build", "nosuch"], ["data", "info", "nosuch"]):
+        assert "name='nosuch'" in _error_line(capsys, args)

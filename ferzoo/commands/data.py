@@ -11,7 +11,6 @@ command line's start-up imports (apache-beam, mlcroissant; see `pip install -e "
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,11 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> int:
     from ferzoo import data
 
-    try:
-        path = data.prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
-    except (data.DatasetNotReadyError, ValueError) as error:
-        print(error, file=sys.stderr)
-        return 2
+    path = data.prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
     print(f"{args.name}: prepared in {path}")
     return 0
 
@@ -54,11 +49,7 @@ def _build(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from ferzoo import data
 
-    try:
-        found = data.info(args.name, data_dir=args.data_dir)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    found = data.info(args.name, data_dir=args.data_dir)
     print(f"{found.name}: {found.num_classes} classes: {', '.join(found.class_names)}")
     return 0
 
@@ -73,23 +64,17 @@ def _check(args: argparse.Namespace) -> int:
 
     leaks = 0
     folds = range(args.num_folds) if args.protocol == "subject" else range(1)
-    try:
-        for fold in folds:
-            parts = data.subjects(
-                args.name, fold=fold, **{a: getattr(args, a) for a in _CHECK_ARGS}
-            )
-            shared = (
-                (parts["train"] & parts["validation"])
-                | (parts["train"] & parts["test"])
-                | (parts["validation"] & parts["test"])
-            )
-            leaks += bool(shared)
-            sizes = " ".join(f"{part}={len(ids)}" for part, ids in parts.items())
-            verdict = f"LEAK: {sorted(shared)[:10]}" if shared else "no subject in two parts"
-            print(f"fold {fold}: subjects {sizes}; {verdict}")
-    except (data.DatasetNotReadyError, ValueError) as error:
-        print(error, file=sys.stderr)
-        return 2
+    for fold in folds:
+        parts = data.subjects(args.name, fold=fold, **{a: getattr(args, a) for a in _CHECK_ARGS})
+        shared = (
+            (parts["train"] & parts["validation"])
+            | (parts["train"] & parts["test"])
+            | (parts["validation"] & parts["test"])
+        )
+        leaks += bool(shared)
+        sizes = " ".join(f"{part}={len(ids)}" for part, ids in parts.items())
+        verdict = f"LEAK: {sorted(shared)[:10]}" if shared else "no subject in two parts"
+        print(f"fold {fold}: subjects {sizes}; {verdict}")
     if leaks and args.protocol == "subject":
         return 1
     return 0

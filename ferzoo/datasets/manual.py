@@ -153,7 +153,8 @@ def manual_root(dl_manager: Any, *, name: str, instructions: str) -> Path:
             f"{name}: the manual_dir {path} does not exist, is empty or is not a folder. "
             f"{name} is a licensed dataset that cannot be downloaded automatically; request it "
             "and put it in the manual_dir, then pass that folder with "
-            f"`tfds build datasets/{name} --manual_dir DIR` or "
+            f"`ferzoo data build {name} --manual-dir DIR` (or `--manual-dir DIR` on any "
+            "ferzoo command) or "
             f"`ferzoo.data.load('{name}', manual_dir=DIR)`.\n\n"
             f"{_dedent(instructions)}"
         ) from None
