@@ -12,10 +12,10 @@ import pytest
 
 import ferzoo
 from ferzoo import face
-from ferzoo import predict as fp
 from ferzoo.cli import main
 from ferzoo.data import preprocess
-from ferzoo.serving.engines import KerasEngine
+from ferzoo.serving.engines import KerasEngine, load_model
+from ferzoo.serving.sources import read_image
 from tests.serving_testing import CLASSES, SIZE, drawn_face, save_run, small_model, write_image
 from tests.testing import error_lines
 
@@ -45,11 +45,11 @@ def _scores(model, x):
 
 def test_load_model_reads_class_names_beside_it(saved_model):
     _, path = saved_model
-    model, info = fp.load_model(path)
+    model, info = load_model(path)
     assert info["class_names"] == CLASSES and info["image_size"] == SIZE
     assert info["dataset"] == "synthetic_faces" and info["metrics"]["accuracy"] == 0.875
     with pytest.raises(ValueError, match="outputs 7 classes but 5 class names"):
-        fp.load_model(path, class_names=list("abcde"))
+        load_model(path, class_names=list("abcde"))
 
 
 def test_predict_reports_and_skips_corrupt_and_faceless_images(saved_model, images, tmp_path):
@@ -85,7 +85,7 @@ def test_detected_face_scores_equal_the_dataset_crop(saved_model, images, tmp_pa
     out = tmp_path / "faces.csv"
     assert main(["predict", path, good, "--output", str(out), "--quiet"]) == 0
     row = next(csv.DictReader(out.open()))
-    image = fp.read_image(good)
+    image = read_image(good)
     box = face.face_box(image)
     np.testing.assert_allclose(
         [float(row[k]) for k in ("ymin", "xmin", "ymax", "xmax")], box, atol=1e-5
@@ -100,7 +100,7 @@ def test_detected_face_scores_equal_the_dataset_crop(saved_model, images, tmp_pa
 
 def test_no_detect_classifies_the_whole_picture(saved_model, images):
     model, path = saved_model
-    image = fp.read_image(images[0])
+    image = read_image(images[0])
     predictor = ferzoo.Predictor(path, detect=False)
     (found,) = predictor.predict(image)
     assert found["box"] == [0.0, 0.0, 1.0, 1.0]
@@ -114,7 +114,7 @@ def test_predictor_applies_the_runs_normalization(tmp_path, images):
     path = save_run(model, tmp_path / "run", normalization=norm)
     predictor = ferzoo.Predictor(path, detect=False)
     assert predictor.normalization == norm
-    image = fp.read_image(images[0])
+    image = read_image(images[0])
     x = (preprocess(image, SIZE) - np.float32(norm["mean"])) / np.float32(norm["std"])
     np.testing.assert_allclose(predictor.crop(image, None), x, atol=1e-6)
     (found,) = predictor.predict(image)
@@ -127,7 +127,7 @@ def test_faces_are_batched_across_images(saved_model, images):
     sizes = []
     predict = predictor.engine.predict
     predictor.engine.predict = lambda batch: sizes.append(len(batch)) or predict(batch)
-    image = fp.read_image(images[0])
+    image = read_image(images[0])
     results = list(predictor.stream((i, image) for i in range(10)))
     assert [key for key, _ in results] == list(range(10))  # input order
     assert sizes == [4, 4, 2]  # 10 faces in 3 calls, not 10
@@ -167,8 +167,8 @@ def test_folders_are_read_recursively(saved_model, images, tmp_path):
     _, path = saved_model
     folder = tmp_path / "photos" / "a" / "b"
     folder.mkdir(parents=True)
-    write_image(folder / "deep.png", fp.read_image(images[0]))
-    write_image(tmp_path / "photos" / "top.jpg", fp.read_image(images[0]))
+    write_image(folder / "deep.png", read_image(images[0]))
+    write_image(tmp_path / "photos" / "top.jpg", read_image(images[0]))
     (tmp_path / "photos" / "readme.md").write_text("ignored")
     out = tmp_path / "out.csv"
     assert (

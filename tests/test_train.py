@@ -84,7 +84,7 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["num_examples"] == 14
     # The saved model loads with its class names and gives the metrics' predictions' shape.
-    from ferzoo.predict import load_model
+    from ferzoo.serving.engines import load_model
 
     model, info = load_model(str(out / "model.keras"))
     assert info["class_names"] == config["class_names"] and model.outputs[0].shape[-1] == 7
