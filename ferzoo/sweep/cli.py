@@ -54,19 +54,8 @@ def _positive(kind: type):
     return parse
 
 
-def _min_epochs(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 0, got {text!r}")
-    return value
-
-
 def _count(text: str) -> int:
+    """An int >= 0 (argparse type)."""
     try:
         value = int(text)
     except ValueError:
@@ -74,6 +63,16 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
     return value
+
+
+def _min_epochs(text: str) -> int | str:
+    """'auto' or an int >= 0 (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        return _count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 0, got {text!r}") from None
 
 
 def _gpu_list(text: str) -> list[str]:
