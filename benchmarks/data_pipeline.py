@@ -49,13 +49,13 @@ def cpu_model() -> str:
 
 def time_reads(found, cols, size: int, readers: list[str]) -> dict[str, float]:
     """Images/s of the one-time read into memory, per reader (the second of two reads)."""
-    from ferzoo.data import reading
+    from ferzoo.data import readers as data_readers
 
     out = {}
     for reader in readers:
-        reading.read_images(found, cols, size, True, reader)  # warm: imports, file cache
+        data_readers.read_images(found, cols, size, True, reader)  # warm: imports, file cache
         start = time.perf_counter()
-        reading.read_images(found, cols, size, True, reader)
+        data_readers.read_images(found, cols, size, True, reader)
         out[reader] = len(cols.ids) / (time.perf_counter() - start)
     return out
 
@@ -112,12 +112,12 @@ def time_model(size: int, num_classes: int, batch_size: int, steps: int) -> floa
 def measure(args, size: int) -> dict:
     """Every figure at one image size."""
     from ferzoo import data
-    from ferzoo.data import sources
+    from ferzoo.data import preparation, readers
 
     loaded = data.load(args.dataset, image_size=size, data_dir=args.data_dir,
                        reader=args.readers[0], pipeline=args.pipelines[0])  # fmt: skip
-    found = sources.prepared(args.dataset, args.data_dir, add_copy=True)
-    cols = sources.columns_of(found, args.readers[0])
+    found = preparation.prepared(args.dataset, args.data_dir, add_copy=True)
+    cols = readers.columns_of(found, args.readers[0])
     row = {"size": size, "examples": len(cols.ids), "train": loaded.sizes["train"]}
     row["read"] = time_reads(found, cols, size, args.readers)
     row["batches"] = {
@@ -133,7 +133,7 @@ def measure(args, size: int) -> dict:
 
 def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     """The markdown page."""
-    from ferzoo.data import reading
+    from ferzoo.data.base import tensorflow_available
     from ferzoo.files import markdown_table
 
     batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
@@ -158,7 +158,7 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
         "",
         f"Dataset `{args.dataset}` ({rows[0]['examples']} images, {rows[0]['train']} in the "
         f"paper protocol's training part), batch {args.batch_size}, backend {backend}, "
-        f"TensorFlow {'installed' if reading.tensorflow_available() else 'not installed'}. "
+        f"TensorFlow {'installed' if tensorflow_available() else 'not installed'}. "
         "`read` is the one-time read of every image into memory (decode, crop, resize); the "
         "batches are passes over the training part as `model.fit` gets them; resnet18 "
         "training is `train_on_batch` on random images of the same size.",
@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.quiet_backends()
     import keras
 
-    from ferzoo.data import reading
+    from ferzoo.data.base import tensorflow_available
 
-    usable = ["tf.data", "numpy"] if reading.tensorflow_available() else ["numpy"]
+    usable = ["tf.data", "numpy"] if tensorflow_available() else ["numpy"]
     args.readers = args.readers.split(",") if args.readers else usable
     args.pipelines = args.pipelines.split(",") if args.pipelines else usable
     load_start = os.getloadavg()[0]

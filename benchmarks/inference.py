@@ -155,7 +155,7 @@ def worker_video(model_path: str, clip: str, size: int, threads: int = 0) -> dic
     import numpy as np
 
     from ferzoo import face
-    from ferzoo.serving import pipeline, sources
+    from ferzoo.serving import inputs, pipeline
     from ferzoo.serving.predictor import Predictor
 
     if threads:
@@ -163,9 +163,9 @@ def worker_video(model_path: str, clip: str, size: int, threads: int = 0) -> dic
     predictor = Predictor(model_path, batch_size=BATCH, threads=threads or None)
     for n in (1, BATCH):  # warm-up: first calls allocate
         predictor.classify(np.zeros((n, size, size, 3), np.float32))
-    source = sources.Source("video", clip)
+    source = inputs.Source("video", clip)
     start = time.perf_counter()
-    decoded = [f.image for f in sources.frames(source)]
+    decoded = [f.image for f in inputs.frames(source)]
     decode_s = time.perf_counter() - start
     start = time.perf_counter()
     found = sum(bool(face.face_boxes(image)) for image in decoded)

@@ -31,19 +31,24 @@ from ferzoo import files
 
 METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
 
-# The papers' ablation grids: MsC-wCA (dense head; wse_mcnn, the paper's failure case, joins
-# the cnn grid) and WAMF (capsule head).
-GRIDS: dict[str, dict[str, list[str]]] = {
-    "msc_wca": {
-        "cnn": ["cnn", "mcnn", "wca_cnn", "wca_mcnn", "wse_mcnn"],
-        "resnet18": ["resnet18", "msc_resnet18", "wca_resnet18", "msc_wca_resnet18"],
-        "resnet34": ["resnet34", "msc_resnet34", "wca_resnet34", "msc_wca_resnet34"],
-    },
-    "wamf": {
-        "resnet18": ["resnet18_caps", "mf_resnet18_caps", "wa_resnet18_caps", "wamf_resnet18"],
-        "resnet34": ["resnet34_caps", "mf_resnet34_caps", "wa_resnet34_caps", "wamf_resnet34"],
-    },
-}
+
+def grids() -> dict[str, dict[str, list[str]]]:
+    """The papers' ablation grids, from the model families (`Family.ablation_grids`):
+    grid name -> `{family column: model names}` (`msc_wca`: dense head, `wamf`: capsule head)."""
+    from ferzoo.models import FAMILIES  # noqa: PLC0415  (Keras; `import ferzoo` stays cheap)
+
+    merged: dict[str, dict[str, list[str]]] = {}
+    for family in FAMILIES.values():
+        for grid, columns in family.ablation_grids.items():
+            for column, names in columns.items():
+                merged.setdefault(grid, {})[column] = list(names)
+    return merged
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GRIDS":  # computed on first use: the families load Keras
+        return grids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float]:
@@ -142,14 +147,15 @@ def ablation_grid(family: str, grid: str, registered: Sequence[str]) -> list[str
     Raises:
         ValueError: for a family without that grid, or when a member is not registered.
     """
-    if grid not in GRIDS:
-        raise ValueError(f"grid must be one of {sorted(GRIDS)}. Received: grid={grid!r}")
-    if family not in GRIDS[grid]:
+    all_grids = grids()
+    if grid not in all_grids:
+        raise ValueError(f"grid must be one of {sorted(all_grids)}. Received: grid={grid!r}")
+    if family not in all_grids[grid]:
         raise ValueError(
-            f"The {grid} grid has no {family} family; it has {sorted(GRIDS[grid])}. "
+            f"The {grid} grid has no {family} family; it has {sorted(all_grids[grid])}. "
             f"Received: family={family!r}, grid={grid!r}"
         )
-    names = list(GRIDS[grid][family])
+    names = all_grids[grid][family]
     missing = [n for n in names if n not in registered]
     if missing:
         raise ValueError(
@@ -228,5 +234,5 @@ def ablate(names: Sequence[str], dataset: str, output: str, title: str, **train_
     return rows
 
 
-__all__ = ["GRIDS", "METRICS", "ablate", "ablation_grid", "ablation_table", "cross_validate",
-           "cv_markdown", "fold_row", "mean_std", "plot_ablation"]  # fmt: skip
+__all__ = ["METRICS", "ablate", "ablation_grid", "ablation_table", "cross_validate",
+           "cv_markdown", "fold_row", "grids", "mean_std", "plot_ablation"]  # fmt: skip

@@ -1,7 +1,8 @@
 """Models by name: `build`, `list_models`, `register_model` (after timm's registry).
 
 Every registered name maps to a builder (one generic function per family, see
-`ferzoo/models/`) and a dict of defaults (the family's VARIANTS table row). `build(name,
+`ferzoo/models/`) and a dict of defaults (the family's VARIANTS table row). A family's hooks (the
+minimum size, the unused overrides) are attributes of its `ferzoo.models.Family`. `build(name,
 **overrides)` calls `builder(**dict(defaults, **overrides))`, so an override always wins over the
 table, as in timm's `dict(model_args, **kwargs)`.
 
@@ -43,9 +44,9 @@ def _load_builtins() -> None:
     _BUILTINS_LOADED = True
     from ferzoo import models  # lazy: keeps `import ferzoo` cheap
 
-    for family, (builder, variants) in models.FAMILIES.items():
-        for name, defaults in variants.items():
-            _register(name, builder, defaults, family=family, overwrite=False)
+    for family in models.FAMILIES.values():
+        for name, defaults in family.variants.items():
+            _register(name, family.builder, defaults, family=family.name, overwrite=False)
 
 
 def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
@@ -140,9 +141,9 @@ def register_model(
     from ferzoo import models
 
     def family_of(fn) -> str:
-        for family, (family_builder, _) in models.FAMILIES.items():
-            if fn is family_builder:
-                return family
+        for family in models.FAMILIES.values():
+            if fn is family.builder:
+                return family.name
         return "custom"
 
     if builder is None:
@@ -188,18 +189,19 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def _family_module(entry: ModelEntry):
-    import sys
+def _family(entry: ModelEntry):
+    """The `ferzoo.models.Family` of `entry`, or None for a custom builder."""
+    from ferzoo import models
 
-    return sys.modules[entry.builder.__module__]
+    return models.FAMILIES.get(entry.family)
 
 
 def _check_used(name: str, entry: ModelEntry, kwargs: dict, overrides: dict) -> None:
     """A ValueError naming each override that the configuration does not use."""
-    unused_arguments = getattr(_family_module(entry), "unused_arguments", None)
-    if unused_arguments is None:
+    family = _family(entry)
+    if family is None:
         return
-    unused = {k: why for k, why in unused_arguments(kwargs).items() if k in overrides}
+    unused = {k: why for k, why in family.unused(kwargs).items() if k in overrides}
     if unused:
         reasons = "; ".join(f"{k} is unused because {why}" for k, why in unused.items())
         received = ", ".join(f"{k}={overrides[k]!r}" for k in unused)
@@ -208,14 +210,17 @@ def _check_used(name: str, entry: ModelEntry, kwargs: dict, overrides: dict) -> 
 
 def check(name: str, image_size: int | None = None, **overrides: Any) -> None:
     """The ValueErrors `build(name, **overrides)` would raise for its name, its overrides and the
-    image size, without building anything (the trainer calls it before loading data)."""
+    image size (an `InfeasibleSizeError`), without building anything (the trainer calls it
+    before loading data)."""
+    from ferzoo.models.family import InfeasibleSizeError
+
     entry = get_entry(name)
     _check_keys(name, entry.builder, overrides, "override(s)")
     _check_used(name, entry, dict(entry.defaults, **overrides), overrides)
     if image_size is not None:
         minimum = min_image_size(name, **overrides)
         if image_size < minimum:
-            raise ValueError(
+            raise InfeasibleSizeError(
                 f"image_size {image_size} is too small for {name}: the minimum image size is "
                 f"{minimum}x{minimum}. Received: image_size={image_size}"
             )
@@ -235,8 +240,8 @@ def build(
         name: a registered name (see `list_models()`).
         num_classes: number of classes, at least 2.
         input_shape: the image shape without the batch axis, `(H, W, C)` (or `(C, H, W)` with
-            `data_format="channels_first"`). An image too small for the network raises a
-            ValueError that states the minimum size.
+            `data_format="channels_first"`). An image too small for the network raises an
+            `InfeasibleSizeError` (a ValueError) that states the minimum size.
         weights: None (fresh initialisation), or a path: a torchvision ResNet18/34 state dict
             (`.pth`), a keras-hub ResNet preset folder, or a ferzoo `.keras` / `.weights.h5`.
             Layers are taken by name and shape; the rest stay fresh, and
@@ -245,7 +250,7 @@ def build(
             normalised as `ferzoo.pretrained.normalization_for(weights)` says.
         **overrides: builder arguments that replace the variant's defaults, e.g.
             `stem="msc"`, `attention="wca"`, `attention_kwargs={"ratio": 8}`, `head="capsule"`,
-            `routings=2`, `depths=(3, 4, 6, 3)`. An argument the family does not take, or one
+            `head_kwargs={"routings": 2}` (or `routings=2`), `depths=(3, 4, 6, 3)`. An argument the family does not take, or one
             the configuration does not use (an MsC kernel set without the MsC stem, attention
             keywords without attention), raises a ValueError that names it.
 
@@ -288,10 +293,10 @@ def min_image_size(name: str, **overrides: Any) -> int:
     from ferzoo.models.heads import min_input_size
 
     entry = get_entry(name)
-    spatial_ops = getattr(_family_module(entry), "spatial_ops", None)
-    if spatial_ops is None:
+    family = _family(entry)
+    if family is None or family.spatial_ops is None:
         return 1
-    return min_input_size(spatial_ops(**dict(entry.defaults, **overrides)))
+    return min_input_size(family.spatial_ops(**dict(entry.defaults, **overrides)))
 
 
 __all__ = [

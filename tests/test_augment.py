@@ -9,7 +9,7 @@ import pytest
 
 from ferzoo.data import augment as A
 from ferzoo.data import batching
-from ferzoo.data.loaded import LoadedData, Part
+from ferzoo.data.parts import LoadedData, Part
 
 # Backend-independent: run once, on TensorFlow (scripts/test.sh).
 pytestmark = pytest.mark.backend_free
@@ -180,10 +180,10 @@ def test_training_augments_by_default_everywhere():
     import inspect
 
     from ferzoo.commands import common
-    from ferzoo.data import loading
+    from ferzoo.data import loader
     from ferzoo.training import trainer
 
-    assert inspect.signature(loading.load).parameters["augment"].default == A.DEFAULT_STRENGTH
+    assert inspect.signature(loader.load).parameters["augment"].default == A.DEFAULT_STRENGTH
     assert trainer._DATA_DEFAULTS["augment"] == A.DEFAULT_STRENGTH
     assert common.DEFAULT_AUGMENT == A.DEFAULT_STRENGTH
 

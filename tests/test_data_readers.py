@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ferzoo import data
-from ferzoo.data import array_records, reading, sources
+from ferzoo.data import base, preparation, readers, shards
 
 TINY = "synthetic_faces/tiny"  # 10 subjects x 7 classes x 2 images, 48x48, one train split
 
@@ -39,7 +39,7 @@ def test_example_ids_follow_shards_and_positions():
         )
     )
     split = types.SimpleNamespace(filename_template=template, shard_lengths=[2, 3])
-    assert array_records.example_ids(split) == [
+    assert shards.example_ids(split) == [
         "x-train.tfrecord-00000-of-00002__0",
         "x-train.tfrecord-00000-of-00002__1",
         "x-train.tfrecord-00001-of-00002__0",
@@ -54,17 +54,17 @@ def test_read_tfrecord_frames_and_truncation(tmp_path):
     with open(path, "wb") as f:  # length, its CRC, the record, its CRC (CRCs unchecked)
         for r in records:
             f.write(len(r).to_bytes(8, "little") + b"\0" * 4 + r + b"\0" * 4)
-    assert list(array_records.read_tfrecord(path)) == records
+    assert list(shards.read_tfrecord(path)) == records
     path.write_bytes(path.read_bytes()[:-3])
     with pytest.raises(ValueError, match="truncated"):
-        list(array_records.read_tfrecord(path))
+        list(shards.read_tfrecord(path))
 
 
 def test_reader_choice():
-    assert reading.check_reader("numpy") == "numpy"
-    assert reading.check_reader(None) == ("tf.data" if reading.tensorflow_available() else "numpy")
+    assert readers.check_reader("numpy") == "numpy"
+    assert readers.check_reader(None) == ("tf.data" if base.tensorflow_available() else "numpy")
     with pytest.raises(ValueError, match="reader='grain'"):
-        reading.check_reader("grain")
+        readers.check_reader("grain")
 
 
 # --- both readers on prepared data (needs TensorFlow installed to prepare) ------------------
@@ -88,14 +88,14 @@ def _assert_same_parts(a, b):
 
 @pytest.mark.tf_only
 def test_prepare_writes_the_copy_once(data_dir):
-    found = sources.builder(TINY, data_dir)
+    found = preparation.builder(TINY, data_dir)
     files = sorted(os.listdir(found.data_dir))
     assert "synthetic_faces-train.array_record-00000-of-00001" in files
     with open(os.path.join(found.data_dir, "dataset_info.json")) as f:
         info = json.load(f)
     assert info["fileFormat"] == "tfrecord" and info["alternativeFileFormats"] == ["array_record"]
-    assert array_records.has_copy(found)
-    assert array_records.ensure_copy(found) is False  # nothing left to write
+    assert shards.has_copy(found)
+    assert preparation.ensure_copy(found) is False  # nothing left to write
     assert data.prepare(TINY, data_dir=data_dir) == os.fspath(found.data_dir)
     assert sorted(os.listdir(found.data_dir)) == files
 
@@ -111,8 +111,8 @@ def test_numpy_reader_matches_tf_data(data_dir, protocol, fold):
     _assert_same_parts(by_tf, by_np)
     assert sum(by_np.sizes.values()) == 140
     assert by_np.parts["train"].ids[0].startswith("synthetic_faces-train.tfrecord-00000-of-00001__")
-    found = sources.builder(TINY, data_dir)
-    a, b = sources.columns_of(found, "tf.data"), sources.columns_of(found, "numpy")
+    found = preparation.builder(TINY, data_dir)
+    a, b = readers.columns_of(found, "tf.data"), readers.columns_of(found, "numpy")
     for field in ("ids", "labels", "subject_ids", "source_splits"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
@@ -122,11 +122,11 @@ def test_older_preparation_gets_the_copy(tmp_path):
     pytest.importorskip("tensorflow")
     path = str(tmp_path / "tfds")
     found = _tfds_build(TINY, path)
-    assert not array_records.has_copy(found)
+    assert not shards.has_copy(found)
     with pytest.raises(data.DatasetNotReadyError, match="ferzoo data build synthetic_faces/tiny"):
         data.load(TINY, data_dir=path, reader="numpy", image_size=16)
     data.prepare(TINY, data_dir=path)  # `ferzoo data build`: adds the copy only
-    assert array_records.has_copy(sources.builder(TINY, path))
+    assert shards.has_copy(preparation.builder(TINY, path))
     loaded = data.load(TINY, data_dir=path, reader="numpy", image_size=16, pipeline="numpy")
     assert sum(loaded.sizes.values()) == 140
 
@@ -154,6 +154,7 @@ def test_readers_agree_on_several_splits_and_jpeg(tmp_path):
     by_np = data.load("image_folder", reader="numpy", **kwargs)
     assert by_np.sizes["test"] == 6 and sum(by_np.sizes.values()) == 24
     _assert_same_parts(by_tf, by_np)  # JPEG too: one decoder
-    cols = sources.columns_of(sources.prepared("image_folder", kwargs["data_dir"], str(manual),
-                                               kwargs["subject_pattern"]), "numpy")  # fmt: skip
+    found = preparation.prepared("image_folder", kwargs["data_dir"], str(manual),
+                                 kwargs["subject_pattern"])  # fmt: skip
+    cols = readers.columns_of(found, "numpy")
     assert list(cols.source_splits[:1]) == ["test"]  # sorted split names, then file order

@@ -15,7 +15,7 @@ from ferzoo import face
 from ferzoo.cli import main
 from ferzoo.data import preprocess
 from ferzoo.serving.engines import KerasEngine, load_model
-from ferzoo.serving.sources import read_image
+from ferzoo.serving.inputs import read_image
 from tests.serving_testing import CLASSES, SIZE, drawn_face, save_run, small_model, write_image
 from tests.testing import error_lines
 

@@ -12,7 +12,7 @@ import pytest
 
 import ferzoo
 from ferzoo.cli import main
-from ferzoo.serving import sources, video
+from ferzoo.serving import inputs, video
 from ferzoo.serving.progress import Progress
 from tests.serving_testing import CLASSES, export_onnx, save_run, small_model, write_video
 
@@ -76,7 +76,7 @@ def test_every_n_frames_annotated_video_and_summary(onnx_model, clip, tmp_path):
 def test_camera_path_reads_the_injected_capture(onnx_model, clip, tmp_path, monkeypatch):
     opened = []
     monkeypatch.setattr(
-        sources, "CAPTURE_FACTORY", lambda index: opened.append(index) or cv2.VideoCapture(clip)
+        inputs, "CAPTURE_FACTORY", lambda index: opened.append(index) or cv2.VideoCapture(clip)
     )
     out = tmp_path / "live.csv"
     args = ["predict", onnx_model, "--camera", "0", "--max-frames", "12", "--output", str(out)]
@@ -113,7 +113,7 @@ def test_faces_are_batched_across_frames(onnx_model, clip):
     sizes = []
     predict = predictor.engine.predict
     predictor.engine.predict = lambda batch: sizes.append(len(batch)) or predict(batch)
-    frames = sources.frames(sources.Source("video", clip))
+    frames = inputs.frames(inputs.Source("video", clip))
     results = list(predictor.stream((f.index, f.image) for f in frames))
     assert [k for k, _ in results] == list(range(FRAMES)) and sizes == [8, 8, 8, 6]
 
@@ -149,7 +149,7 @@ def test_expression_shares_count_the_frames():
 
 def test_prefetch_thread_keeps_order_and_errors(onnx_model, clip):
     predictor = ferzoo.Predictor(onnx_model, batch_size=4, detect=False)
-    frames = [(f.index, f.image) for f in sources.frames(sources.Source("video", clip), every=3)]
+    frames = [(f.index, f.image) for f in inputs.frames(inputs.Source("video", clip), every=3)]
     plain = list(predictor.stream(frames))
     ahead = list(predictor.stream(frames, prefetch=2))
     assert [k for k, _ in ahead] == [k for k, _ in plain] == list(range(0, FRAMES, 3))

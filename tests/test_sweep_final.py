@@ -71,7 +71,7 @@ def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers()
     )
     settings = run.settings_from_args(args)
     assert (settings.monitor, settings.min_epochs, settings.final_folds) == ("val_macro_f1", 3, 2)
-    argv = launcher._worker_argv(args, 0)
+    argv = launcher._worker_argv(settings, 0)
     assert argv[argv.index("--monitor") + 1] == "val_macro_f1"
     assert argv[argv.index("--min-epochs") + 1] == "3"
     defaults = run.settings_from_args(run.build_parser().parse_args(["--study", "demo"]))
@@ -90,7 +90,9 @@ def test_objective_trains_with_the_sweeps_selection_rule(tmp_path):
 
     def train(model, data, **kwargs):
         calls.append(kwargs)
-        raise ValueError("too small for this test")  # stops the trial after the call
+        from ferzoo.models import InfeasibleSizeError
+
+        raise InfeasibleSizeError("too small for this test")  # stops the trial after the call
 
     objective = sweep.Objective(
         settings,

@@ -468,7 +468,7 @@ def test_a_fresh_study_with_a_fixed_seed_is_reproducible(tmp_path):
 
 def test_gpus_give_each_worker_its_device():
     parse = sweep_cli.build_parser().parse_args
-    plan = launcher.worker_plan
+    plan = sweep_cli.worker_plan
     assert plan(parse(["--study", "demo", "--gpus", "0,1"])) == ["0", "1"]
     assert plan(parse(["--study", "demo", "--gpus", "0,1", "--workers-per-gpu", "2"])) == [
         "0", "1", "0", "1"

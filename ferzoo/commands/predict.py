@@ -141,11 +141,11 @@ def _check_model_path(path: str, suffixes: tuple[str, ...]) -> None:
 
 
 def _sources(args: argparse.Namespace) -> list:
-    from ferzoo.serving import sources
+    from ferzoo.serving import inputs
 
-    found = sources.expand_inputs(args.inputs)
+    found = inputs.expand_inputs(args.inputs)
     if args.camera is not None:
-        found.append(sources.Source("camera", str(_count("--camera", args.camera, minimum=0))))
+        found.append(inputs.Source("camera", str(_count("--camera", args.camera, minimum=0))))
     if not found:
         raise ValueError("Give at least one INPUT (image, folder, video) or --camera INDEX.")
     return found
@@ -245,10 +245,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 @_user_errors
 def run_explain(args: argparse.Namespace) -> int:
-    from ferzoo.serving import sources
+    from ferzoo.serving import inputs
 
     _check_model_path(args.model_path, (".keras",))
-    paths = [s.path for s in sources.expand_inputs(args.images) if s.kind == "image"]
+    paths = [s.path for s in inputs.expand_inputs(args.images) if s.kind == "image"]
     if not paths:
         raise ValueError(f"explain reads images, not videos. Received: images={args.images}")
     _keras_backend(args)

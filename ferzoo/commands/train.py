@@ -78,7 +78,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     set_backend(args.backend)
     from ferzoo import data as fdata
     from ferzoo import evaluate as ev
-    from ferzoo.predict import load_model
+    from ferzoo.serving.engines import load_model
 
     model, info = load_model(args.model_path)
     names = fdata.info(args.dataset, data_dir=args.data_dir).class_names

@@ -6,30 +6,39 @@
     model.fit(data["train"], validation_data=data["validation"])
     data.class_names, data.sizes, data.subjects["test"]
 
-The parts:
+The modules, from the bottom floor up (each imports only from the floors below it):
 
+- `ferzoo.data.base`: a prepared dataset's names, folder and errors (`DatasetNotReadyError`,
+  `damaged`), and `Columns`, the per-example columns the protocols split on.
 - `ferzoo.data.protocols`: the `paper` and `subject` protocols (pure NumPy on the label,
   subject and split columns; the per-dataset facts come from the builders).
-- `ferzoo.data.sources`: the TFDS builders, preparation (`prepare`), class names (`info`),
-  the split columns and `subjects`.
 - `ferzoo.data.imaging`: crop to the face box, resize, RGB, [0, 1]: the same NumPy code
   for training (every pipeline), `ferzoo predict`, `ferzoo explain` and the exported models'
   users.
 - `ferzoo.data.augment`: training-time augmentation, NumPy, the same on every pipeline.
-- `ferzoo.data.reading`: the images of a prepared dataset, read once into memory, through
-  tf.data or, without TensorFlow, TFDS's data source (`load(..., reader=)`).
-- `ferzoo.data.array_records`: the ArrayRecord copy of a prepared dataset that the TensorFlow-
-  free reader reads (written by `prepare`, `ferzoo data build`).
+- `ferzoo.data.shards`: the shard files of a prepared dataset, the TFRecord framing, the
+  example ids.
+- `ferzoo.data.tfrecord_reader`, `ferzoo.data.array_record_reader`: the two readers, one per
+  storage format (tf.data on the TFRecord shards; TFDS's data source on the ArrayRecord copy,
+  no TensorFlow), each with `read_columns` and `read_images`.
+- `ferzoo.data.readers`: `READERS`, the table of the two by name (`load(..., reader=)`), and
+  the reads through it: the split columns (`columns_of`) and the images, read once into memory.
+- `ferzoo.data.preparation`: the TFDS builders, preparation (`prepare`) and its ArrayRecord
+  copy, class names (`info`).
 - `ferzoo.data.batching`: the batches: tf.data, or a NumPy `keras.utils.PyDataset`.
+- `ferzoo.data.parts`: `Part` and `LoadedData`, the loaded parts and their batches.
+- `ferzoo.data.loader`: `load` and `subjects`.
 
 Importing `ferzoo.data` loads neither TensorFlow nor TFDS; they load when a dataset is read.
 """
 
 from __future__ import annotations
 
+from ferzoo.data.base import DatasetNotReadyError
 from ferzoo.data.imaging import preprocess
-from ferzoo.data.loaded import LoadedData
-from ferzoo.data.loading import load
+from ferzoo.data.loader import load, subjects
+from ferzoo.data.parts import LoadedData
+from ferzoo.data.preparation import DataInfo, info, prepare
 from ferzoo.data.protocols import (
     PARTS,
     PROTOCOLS,
@@ -37,7 +46,6 @@ from ferzoo.data.protocols import (
     stratified_split,
     subject_split,
 )
-from ferzoo.data.sources import DataInfo, DatasetNotReadyError, info, prepare, subjects
 
 __all__ = [
     "PARTS",

@@ -30,7 +30,7 @@ Reference:
     The papers do not describe their augmentation. This is the random-resized-crop, flip,
     small-rotation and photometric recipe that FER training from few images commonly uses.
     The random resized crop works on ferzoo's cached images, which are already cropped to the
-    stored face box and resized (`ferzoo.data.reading`): pixels outside the face box are not
+    stored face box and resized (`ferzoo.data.readers`): pixels outside the face box are not
     in the cache, so the crop can only zoom into the face box, never widen it, and the
     rotation's corners are filled by reflecting the border (`cv2.BORDER_REFLECT_101`). The crop
     keeps at least 75 % of the face's area even at full strength, so that the brows and the

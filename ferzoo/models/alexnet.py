@@ -10,11 +10,13 @@ from typing import Any
 import keras
 
 from ferzoo.models import attention as attn
+from ferzoo.models.family import Family
 from ferzoo.models.heads import (
+    CAPSULE_ARGS,
     HEADS,
+    CapsuleHead,
     SpatialOp,
     batch_norm,
-    capsule_head,
     check_choice,
     check_dropout,
     check_input_size,
@@ -53,10 +55,6 @@ def _pool(x, name: str, data_format: str):
     return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
 
 
-_CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
-                 "capsule_dim", "routings")  # fmt: skip
-
-
 def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     """The `cnn` arguments that a configuration ignores, each with the reason."""
     unused: dict[str, str] = {}
@@ -67,7 +65,8 @@ def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     if kwargs.get("head", "dense") == "capsule":
         unused.update(dict.fromkeys(("fc_units", "dropout"), "its capsule head has no FC layers"))
     else:
-        unused.update(dict.fromkeys(_CAPSULE_ARGS, "its head is not a capsule head"))
+        unused.update(dict.fromkeys(CAPSULE_ARGS, "its head is not a capsule head"))
+        unused["head_kwargs"] = "its head is not a capsule head"
     return unused
 
 
@@ -77,17 +76,21 @@ def spatial_ops(
     msc_kernels: tuple[int, ...] = (3, 5, 7),
     msc_strides: int = 4,
     head: str = "dense",
-    primary_kernel: int = 3,
-    primary_strides: int = 2,
+    head_kwargs: dict[str, Any] | None = None,
+    primary_kernel: int | None = None,
+    primary_strides: int | None = None,
     **_: Any,
 ) -> list[SpatialOp]:
     """Every layer of a `cnn` that changes the spatial size, in order (for the size check)."""
+    capsule = CapsuleHead.of(
+        head_kwargs, primary_kernel=primary_kernel, primary_strides=primary_strides
+    )
     if stem == "conv":
         spatial = [SpatialOp("conv1", 11, 4, 2)]
     else:
         spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
     spatial += [SpatialOp(f"pool{i}", 3, 2, 0) for i in (1, 2, 3)]
-    return spatial + head_spatial_ops(head, primary_kernel, primary_strides)
+    return spatial + head_spatial_ops(head, capsule)
 
 
 def _pool_to_6x6(x, data_format: str):
@@ -176,12 +179,13 @@ def cnn(
     head: str = "dense",
     fc_units: int = 4096,
     dropout: tuple[float, float] = (0.5, 0.3),
-    primary_capsules: int = 32,
-    primary_dim: int = 8,
-    primary_kernel: int = 3,
-    primary_strides: int = 2,
-    capsule_dim: int = 16,
-    routings: int = 3,
+    head_kwargs: dict[str, Any] | None = None,
+    primary_capsules: int | None = None,
+    primary_dim: int | None = None,
+    primary_kernel: int | None = None,
+    primary_strides: int | None = None,
+    capsule_dim: int | None = None,
+    routings: int | None = None,
     data_format: str | None = None,
 ) -> keras.Model:
     """The MsC-wCA paper's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FCs.
@@ -208,8 +212,9 @@ def cnn(
             pool's output, as in `resnet`).
         fc_units: units of the two hidden FC layers.
         dropout: the two dropout rates after the hidden FC layers (one number sets both).
+        head_kwargs: the capsule head's options, one dict (`ferzoo.models.heads.CapsuleHead`).
         primary_capsules, primary_dim, primary_kernel, primary_strides, capsule_dim, routings:
-            the capsule head (see `ferzoo.models.resnet.resnet`).
+            the same options one by one (see `ferzoo.models.resnet.resnet`).
         data_format: `"channels_last"` or `"channels_first"`; defaults to Keras' setting.
 
     Returns:
@@ -249,13 +254,13 @@ def cnn(
         ("stem_filters", stem_filters),
         ("msc_strides", msc_strides),
         ("fc_units", fc_units),
-        ("primary_capsules", primary_capsules),
-        ("primary_dim", primary_dim),
-        ("primary_kernel", primary_kernel),
-        ("primary_strides", primary_strides),
-        ("capsule_dim", capsule_dim),
     ):
         check_positive_int(argument, value)
+    capsule = CapsuleHead.of(
+        head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
+        primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
+        routings=routings,
+    )  # fmt: skip
     dropout = _check_dropout_pair(dropout)
 
     spatial = spatial_ops(
@@ -263,6 +268,7 @@ def cnn(
         msc_kernels=msc_kernels,
         msc_strides=msc_strides,
         head=head,
+        head_kwargs=head_kwargs,
         primary_kernel=primary_kernel,
         primary_strides=primary_strides,
     )
@@ -272,17 +278,19 @@ def cnn(
     x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)
     x = _features(x, attention, attention_kwargs, data_format)
     if head == "capsule":
-        outputs = capsule_head(
-            x,
-            num_classes,
-            primary_capsules=primary_capsules,
-            primary_dim=primary_dim,
-            primary_kernel=primary_kernel,
-            primary_strides=primary_strides,
-            capsule_dim=capsule_dim,
-            routings=routings,
-            data_format=data_format,
-        )
+        outputs = capsule(x, num_classes, data_format=data_format)
     else:
         outputs = _fc_head(x, num_classes, fc_units, dropout, data_format)
     return keras.Model(inputs, outputs, name=name)
+
+
+FAMILY = Family(
+    "cnn",
+    cnn,
+    VARIANTS,
+    spatial_ops=spatial_ops,
+    unused_arguments=unused_arguments,
+    sweep_backbones=("cnn",),
+    # MsC-wCA's ablation (dense head); wse_mcnn, the paper's failure case, joins it.
+    ablation_grids={"msc_wca": {"cnn": ("cnn", "mcnn", "wca_cnn", "wca_mcnn", "wse_mcnn")}},
+)

@@ -5,11 +5,16 @@ A family builder takes `attention="wca"` (and, on ResNets, `stage_attention="wa"
 so a new attention module is one layer file and one `register_attention` line, and no family
 builder grows a keyword per kind (after timm's `create_attn`).
 
-| kind | layer | model defaults |
-|---|---|---|
-| `wca` | `WaveletChannelAttention` | ratio 16, unshared (MsC-wCA's Table 8; see Reference) |
-| `wse` | `WaveletSqueezeExcitation` | ratio 16 (the SE paper's; MsC-wCA's failure case) |
-| `wa` | `WideAttention` | reduction 32 (coordinate attention's) |
+| kind | layer | model defaults | in the sweeps |
+|---|---|---|---|
+| `wca` | `WaveletChannelAttention` | ratio 16, unshared (MsC-wCA's Table 8; see Reference) | yes |
+| `wse` | `WaveletSqueezeExcitation` | ratio 16 (the SE paper's; MsC-wCA's failure case) | no |
+| `wa` | `WideAttention` | reduction 32 (coordinate attention's) | yes, in every stage |
+
+The sweep space (`ferzoo.sweep.space`) offers every kind registered with `sweep=True` (the
+default), so a newly registered kind is searched with no other change; `place="stages"` puts it
+at the end of every stage of a family with stages (WA, the WAMF paper's place), `"first"` after
+the first pooling layer.
 
 Example:
 
@@ -37,6 +42,8 @@ class AttentionKind:
 
     layer: type
     defaults: dict[str, Any]
+    sweep: bool = True
+    place: str = "first"
 
     def accepted(self) -> set[str]:
         """The keyword names the layer's constructor takes (besides data_format and name)."""
@@ -45,16 +52,23 @@ class AttentionKind:
 
 
 ATTENTION: dict[str, AttentionKind] = {}
+PLACES = ("first", "stages")
 
 
-def register_attention(name: str, layer: type, **defaults: Any) -> None:
+def register_attention(
+    name: str, layer: type, *, sweep: bool = True, place: str = "first", **defaults: Any
+) -> None:
     """Register an attention kind: `attention=name` then builds `layer(**defaults, **kwargs)`.
 
     The layer must take `data_format` and `name`, map a 4D feature map to one of its shape.
+    `sweep`: whether the sweep space searches it; `place`: where the sweep puts it on a family
+    with stages, `"first"` (after the first pooling layer) or `"stages"` (every stage).
     """
     if not isinstance(name, str) or not name.isidentifier() or name.lower() != name:
         raise ValueError(f"name must be a lowercase identifier. Received: name={name!r}")
-    kind = AttentionKind(layer, dict(defaults))
+    if place not in PLACES:
+        raise ValueError(f"place must be one of {PLACES}. Received: place={place!r}")
+    kind = AttentionKind(layer, dict(defaults), bool(sweep), place)
     unknown = sorted(set(defaults) - kind.accepted())
     if unknown:
         raise ValueError(
@@ -65,8 +79,13 @@ def register_attention(name: str, layer: type, **defaults: Any) -> None:
 
 
 register_attention("wca", L.WaveletChannelAttention, ratio=16, shared=False)
-register_attention("wse", L.WaveletSqueezeExcitation, ratio=16)
-register_attention("wa", L.WideAttention, reduction=32)
+register_attention("wse", L.WaveletSqueezeExcitation, sweep=False, ratio=16)
+register_attention("wa", L.WideAttention, place="stages", reduction=32)
+
+
+def unregister_attention(name: str) -> None:
+    """Remove a registered attention kind (a KeyError if there is none)."""
+    del ATTENTION[name]
 
 
 def kinds() -> tuple[str, ...]:
@@ -109,5 +128,5 @@ def attend(x, kind: str | None, *, name: str, data_format: str, attention_kwargs
     return layer(x)
 
 
-__all__ = ["ATTENTION", "AttentionKind", "attend", "attention_layer", "check_kwargs", "kinds",
-           "register_attention"]  # fmt: skip
+__all__ = ["ATTENTION", "PLACES", "AttentionKind", "attend", "attention_layer", "check_kwargs",
+           "kinds", "register_attention", "unregister_attention"]  # fmt: skip

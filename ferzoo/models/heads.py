@@ -1,19 +1,23 @@
 """What every family shares: the classifier heads, the argument checks, and the input checks.
 
 - `dense_head`: global average pooling -> (dropout) -> Dense softmax (the MsC-wCA ResNets).
-- `capsule_head`: PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (the WAMF paper).
+- `CapsuleHead`: the capsule head's options, grouped (a builder's `head_kwargs`); calling it
+  adds PrimaryCapsule -> Capsule(num_classes, 16) -> CapsuleLength (the WAMF paper).
 - `msc_stem`: the MultiScaleConv that replaces a family's first conv (the MsC stem).
 - `check_input_size`: the minimum image size a network accepts, computed from its list of
-  downsampling layers, and the ValueError that states it.
+  downsampling layers, and the `InfeasibleSizeError` (a ValueError) that states it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import keras
 
 from ferzoo import layers as L
+from ferzoo.models.family import InfeasibleSizeError
 
 HEADS = ("dense", "capsule")
 
@@ -134,12 +138,13 @@ def min_input_size(spatial_ops: list[SpatialOp], limit: int = 1 << 14) -> int:
 def check_input_size(
     model_name: str, input_shape: Any, hw: tuple[int, int], spatial_ops: list[SpatialOp]
 ) -> None:
-    """Raise a ValueError stating the minimum size if `hw` is too small for `spatial_ops`."""
+    """Raise an InfeasibleSizeError stating the minimum size if `hw` is too small for
+    `spatial_ops`."""
     minimum = min_input_size(spatial_ops)
     for axis, size in zip(("height", "width"), hw, strict=True):
         failure = first_failure(size, spatial_ops)
         if failure is not None:
-            raise ValueError(
+            raise InfeasibleSizeError(
                 f"input_shape is too small for {model_name}: the minimum image size is "
                 f"{minimum}x{minimum} (its {axis} of {size} does not get through layer "
                 f"'{failure}'). Received: input_shape={tuple(input_shape)}"
@@ -157,35 +162,81 @@ def dense_head(x, num_classes: int, *, dropout: float, data_format: str):
     )(x)
 
 
-def capsule_head(
-    x,
-    num_classes: int,
-    *,
-    primary_capsules: int,
-    primary_dim: int,
-    primary_kernel: int,
-    primary_strides: int,
-    capsule_dim: int,
-    routings: int,
-    data_format: str,
-):
-    """PrimaryCapsule -> Capsule(num_classes, capsule_dim, routings) -> CapsuleLength.
+@dataclasses.dataclass(frozen=True)
+class CapsuleHead:
+    """The capsule head's options, one group (a builder's `head_kwargs`).
 
-    The primary capsules use "same" padding, so with stride 2 a ResNet's 7x7 map at 224x224 gives
-    4x4 positions x `primary_capsules` capsules (512 with the defaults).
+    Attributes:
+        primary_capsules: capsule channels of the primary capsule layer.
+        primary_dim: dimension of a primary capsule.
+        primary_kernel: kernel of the primary capsule convolution.
+        primary_strides: stride of the primary capsule convolution ("same" padding).
+        capsule_dim: dimension of a class capsule.
+        routings: routing iterations of the class capsules.
+
+    Example:
+    >>> CapsuleHead.of({"routings": 2}, capsule_dim=None).routings
+    2
     """
-    x = L.PrimaryCapsule(
-        primary_capsules,
-        primary_dim,
-        kernel_size=primary_kernel,
-        strides=primary_strides,
-        padding="same",
-        data_format=data_format,
-        name="primary_capsules",
-    )(x)
-    x = L.Capsule(num_classes, capsule_dim, routings=routings, name="class_capsules")(x)
-    # float32 class scores under a mixed policy, as for the dense head.
-    return L.CapsuleLength(dtype="float32", name="capsule_length")(x)
+
+    primary_capsules: int = 32
+    primary_dim: int = 8
+    primary_kernel: int = 3
+    primary_strides: int = 2
+    capsule_dim: int = 16
+    routings: int = 3
+
+    def __post_init__(self):
+        for argument in CAPSULE_ARGS[:-1]:  # the Capsule layer checks `routings`
+            check_positive_int(argument, getattr(self, argument))
+
+    @classmethod
+    def of(cls, head_kwargs: Mapping[str, Any] | None = None, **flat: Any) -> CapsuleHead:
+        """The options from `head_kwargs` and the flat keywords given (None: not given).
+
+        A keyword given both ways, or one the capsule head does not take, is a ValueError.
+        """
+        if head_kwargs is not None and not isinstance(head_kwargs, Mapping):
+            raise ValueError(f"head_kwargs must be a dict. Received: head_kwargs={head_kwargs!r}")
+        grouped = dict(head_kwargs or {})
+        unknown = sorted(set(grouped) - set(CAPSULE_ARGS))
+        twice = sorted(k for k, v in flat.items() if v is not None and k in grouped)
+        if unknown or twice:
+            what = f"takes no {', '.join(unknown)}" if unknown else f"also given as {twice}"
+            raise ValueError(
+                f"head_kwargs: the capsule head {what} (keywords: {', '.join(CAPSULE_ARGS)}). "
+                f"Received: head_kwargs={grouped}"
+            )
+        grouped.update({k: v for k, v in flat.items() if v is not None})
+        return cls(**grouped)
+
+    def spatial_ops(self) -> list[SpatialOp]:
+        """The primary-capsule convolution, the one layer of the head that downsamples."""
+        return [SpatialOp("primary_capsules", self.primary_kernel, self.primary_strides, "same")]
+
+    def __call__(self, x, num_classes: int, *, data_format: str):
+        """PrimaryCapsule -> Capsule(num_classes, capsule_dim, routings) -> CapsuleLength.
+
+        The primary capsules use "same" padding, so with stride 2 a ResNet's 7x7 map at 224x224
+        gives 4x4 positions x `primary_capsules` capsules (512 with the defaults).
+        """
+        x = L.PrimaryCapsule(
+            self.primary_capsules,
+            self.primary_dim,
+            kernel_size=self.primary_kernel,
+            strides=self.primary_strides,
+            padding="same",
+            data_format=data_format,
+            name="primary_capsules",
+        )(x)
+        x = L.Capsule(num_classes, self.capsule_dim, routings=self.routings, name="class_capsules")(
+            x
+        )
+        # float32 class scores under a mixed policy, as for the dense head.
+        return L.CapsuleLength(dtype="float32", name="capsule_length")(x)
+
+
+CAPSULE_ARGS = tuple(f.name for f in dataclasses.fields(CapsuleHead))
 
 
 def check_dropout(argument: str, value: Any) -> float:
@@ -206,8 +257,6 @@ def msc_stem(inputs, filters: int, kernels, strides: int, data_format: str, *, u
     )(inputs)
 
 
-def head_spatial_ops(head: str, primary_kernel: int, primary_strides: int) -> list[SpatialOp]:
+def head_spatial_ops(head: str, capsule: CapsuleHead) -> list[SpatialOp]:
     """The downsampling the head adds (the primary-capsule convolution), for the size check."""
-    if head == "capsule":
-        return [SpatialOp("primary_capsules", primary_kernel, primary_strides, "same")]
-    return []
+    return capsule.spatial_ops() if head == "capsule" else []

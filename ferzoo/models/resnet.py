@@ -7,17 +7,20 @@ head) is an argument, so `ferzoo.build(name, **overrides)` reaches any combinati
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
 
 from ferzoo import layers as L
 from ferzoo.models import attention as attn
+from ferzoo.models.family import Family
 from ferzoo.models.heads import (
+    CAPSULE_ARGS,
     HEADS,
+    CapsuleHead,
     SpatialOp,
     batch_norm,
-    capsule_head,
     check_choice,
     check_dropout,
     check_input_size,
@@ -138,10 +141,6 @@ def _stage(
     return x
 
 
-_CAPSULE_ARGS = ("primary_capsules", "primary_dim", "primary_kernel", "primary_strides",
-                 "capsule_dim", "routings")  # fmt: skip
-
-
 def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     """The `resnet` arguments that a configuration ignores, each with the reason."""
     unused: dict[str, str] = {}
@@ -154,7 +153,8 @@ def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     if kwargs.get("head", "dense") == "capsule":
         unused["dropout"] = "its capsule head has no dropout"
     else:
-        unused.update(dict.fromkeys(_CAPSULE_ARGS, "its head is not a capsule head"))
+        unused.update(dict.fromkeys(CAPSULE_ARGS, "its head is not a capsule head"))
+        unused["head_kwargs"] = "its head is not a capsule head"
     return unused
 
 
@@ -165,18 +165,22 @@ def spatial_ops(
     msc_kernels: tuple[int, ...] = (3, 5, 7),
     msc_strides: int = 1,
     head: str = "dense",
-    primary_kernel: int = 3,
-    primary_strides: int = 2,
+    head_kwargs: dict[str, Any] | None = None,
+    primary_kernel: int | None = None,
+    primary_strides: int | None = None,
     **_: Any,
 ) -> list[SpatialOp]:
     """Every layer of a `resnet` that changes the spatial size, in order (for the size check)."""
+    capsule = CapsuleHead.of(
+        head_kwargs, primary_kernel=primary_kernel, primary_strides=primary_strides
+    )
     if stem == "conv":
         spatial = [SpatialOp("stem_conv", 7, 2, 3)]
     else:
         spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
     spatial.append(SpatialOp("stem_pool", 3, 2, 1))
     spatial += [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
-    return spatial + head_spatial_ops(head, primary_kernel, primary_strides)
+    return spatial + head_spatial_ops(head, capsule)
 
 
 def resnet(
@@ -197,12 +201,13 @@ def resnet(
     mf_kernels: tuple[int, ...] = (1, 7, 5, 3),
     head: str = "dense",
     dropout: float = 0.0,
-    primary_capsules: int = 32,
-    primary_dim: int = 8,
-    primary_kernel: int = 3,
-    primary_strides: int = 2,
-    capsule_dim: int = 16,
-    routings: int = 3,
+    head_kwargs: dict[str, Any] | None = None,
+    primary_capsules: int | None = None,
+    primary_dim: int | None = None,
+    primary_kernel: int | None = None,
+    primary_strides: int | None = None,
+    capsule_dim: int | None = None,
+    routings: int | None = None,
     data_format: str | None = None,
 ) -> keras.Model:
     """A ResNet with basic blocks (torchvision layout) and the papers' optional modules.
@@ -235,12 +240,12 @@ def resnet(
         mf_kernels: MF input-branch kernel per stage; `(1, 7, 5, 3)` as in the WAMF paper.
         head: `"dense"` (global average pool, dropout, Dense softmax) or `"capsule"`.
         dropout: dropout before the dense head's Dense layer.
-        primary_capsules: capsule channels of the primary capsule layer (capsule head).
-        primary_dim: dimension of a primary capsule.
-        primary_kernel: kernel of the primary capsule convolution.
-        primary_strides: stride of the primary capsule convolution ("same" padding).
-        capsule_dim: dimension of a class capsule.
-        routings: routing iterations of the class capsules.
+        head_kwargs: the capsule head's options, one dict (`ferzoo.models.heads.CapsuleHead`):
+            `primary_capsules` (32), `primary_dim` (8), `primary_kernel` (3), `primary_strides`
+            (2, "same" padding), `capsule_dim` (16), `routings` (3).
+        primary_capsules, primary_dim, primary_kernel, primary_strides, capsule_dim, routings:
+            the same options one by one (None: from `head_kwargs` or the default); one given
+            both ways is a ValueError.
         data_format: `"channels_last"` or `"channels_first"`; defaults to Keras' setting.
 
     Returns:
@@ -291,15 +296,12 @@ def resnet(
     check_choice("head", head, HEADS)
     mf_kernels = check_int_tuple("mf_kernels", mf_kernels, len(depths))
     msc_kernels = check_int_tuple("msc_kernels", msc_kernels)
-    for argument, value in (
-        ("msc_strides", msc_strides),
-        ("primary_capsules", primary_capsules),
-        ("primary_dim", primary_dim),
-        ("primary_kernel", primary_kernel),
-        ("primary_strides", primary_strides),
-        ("capsule_dim", capsule_dim),
-    ):
-        check_positive_int(argument, value)
+    check_positive_int("msc_strides", msc_strides)
+    capsule = CapsuleHead.of(
+        head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
+        primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
+        routings=routings,
+    )  # fmt: skip
     dropout = check_dropout("dropout", dropout)
     stem_filters = widths[0] if stem_filters is None else stem_filters
     check_positive_int("stem_filters", stem_filters)
@@ -310,6 +312,7 @@ def resnet(
         msc_kernels=msc_kernels,
         msc_strides=msc_strides,
         head=head,
+        head_kwargs=head_kwargs,
         primary_kernel=primary_kernel,
         primary_strides=primary_strides,
     )
@@ -337,15 +340,65 @@ def resnet(
     if head == "dense":
         outputs = dense_head(x, num_classes, dropout=dropout, data_format=data_format)
     else:
-        outputs = capsule_head(
-            x,
-            num_classes,
-            primary_capsules=primary_capsules,
-            primary_dim=primary_dim,
-            primary_kernel=primary_kernel,
-            primary_strides=primary_strides,
-            capsule_dim=capsule_dim,
-            routings=routings,
-            data_format=data_format,
-        )
+        outputs = capsule(x, num_classes, data_format=data_format)
     return keras.Model(inputs, outputs, name=name)
+
+
+_TORCH_BLOCK = re.compile(r"layer(\d+)\.(\d+)\.(conv1|conv2|bn1|bn2|downsample\.0|downsample\.1)")
+_TORCH_PART = {"downsample.0": "downsample_conv", "downsample.1": "downsample_bn"}
+
+
+def torchvision_name(module: str) -> str | None:
+    """torchvision's ResNet module name -> ferzoo's layer name (None: no counterpart)."""
+    fixed = {"conv1": "stem_conv", "bn1": "stem_bn", "fc": "predictions"}
+    if module in fixed:
+        return fixed[module]
+    match = _TORCH_BLOCK.fullmatch(module)
+    if match is None:
+        return None
+    stage, block, part = match.groups()
+    return f"stage{stage}_block{int(block) + 1}_{_TORCH_PART.get(part, part)}"
+
+
+_HUB_BLOCK = re.compile(r"stack(\d+)_block(\d+)_([012])_(conv|bn)")
+_HUB_PART = {"0": "downsample_", "1": "", "2": ""}
+
+
+def keras_hub_name(name: str) -> str | None:
+    """keras-hub ResNetBackbone layer name -> ferzoo's (None: no counterpart)."""
+    if name in ("conv1_conv", "conv1_bn"):
+        return {"conv1_conv": "stem_conv", "conv1_bn": "stem_bn"}[name]
+    match = _HUB_BLOCK.fullmatch(name)
+    if match is None:
+        return None
+    stack, block, index, kind = match.groups()
+    suffix = f"{kind}{index}" if index != "0" else kind
+    return f"stage{int(stack) + 1}_block{int(block) + 1}_{_HUB_PART[index]}{suffix}"
+
+
+FAMILY = Family(
+    "resnet",
+    resnet,
+    VARIANTS,
+    spatial_ops=spatial_ops,
+    unused_arguments=unused_arguments,
+    sweep_backbones=("resnet18", "resnet34"),
+    stages=True,
+    pretrained_names={"torchvision": torchvision_name, "keras_hub": keras_hub_name},
+    # The papers' ablation grids: MsC-wCA (dense head) and WAMF (capsule head).
+    ablation_grids={
+        "msc_wca": {
+            f"resnet{d}": (f"resnet{d}", f"msc_resnet{d}", f"wca_resnet{d}", f"msc_wca_resnet{d}")
+            for d in (18, 34)
+        },
+        "wamf": {
+            f"resnet{d}": (
+                f"resnet{d}_caps",
+                f"mf_resnet{d}_caps",
+                f"wa_resnet{d}_caps",
+                f"wamf_resnet{d}",
+            )  # fmt: skip
+            for d in (18, 34)
+        },
+    },
+)

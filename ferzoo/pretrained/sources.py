@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import zipfile
 import zlib
@@ -98,20 +97,15 @@ def _torch_state_dict(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-_TORCH_BLOCK = re.compile(r"layer(\d+)\.(\d+)\.(conv1|conv2|bn1|bn2|downsample\.0|downsample\.1)")
-_TORCH_PART = {"downsample.0": "downsample_conv", "downsample.1": "downsample_bn"}
+def pretrained_name_map(kind: str):
+    """The layer-name map (source name -> ferzoo's, None: no counterpart) for weights of `kind`,
+    from the model family that publishes one (`Family.pretrained_names`)."""
+    from ferzoo.models import FAMILIES  # noqa: PLC0415  (Keras, loaded by the model already)
 
-
-def _torch_to_ferzoo(module: str) -> str | None:
-    """torchvision's module name -> ferzoo's layer name (None: no counterpart)."""
-    fixed = {"conv1": "stem_conv", "bn1": "stem_bn", "fc": "predictions"}
-    if module in fixed:
-        return fixed[module]
-    match = _TORCH_BLOCK.fullmatch(module)
-    if match is None:
-        return None
-    stage, block, part = match.groups()
-    return f"stage{stage}_block{int(block) + 1}_{_TORCH_PART.get(part, part)}"
+    for family in FAMILIES.values():
+        if kind in family.pretrained_names:
+            return family.pretrained_names[kind]
+    raise ValueError(f"No model family reads {kind} weights. Received: kind={kind!r}")
 
 
 def _torch_entry(tensors: dict[str, np.ndarray]) -> Entry | None:
@@ -141,30 +135,15 @@ def _read_torchvision(path: str) -> Source:
         if tensor != "num_batches_tracked":
             modules.setdefault(module, {})[tensor] = array
     entries, origin, unused = {}, {}, []
+    to_ferzoo = pretrained_name_map("torchvision")
     for module, tensors in modules.items():
-        name = _torch_to_ferzoo(module)
+        name = to_ferzoo(module)
         entry = None if name is None else _torch_entry(tensors)
         if entry is None:
             unused.append(module)
         else:
             entries[name], origin[name] = entry, module
     return Source(path, "torchvision", entries, origin, unused)
-
-
-_HUB_BLOCK = re.compile(r"stack(\d+)_block(\d+)_([012])_(conv|bn)")
-_HUB_PART = {"0": "downsample_", "1": "", "2": ""}
-
-
-def _hub_to_ferzoo(name: str) -> str | None:
-    """keras-hub ResNetBackbone layer name -> ferzoo's (None: no counterpart)."""
-    if name in ("conv1_conv", "conv1_bn"):
-        return {"conv1_conv": "stem_conv", "conv1_bn": "stem_bn"}[name]
-    match = _HUB_BLOCK.fullmatch(name)
-    if match is None:
-        return None
-    stack, block, index, kind = match.groups()
-    suffix = f"{kind}{index}" if index != "0" else kind
-    return f"stage{int(stack) + 1}_block{int(block) + 1}_{_HUB_PART[index]}{suffix}"
 
 
 def _read_keras_hub_preset(path: str) -> Source:
@@ -206,8 +185,9 @@ def _read_keras_hub_preset(path: str) -> Source:
     groups = layer_groups(keras_hub_mirror(args))
     entries, origin, unused = read_h5_groups(weights_file, groups, check_names=True)
     renamed, renamed_origin = {}, {}
+    to_ferzoo = pretrained_name_map("keras_hub")
     for hub_name, entry in entries.items():
-        name = _hub_to_ferzoo(hub_name)
+        name = to_ferzoo(hub_name)
         if name is None:
             unused.append(hub_name)
         else:

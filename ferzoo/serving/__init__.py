@@ -12,7 +12,7 @@ The modules:
 
 - `predictor`: `Predictor`, detect -> crop as the datasets did -> classify, batched.
 - `engines`: Keras (`.keras`) and ONNX Runtime (`.onnx`) engines; `load_model`.
-- `sources`: image files, folders, videos, cameras (`CAPTURE_FACTORY`).
+- `inputs`: image files, folders, videos, cameras (`CAPTURE_FACTORY`).
 - `pipeline`: a run over sources: records, annotated images and videos, summaries.
 - `records`, `progress`, `video`: CSV/JSON, the progress bar, drawing and the summary plot.
 - `export`, `onnx_graph`, `metadata`: ONNX / TFLite / SavedModel export, checked; the metadata.

@@ -38,6 +38,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ferzoo.data import imaging
+from ferzoo.serving.inputs import read_image
+from ferzoo.serving.predictor import NO_FACE, UNREADABLE
+
 #: The smallest feature-map side `choose_layer` prefers.
 MIN_CAM_SIDE = 7
 
@@ -270,9 +274,6 @@ def explain_images(
         One record per face (`file`, `face`, `box`, `label`, `score`, `scores`, `layer`,
         `overlay`) or per failed image (`file`, `error`).
     """
-    from ferzoo.serving.predictor import NO_FACE, UNREADABLE
-    from ferzoo.serving.sources import read_image
-
     if predictor.engine.kind != "keras":
         raise ValueError(
             "Grad-CAM needs the Keras model (.keras), not an ONNX file. Received: "
@@ -303,6 +304,4 @@ def explain_images(
 
 def _unit(image: np.ndarray, box, predictor) -> np.ndarray:
     """The face in [0, 1] before normalisation (for drawing)."""
-    from ferzoo.data import imaging
-
     return imaging.preprocess(image, predictor.image_size, box)

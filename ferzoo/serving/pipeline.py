@@ -9,13 +9,13 @@ label for the summary plot. Bad files are skipped, recorded and returned in `fai
 Example:
 
     import ferzoo
-    from ferzoo.serving import pipeline, sources
+    from ferzoo.serving import inputs, pipeline
     from ferzoo.serving.records import RecordWriter
 
     predictor = ferzoo.Predictor("resnet18.onnx")
     with RecordWriter("clip.csv", predictor.class_names) as writer:
         stats = pipeline.predict_sources(
-            predictor, sources.expand_inputs(["clip.mp4"]), writer=writer, every=2,
+            predictor, inputs.expand_inputs(["clip.mp4"]), writer=writer, every=2,
             summary_dir="out/",
         )
     stats.faces, stats.frames, stats.summaries
@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferzoo.serving import sources as src
+from ferzoo.serving import inputs as src
 from ferzoo.serving import video
 from ferzoo.serving.predictor import NO_FACE, Predictor
 from ferzoo.serving.progress import Progress
@@ -171,7 +171,7 @@ def predict_sources(
 
     Args:
         predictor: the `Predictor`.
-        sources: from `sources.expand_inputs` (and `Source("camera", "0")` for a camera).
+        sources: from `inputs.expand_inputs` (and `Source("camera", "0")` for a camera).
         writer: where the records go, if anywhere.
         every: keep every `every`-th video frame.
         max_frames: stop each video or camera after this many kept frames.

@@ -35,6 +35,7 @@ import numpy as np
 from ferzoo import face as face_lib
 from ferzoo.data import imaging
 from ferzoo.serving.engines import load_engine
+from ferzoo.serving.inputs import read_image
 
 #: The error texts of records without a face.
 NO_FACE = "no face found"
@@ -175,8 +176,6 @@ class Predictor:
             ValueError: when a path cannot be read as an image.
         """
         if isinstance(image, str):
-            from ferzoo.serving.sources import read_image
-
             path, image = image, read_image(image)
             if image is None:
                 raise ValueError(f"Cannot read an image from {path!r}. Received: image={path!r}")

@@ -176,6 +176,19 @@ def studies_epilog() -> str:
     return f"studies:\n{studies}"
 
 
+def worker_plan(args: argparse.Namespace) -> list[str | None]:
+    """The CUDA_VISIBLE_DEVICES of each worker to start (None: inherit), one entry a worker.
+
+    `--gpus 0,1` starts one worker per GPU (times `--workers-per-gpu`); `--workers N` with
+    `--gpus` deals N workers round-robin over the GPUs; without `--gpus`, N workers share the
+    host's devices.
+    """
+    if not args.gpus:
+        return [None] * (args.workers or 1)
+    count = args.workers or len(args.gpus) * args.workers_per_gpu
+    return [args.gpus[i % len(args.gpus)] for i in range(count)]
+
+
 def settings_from_args(args: argparse.Namespace):
     """The `SweepSettings` of parsed arguments."""
     from ferzoo.sweep.config import SweepSettings
@@ -208,6 +221,9 @@ def settings_from_args(args: argparse.Namespace):
         precision=args.precision,
         weights=args.weights,
         final_folds=args.final_folds,
+        final=not args.no_final,
+        launched=args.worker_id is not None,
+        worker_devices=tuple(worker_plan(args)),
     )
 
 
@@ -231,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         logs.quiet_interrupts("optuna")
         from ferzoo.sweep import session
 
-        return session.run(args, settings_from_args(args))
+        return session.run(settings_from_args(args))
     except KeyboardInterrupt:
         if args.worker_id is None:  # a worker started by this command leaves the line to it
             print(

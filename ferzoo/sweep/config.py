@@ -208,6 +208,12 @@ class SweepSettings:
     precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
     weights: str | None = None  # initial weights of every trial (`ferzoo.train(weights=)`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
+    # How this process runs the study: retrain the best afterwards (not `--no-final`); whether
+    # it is a worker that another sweep process started (`--worker-id`); the devices of the
+    # workers it starts itself (`ferzoo.sweep.cli.worker_plan`; `(None,)`: run here).
+    final: bool = True
+    launched: bool = False
+    worker_devices: tuple[str | None, ...] = (None,)
 
     @property
     def study_dir(self) -> str:

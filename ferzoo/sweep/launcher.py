@@ -7,41 +7,32 @@ writes the report.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
 
-
-def worker_plan(args: argparse.Namespace) -> list[str | None]:
-    """The CUDA_VISIBLE_DEVICES of each worker to start (None: inherit), one entry a worker.
-
-    `--gpus 0,1` starts one worker per GPU (times `--workers-per-gpu`); `--workers N` with
-    `--gpus` deals N workers round-robin over the GPUs; without `--gpus`, N workers share the
-    host's devices.
-    """
-    if not args.gpus:
-        return [None] * (args.workers or 1)
-    count = args.workers or len(args.gpus) * args.workers_per_gpu
-    return [args.gpus[i % len(args.gpus)] for i in range(count)]
+from ferzoo.sweep.config import SweepSettings
 
 
-_FORWARDED = (
-    "n_trials", "timeout", "epochs", "image_size", "batch_size", "storage", "study_name",
-    "dataset", "pruner", "seed", "data_dir", "manual_dir", "results_dir", "heartbeat",
-    "max_retry", "verbose", "monitor", "min_epochs", "precision", "weights",
-)  # fmt: skip
-
-
-def _worker_argv(args: argparse.Namespace, worker_id: int) -> list[str]:
-    argv = [sys.executable, "-m", "ferzoo.sweep.cli", "--study", args.study]
-    for name in _FORWARDED:
-        value = getattr(args, name)
+def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
+    """The command line of worker `worker_id`: the sweep of `s`, without the final retrain."""
+    options = {
+        "--study": s.study.name, "--dataset": s.study.dataset, "--study-name": s.study_name,
+        "--storage": s.storage_url, "--n-trials": s.n_trials, "--timeout": s.timeout,
+        "--epochs": s.epochs, "--image-size": s.image_size, "--batch-size": s.batch_size,
+        "--pruner": s.pruner, "--seed": s.seed, "--data-dir": s.data_dir,
+        "--manual-dir": s.manual_dir, "--results-dir": s.results_dir,
+        "--heartbeat": s.heartbeat_interval, "--max-retry": s.max_retry, "--verbose": s.verbose,
+        "--monitor": s.monitor, "--min-epochs": s.min_epochs, "--precision": s.precision,
+        "--weights": s.weights,
+    }  # fmt: skip
+    argv = [sys.executable, "-m", "ferzoo.sweep.cli"]
+    for flag, value in options.items():
         if value is not None:
-            argv += [f"--{name.replace('_', '-')}", str(value)]
-    if args.keep_trial_dirs:
+            argv += [flag, str(value)]
+    if s.keep_trial_dirs:
         argv.append("--keep-trial-dirs")
     return [*argv, "--no-final", "--worker-id", str(worker_id)]
 
@@ -63,12 +54,14 @@ def worker_env(plan: list[str | None], index: int, base: dict[str, str]) -> dict
     return env
 
 
-def run_workers(args: argparse.Namespace, plan: list[str | None]) -> int:
-    """Start one process per entry of `plan` on the study and wait; forward Ctrl-C."""
+def run_workers(settings: SweepSettings) -> int:
+    """Start one process per entry of `settings.worker_devices` on the study and wait; forward
+    Ctrl-C."""
+    plan = list(settings.worker_devices)
     procs = []
     for i in range(len(plan)):
         env = worker_env(plan, i, dict(os.environ))
-        procs.append(subprocess.Popen(_worker_argv(args, i), env=env))
+        procs.append(subprocess.Popen(_worker_argv(settings, i), env=env))
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
@@ -96,4 +89,4 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.kill()
 
 
-__all__ = ["SHARED_GPU_ENV", "run_workers", "worker_env", "worker_plan"]
+__all__ = ["SHARED_GPU_ENV", "run_workers", "worker_env"]

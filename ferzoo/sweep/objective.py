@@ -169,6 +169,8 @@ class Objective:
         train = self.train_fn
         if train is None:
             from ferzoo.training import train
+        from ferzoo.models.family import InfeasibleSizeError  # Keras: the trial builds a model
+
         try:
             result = train(
                 model_name,
@@ -188,11 +190,9 @@ class Objective:
                 checkpoint=False,
                 verbose=s.verbose,
             )
-        except ValueError as err:
-            if "too small for" in str(err):  # this backbone cannot take the image size
-                trial.set_user_attr("infeasible", str(err).splitlines()[0])
-                raise InfeasibleTrial(str(err).splitlines()[0]) from None
-            raise
+        except InfeasibleSizeError as err:  # this backbone cannot take the image size
+            trial.set_user_attr("infeasible", str(err).splitlines()[0])
+            raise InfeasibleTrial(str(err).splitlines()[0]) from None
         return self._score(trial, result, data, workdir)
 
     def _score(self, trial: optuna.Trial, result: Any, data: Any, workdir: str) -> float:

@@ -64,23 +64,22 @@ def _run_here(study, settings: SweepSettings) -> None:
     log(f"[worker {settings.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s")
 
 
-def _sweep(args, settings: SweepSettings, storage) -> int:
+def _sweep(settings: SweepSettings, storage) -> int:
     from ferzoo.sweep.claims import ClaimHeld
-    from ferzoo.sweep.launcher import run_workers, worker_plan
+    from ferzoo.sweep.launcher import run_workers
     from ferzoo.sweep.report import finalize, own_report_dir
     from ferzoo.sweep.storage import count_trials, create_or_load_study, mask_url
 
     folder = own_report_dir(settings)  # refused if another study's, before anything is made
     study = create_or_load_study(settings, storage)
-    if args.worker_id is None:
+    if not settings.launched:
         log(f"study {settings.study_name!r} in {mask_url(settings.storage_url)}: report and "
             f"trial files in {folder}")  # fmt: skip
-    if _remaining(study, settings) <= 0 and args.worker_id is None:
+    if _remaining(study, settings) <= 0 and not settings.launched:
         _say_nothing_to_run(study, settings)
     else:
-        plan = worker_plan(args)
-        if len(plan) > 1 or plan[0] is not None:
-            code = run_workers(args, plan)
+        if settings.worker_devices != (None,):  # --workers N or --gpus: processes of their own
+            code = run_workers(settings)
             if code:
                 return code
         else:
@@ -88,7 +87,7 @@ def _sweep(args, settings: SweepSettings, storage) -> int:
     counts = count_trials(study)
     log(f"study {settings.study_name!r}: " + ", ".join(
         f"{n} {s.name.lower()}" for s, n in counts.items() if n))  # fmt: skip
-    if args.no_final:
+    if not settings.final:
         return 0
     try:
         best = finalize(settings, storage, space.to_build)
@@ -136,8 +135,8 @@ def _remove_unused(path: str, dirs: list[str]) -> None:
             os.rmdir(folder)  # stops at the first folder that is not empty
 
 
-def run(args, settings: SweepSettings) -> int:
-    """The sweep of parsed arguments; returns the exit code.
+def run(settings: SweepSettings) -> int:
+    """The sweep of `settings`; returns the exit code.
 
     A SQLite storage file that this run created is removed again when the run fails before
     any study is in it (an unknown protocol for the dataset, its data missing, ...).
@@ -145,29 +144,29 @@ def run(args, settings: SweepSettings) -> int:
     from ferzoo.sweep.storage import sqlite_path
 
     path = sqlite_path(settings.storage_url)
-    fresh = args.worker_id is None and path is not None and not os.path.exists(path)
+    fresh = not settings.launched and path is not None and not os.path.exists(path)
     dirs = _new_dirs(path) if fresh else []
-    code = _run(args, settings)
+    code = _run(settings)
     if code and fresh and os.path.exists(path):
         _remove_unused(path, dirs)
     return code
 
 
-def _run(args, settings: SweepSettings) -> int:
+def _run(settings: SweepSettings) -> int:
     from ferzoo.data import DatasetNotReadyError
     from ferzoo.sweep.storage import open_storage
 
     try:
         from ferzoo.sweep.report import final_folds
 
-        if not args.no_final:
+        if settings.final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
-        if args.worker_id is None:  # an unknown dataset is refused before any file is made
-            from ferzoo.data.sources import builder
+        if not settings.launched:  # an unknown dataset is refused before any file is made
+            from ferzoo.data.preparation import builder
 
             builder(settings.study.dataset, settings.data_dir, manual_dir=settings.manual_dir)
         ruled_out = space.check_image_size(settings.study.space, settings.image_size)
-        if ruled_out and args.worker_id is None:
+        if ruled_out and not settings.launched:
             log(f"at {settings.image_size} px these choices cannot be built; their trials are "
                 f"skipped: {'; '.join(ruled_out)}")  # fmt: skip
         storage = open_storage(
@@ -175,12 +174,12 @@ def _run(args, settings: SweepSettings) -> int:
             heartbeat_interval=settings.heartbeat_interval,
             max_retry=settings.max_retry,
         )
-        if args.worker_id is None:  # the workers inherit its KERAS_BACKEND
+        if not settings.launched:  # the workers inherit its KERAS_BACKEND
             from ferzoo import backend
 
             backend.announce()  # after the argument and storage checks, whose errors are one line
             prepare_data(settings)
-        return _sweep(args, settings, storage)
+        return _sweep(settings, storage)
     except DatasetNotReadyError as err:  # carries the builder's download instructions
         return fail(str(err), 1)
     except (StorageError, StudyMismatchError) as err:

@@ -10,6 +10,12 @@ exactly the same space. `to_build(params, study)` turns sampled values into
 
 Kernel sets are categorical strings ("3,5,7") because Optuna and KerasTuner store only scalars.
 
+The backbones, the attention kinds and the heads come from the registries, read when a space is
+first used (they load Keras): `backbones()` is every family's `Family.sweep_backbones`,
+`attentions()` every kind registered in `ferzoo.models.attention` with `sweep=True`, so
+registering an attention kind or a family makes it sweepable with no change here. Registration
+order is the choices' order: an Optuna study refuses a parameter whose choices changed.
+
 Example:
 
     import optuna, space
@@ -31,16 +37,52 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-RESNETS = ("resnet18", "resnet34")
-BACKBONES = (*RESNETS, "cnn")
 KERNEL_SETS = ("3,5,7", "3,5", "5,7", "1,3,5,7", "3,5,7,9")
 MF_KERNEL_SETS = ("1,7,5,3", "1,3,5,7", "3,3,3,3")
-ATTENTIONS = ("none", "wca", "wa")
 WCA_RATIOS = (2, 4, 8, 16)
-HEADS = ("dense", "capsule")
+
+
+def backbones(*, with_stages: bool = False) -> tuple[str, ...]:
+    """The backbones the sweeps draw: every family's `sweep_backbones`, in registry order
+    (only those of families with stages, where MF and stage attention apply, if asked)."""
+    from ferzoo.models import FAMILIES  # noqa: PLC0415  (Keras: only when a space is used)
+
+    return tuple(
+        name
+        for family in FAMILIES.values()
+        if family.stages or not with_stages
+        for name in family.sweep_backbones
+    )
+
+
+def attentions() -> tuple[str, ...]:
+    """`"none"` and every attention kind registered with `sweep=True`, in registration order."""
+    from ferzoo.models.attention import ATTENTION  # noqa: PLC0415
+
+    return ("none", *(name for name, kind in ATTENTION.items() if kind.sweep))
+
+
+def heads() -> tuple[str, ...]:
+    """The classifier heads every family takes (`ferzoo.models.heads.HEADS`)."""
+    from ferzoo.models.heads import HEADS  # noqa: PLC0415
+
+    return tuple(HEADS)
+
+
+def __getattr__(name: str) -> Any:
+    # The former constants, now read from the registries on use.
+    derived = {
+        "BACKBONES": backbones,
+        "RESNETS": lambda: backbones(with_stages=True),
+        "ATTENTIONS": attentions,
+        "HEADS": heads,
+    }
+    if name in derived:
+        return derived[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,31 +139,37 @@ class Space:
         return [p.name for p in self.params]
 
 
-SPACES: dict[str, Space] = {
-    # Both papers' design space on ResNet18/34 and the AlexNet-style CNN.
-    "full": Space(
+def _full() -> Space:
+    """Both papers' design space on ResNet18/34 and the AlexNet-style CNN."""
+    stage_backbones = backbones(with_stages=True)
+    return Space(
         params=(
-            _cat("backbone", BACKBONES),
+            _cat("backbone", backbones()),
             _cat("stem", ("conv", "msc")),
             _cat("msc_kernels", KERNEL_SETS, stem=("msc",)),
-            _cat("attention", ATTENTIONS),
+            _cat("attention", attentions()),
             _cat("wca_ratio", WCA_RATIOS, attention=("wca",)),
-            _cat("mf", (False, True), backbone=RESNETS),
-            _cat("mf_kernels", MF_KERNEL_SETS, backbone=RESNETS, mf=(True,)),
-            _cat("head", HEADS),
+            _cat("mf", (False, True), backbone=stage_backbones),
+            _cat("mf_kernels", MF_KERNEL_SETS, backbone=stage_backbones, mf=(True,)),
+            _cat("head", heads()),
             _cat("routings", (1, 2, 3), head=("capsule",)),
             _float("learning_rate", 1e-4, 3e-3, log=True),
             _cat("batch_size", (16, 32)),
             _float("augment", 0.0, 0.5, step=0.1),
         ),
-    ),
-    # A tiny ResNet (one block per stage, narrow) so that a trial takes seconds on a CPU.
-    # No capsule head: it needs >= 33 px inputs and is the slowest part on a CPU.
-    "demo": Space(
+    )
+
+
+def _demo() -> Space:
+    """A tiny ResNet (one block per stage, narrow) so that a trial takes seconds on a CPU.
+
+    No capsule head: it needs >= 33 px inputs and is the slowest part on a CPU.
+    """
+    return Space(
         params=(
             _cat("stem", ("conv", "msc")),
             _cat("msc_kernels", ("3,5,7", "3,5", "5,7"), stem=("msc",)),
-            _cat("attention", ATTENTIONS),
+            _cat("attention", attentions()),
             _cat("wca_ratio", (4, 8, 16), attention=("wca",)),
             _cat("mf", (False, True)),
             _float("learning_rate", 1e-3, 1e-2, log=True),
@@ -133,8 +181,28 @@ SPACES: dict[str, Space] = {
             # WA's bottleneck reduction must not exceed the 16 channels of the first stage.
             "resnet18": {"depths": (1, 1, 1, 1), "widths": (16, 32, 64, 128)}
         },
-    ),
-}
+    )
+
+
+class _Spaces(Mapping):
+    """The spaces by name; each is made on access, so it offers what is registered then."""
+
+    _MAKERS: Mapping[str, Callable[[], Space]] = {"full": _full, "demo": _demo}
+
+    def __getitem__(self, name: str) -> Space:
+        return self._MAKERS[name]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._MAKERS)
+
+    def __len__(self) -> int:
+        return len(self._MAKERS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._MAKERS
+
+
+SPACES: Mapping[str, Space] = _Spaces()
 
 Choose = Callable[[Param, Mapping[str, Any]], Any]
 
@@ -223,25 +291,28 @@ def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
     space = get_space(study if isinstance(study, str) else study.space)
     p = {**space.defaults, **params}
     backbone = p.get("backbone", "resnet18")
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}. Received: backbone={backbone!r}")
+    if backbone not in backbones():
+        raise ValueError(f"backbone must be one of {backbones()}. Received: backbone={backbone!r}")
+    staged = backbone in backbones(with_stages=True)
     overrides: dict[str, Any] = dict(space.base_overrides.get(backbone, {}))
     if p.get("stem", "conv") == "msc":
         overrides["stem"] = "msc"
         overrides["msc_kernels"] = _kernels(p.get("msc_kernels", "3,5,7"))
     attention = p.get("attention", "none")
-    if attention not in ATTENTIONS:
-        raise ValueError(f"attention must be one of {ATTENTIONS}. Received: {attention!r}")
+    if attention not in attentions():
+        raise ValueError(f"attention must be one of {attentions()}. Received: {attention!r}")
     if attention != "none":
+        from ferzoo.models.attention import ATTENTION  # noqa: PLC0415
+
         kwargs = dict(space.attention_kwargs.get(attention, {}))
         if attention == "wca":
             kwargs["ratio"] = int(p.get("wca_ratio", 16))
-        # WA goes in every ResNet stage (the WAMF paper); the CNN has no stages.
-        place = "stage_attention" if attention == "wa" and backbone in RESNETS else "attention"
-        overrides[place] = attention
+        # WA goes in every ResNet stage (the WAMF paper: its kind's place); the CNN has none.
+        in_stages = staged and ATTENTION[attention].place == "stages"
+        overrides["stage_attention" if in_stages else "attention"] = attention
         if kwargs:
             overrides["attention_kwargs"] = kwargs
-    if p.get("mf") and backbone in RESNETS:
+    if p.get("mf") and staged:
         overrides["fusion"] = "mf"
         overrides["mf_kernels"] = _kernels(p.get("mf_kernels", "1,7,5,3"))
     if p.get("head", "dense") == "capsule":

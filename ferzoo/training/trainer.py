@@ -61,7 +61,7 @@ def _data_args(dataset: Any, given: dict[str, Any]) -> dict[str, Any]:
 
     if not isinstance(dataset, LoadedData):
         args = {k: (_DATA_DEFAULTS[k] if v is None else v) for k, v in given.items()}
-        from ferzoo.data.loading import check_load_args
+        from ferzoo.data.loader import check_load_args
 
         check_load_args(**args)
         return args

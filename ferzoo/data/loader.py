@@ -1,4 +1,10 @@
-"""`load`: a dataset's train / validation / test parts under an evaluation protocol."""
+"""`load` and `subjects`: a dataset's train / validation / test parts under an evaluation protocol.
+
+The top floor of ferzoo.data: the dataset is prepared (`ferzoo.data.preparation`), its split
+columns read (`ferzoo.data.readers.columns_of`), split by the protocol
+(`ferzoo.data.protocols`), its images read once into memory by the chosen reader
+(`ferzoo.data.readers.read_images`) and batched (`ferzoo.data.parts.LoadedData`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ import os
 
 import numpy as np
 
-from ferzoo.data import protocols, reading, sources
+from ferzoo.data import preparation, protocols, readers
 from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
+from ferzoo.data.base import Columns, dataset_name
 from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
-from ferzoo.data.loaded import LoadedData, Part
+from ferzoo.data.parts import LoadedData, Part
 from ferzoo.data.protocols import PARTS
 
 
@@ -30,7 +37,7 @@ def check_load_args(protocol, fold, num_folds, image_size, batch_size, augment) 
 
 def default_pipeline() -> str:
     """`"tf.data"` on the TensorFlow backend, `"numpy"` on JAX and PyTorch."""
-    import keras
+    import keras  # lazy: `import ferzoo.data` does not load Keras (nor its backend)
 
     return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
 
@@ -39,9 +46,7 @@ def read_parts(
     found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data"
 ) -> dict[str, Part]:
     """Every part of a split, its images read, cropped and resized once."""
-    from ferzoo.data import reading
-
-    images = reading.read_images(found, cols, image_size, crop_face, reader)
+    images = readers.read_images(found, cols, image_size, crop_face, reader)
     ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
     return {
         part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
@@ -96,7 +101,7 @@ def load(
         reader: how the prepared files are read, once: "tf.data" (the TFRecord shards;
             needs TensorFlow) or "numpy" (TFDS's data source on the ArrayRecord copy that
             `ferzoo data build` writes; no TensorFlow). Both give the same examples, ids and
-            pixels (`ferzoo.data.reading`). Default: tf.data when TensorFlow is installed.
+            pixels (`ferzoo.data.readers`). Default: tf.data when TensorFlow is installed.
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
@@ -121,12 +126,12 @@ def load(
     pipeline = pipeline or default_pipeline()
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
-    reader = reading.check_reader(reader)
-    found = sources.prepared(name, data_dir, manual_dir, subject_pattern)
-    cols = sources.columns_of(found, reader)
+    reader = readers.check_reader(reader)
+    found = preparation.prepared(name, data_dir, manual_dir, subject_pattern)
+    cols = readers.columns_of(found, reader)
     if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
-        name = sources.dataset_name(found)
-    index = sources.split_columns(name, cols, protocol, fold, num_folds, seed)
+        name = dataset_name(found)
+    index = split_columns(name, cols, protocol, fold, num_folds, seed)
     parts = read_parts(found, cols, index, int(image_size), crop_face, reader)
     return LoadedData(
         parts,
@@ -145,4 +150,51 @@ def load(
     )
 
 
-__all__ = ["check_load_args", "default_pipeline", "load", "read_parts"]
+def columns(name: str, data_dir=None, manual_dir=None, subject_pattern=None) -> Columns:
+    """The split columns of a dataset, preparing it first if needed (default reader)."""
+    return readers.columns_of(preparation.prepared(name, data_dir, manual_dir, subject_pattern))
+
+
+def split_columns(name: str, cols: Columns, protocol: str, fold: int, num_folds: int, seed: int):
+    """`protocols.split_indices` on the columns `columns` read."""
+    return protocols.split_indices(
+        name,
+        cols.labels,
+        cols.subject_ids,
+        cols.source_splits,
+        protocol=protocol,
+        fold=fold,
+        num_folds=num_folds,
+        seed=seed,
+    )
+
+
+def subjects(
+    name: str,
+    *,
+    protocol: str,
+    fold: int = 0,
+    num_folds: int = 10,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    manual_dir: str | os.PathLike | None = None,
+    subject_pattern: str | None = None,
+) -> dict[str, set[str]]:
+    """The subject ids in each part of a split (prepares the dataset if needed).
+
+    Under `subject` the sets are disjoint; under `paper` they overlap (see
+    `ferzoo.data.protocols`). KDEF ids are the person ids folded across sessions. A dataset
+    without subject ids gives empty sets under `paper` and a ValueError under `subject`.
+
+    Returns:
+        `{"train": set, "validation": set, "test": set}`.
+    """
+    protocols.check_protocol(protocol)
+    protocols.check_folds(fold, num_folds)
+    cols = columns(name, data_dir, manual_dir, subject_pattern)
+    index = split_columns(name, cols, protocol, fold, num_folds, seed)
+    return protocols.part_subjects(name, cols.subject_ids, index)
+
+
+__all__ = ["check_load_args", "columns", "default_pipeline", "load", "read_parts",
+           "split_columns", "subjects"]  # fmt: skip

@@ -11,11 +11,11 @@ application can stand a video file, a network stream or its own reader in for th
 
 Example:
 
-    from ferzoo.serving import sources
+    from ferzoo.serving import inputs
 
-    for src in sources.expand_inputs(["photos/", "clip.mp4"]):
+    for src in inputs.expand_inputs(["photos/", "clip.mp4"]):
         print(src.kind, src.path)
-    for frame in sources.frames(sources.Source("video", "clip.mp4"), every=5):
+    for frame in inputs.frames(inputs.Source("video", "clip.mp4"), every=5):
         frame.index, frame.time_s, frame.image.shape
 """
 

@@ -1,4 +1,5 @@
-"""`LoadedData`: the three parts of a dataset under one protocol, ready to train on."""
+"""The loaded data: `Part` (one part's images, labels and ids in memory) and `LoadedData`, the
+three parts of a dataset under one protocol, batched and ready to train on (what `load` returns)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class LoadedData(dict):
     """`{"train", "validation", "test"}` batched iterables of `(image, label)`.
 
     The parts' images are held once in memory (uint8, cropped and resized, see
-    `ferzoo.data.reading`); the batches are a `tf.data.Dataset` (`pipeline="tf.data"`) or a
+    `ferzoo.data.readers`); the batches are a `tf.data.Dataset` (`pipeline="tf.data"`) or a
     `keras.utils.PyDataset` (`pipeline="numpy"`, no TensorFlow needed). Both yield float32
     `(B, S, S, 3)` images in [0, 1] and int32 `(B,)` labels and are accepted by `model.fit` on
     every backend. `rebatched(batch_size=..., augment=...)` gives new batches over the same
