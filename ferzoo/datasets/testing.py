@@ -15,6 +15,7 @@ A builder test file then holds only what is particular to its dataset:
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -67,8 +68,11 @@ def builder_test_case(
     attributes = {"DATASET_CLASS": builder, "SPLITS": dict(splits), "SKIP_CHECKSUMS": True}
     if config is not None:
         attributes["BUILDER_CONFIG_NAMES_TO_TEST"] = [config]
-    if example_dir is not None:
-        attributes["EXAMPLE_DIR"] = str(example_dir)
+    # TFDS looks for dummy_data/ beside `code_path`, which it derives from the module's dotted
+    # name below the top package: in a checkout that is not where the builder's folder is.
+    if example_dir is None:
+        example_dir = Path(inspect.getfile(builder)).parent / "dummy_data"
+    attributes["EXAMPLE_DIR"] = str(example_dir)
     # Named after the test module that assigns it, as a class written there would be.
     attributes["__module__"] = sys._getframe(1).f_globals.get("__name__", __name__)
     attributes["__qualname__"] = name
