@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from ferzoo import __version__
+from ferzoo import __version__, backend, logs
 
 # Order here is the order in `ferzoo --help`.
 COMMAND_MODULES = (
@@ -66,8 +66,6 @@ def user_error(err: BaseException) -> str | None:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
-    from ferzoo import logs
-
     onnx = str(getattr(args, "model_path", "")).endswith(".onnx")  # ONNX Runtime, no Keras
     if not debug:
         logs.quiet_backends(load_tensorflow=not onnx)
@@ -76,8 +74,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool)
         return 0
     # data, dashboard and env never load Keras; a sweep says which backend after its checks.
     if args.command not in ("data", "dashboard", "env", "sweep") and not onnx:
-        from ferzoo import backend
-
         backend.announce(getattr(args, "backend", None))
     return int(args.func(args) or 0)
 
@@ -96,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     quietly with 141, as a shell reports a command stopped by SIGPIPE. `--debug` (or
     FERZOO_DEBUG=1) shows the traceback instead, and the backends' logs.
     """
-    from ferzoo import logs
-
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or logs.debug_enabled()

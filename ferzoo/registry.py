@@ -290,7 +290,7 @@ def min_image_size(name: str, **overrides: Any) -> int:
     >>> min_image_size("resnet18"), min_image_size("resnet18", head="capsule")
     (17, 33)
     """
-    from ferzoo.models.heads import min_input_size
+    from ferzoo.models.checks import min_input_size
 
     entry = get_entry(name)
     family = _family(entry)

@@ -179,13 +179,14 @@ def test_training_augments_by_default_everywhere():
     import argparse
     import inspect
 
+    from ferzoo import defaults
     from ferzoo.commands import common
     from ferzoo.data import loader
-    from ferzoo.training import trainer
+    from ferzoo.training.config import DataConfig
 
     assert inspect.signature(loader.load).parameters["augment"].default == A.DEFAULT_STRENGTH
-    assert trainer._DATA_DEFAULTS["augment"] == A.DEFAULT_STRENGTH
-    assert common.DEFAULT_AUGMENT == A.DEFAULT_STRENGTH
+    assert DataConfig("synthetic_faces").augment == A.DEFAULT_STRENGTH
+    assert defaults.AUGMENT_STRENGTH == A.DEFAULT_STRENGTH
 
     parser = argparse.ArgumentParser()
     common.add_train_args(parser)

@@ -12,7 +12,7 @@ import pytest
 
 import ferzoo
 from ferzoo.cli import main
-from tests.testing import error_lines
+from tests.testing import cli_error_line
 
 # A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
 SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,16,16,16)"]
@@ -27,19 +27,6 @@ def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
     data.prepare("synthetic_faces/tiny", data_dir=path)
     return path
-
-
-def _error_line(capsys, args) -> str:
-    code = main(args)
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in out + err
-    # The backend line (`ferzoo: backend ...`) may come first; then the error, one line (a
-    # dataset that is not prepared follows it with the builder's download instructions).
-    lines = error_lines(err)
-    assert lines[0].startswith("ferzoo: error: "), err
-    assert sum(line.startswith("ferzoo: ") for line in lines) == 1, err
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -61,13 +48,13 @@ def _error_line(capsys, args) -> str:
 )  # fmt: skip
 def test_user_errors_are_one_line_before_any_work(capsys, tmp_path, args, named):
     os.chdir(tmp_path)
-    assert named in _error_line(capsys, args)
+    assert named in cli_error_line(capsys, args)
     assert os.listdir(tmp_path) == []  # nothing was written before the check
 
 
 def test_a_missing_manual_dir_says_where_to_get_the_data(capsys, tmp_path):
     args = ["train", "--model", "resnet18", "--dataset", "jaffe", "--data-dir", str(tmp_path)]
-    line = _error_line(capsys, args)
+    line = cli_error_line(capsys, args)
     assert "'jaffe' is not prepared" in line
 
 
@@ -78,7 +65,7 @@ def test_a_seven_class_model_on_a_five_class_dataset(capsys, tmp_path):
                  widths=(8, 8, 8, 8)).save(path)  # fmt: skip
     names = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
     (path.parent / "config.json").write_text(json.dumps({"class_names": names, "image_size": 32}))
-    line = _error_line(capsys, ["evaluate", str(path), "--dataset", "fesr"])
+    line = cli_error_line(capsys, ["evaluate", str(path), "--dataset", "fesr"])
     assert "trained on 7 classes" in line and "fesr has 5" in line
 
 
@@ -193,4 +180,4 @@ def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(data_dir, tmp_path):
 @pytest.mark.backend_free
 def test_data_command_mistakes_are_one_line(capsys):
     for args in (["data", "build", "nosuch"], ["data", "info", "nosuch"]):
-        assert "name='nosuch'" in _error_line(capsys, args)
+        assert "name='nosuch'" in cli_error_line(capsys, args)

@@ -16,9 +16,8 @@ import sys
 
 import pytest
 
-from ferzoo.cli import main
 from ferzoo.files import DamagedFileError
-from tests.testing import error_lines
+from tests.testing import cli_error_line, error_lines
 
 SMALL = {"depths": (1, 1, 1, 1), "widths": (16, 16, 16, 16)}
 SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,16,16,16)"]
@@ -48,17 +47,6 @@ def run(data_dir, tmp_path_factory):
     train("resnet18", DATASET, image_size=32, epochs=1, batch_size=16, data_dir=data_dir,
           output_dir=out, model_overrides=SMALL, evaluate_test=False, verbose=0)  # fmt: skip
     return out
-
-
-def _error_line(capsys, args) -> str:
-    """The one `ferzoo: error:` line of a command that fails (exit code 2, no traceback)."""
-    code = main(args)
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in out + err
-    lines = error_lines(err)
-    assert len(lines) == 1 and lines[0].startswith("ferzoo: error: "), err
-    return lines[0]
 
 
 def _truncate(path: str, keep: float = 0.5) -> None:
@@ -102,7 +90,7 @@ def test_damaged_resume_state_is_one_line(
     shutil.copytree(run, out)
     path = _one(os.path.join(out, "checkpoints"), pattern)
     damage(path)
-    line = _error_line(capsys, _train_args(data_dir, out))
+    line = cli_error_line(capsys, _train_args(data_dir, out), alone=True)
     assert f"{path} {problem}" in line
     assert "rerun with --no-resume" in line and "allow_pickle" not in line
     assert not os.path.exists(os.path.join(out, "metrics.json"))  # it stopped before training
@@ -187,14 +175,16 @@ def test_a_damaged_or_wrong_model_file_is_one_line(run, data_dir, tmp_path, caps
             ["export", path, "--output", str(tmp_path / "m.onnx")],
         ]
     for args in commands:
-        line = _error_line(capsys, args)
+        line = cli_error_line(capsys, args, alone=True)
         assert line.startswith(f"ferzoo: error: {path} {problem}"), (args[0], line)
         assert "File not found" not in line
 
 
 def test_a_damaged_model_keras_given_as_weights_is_one_line(run, data_dir, tmp_path, capsys):
     path = _model_files(run, tmp_path)["truncated.keras"]
-    line = _error_line(capsys, [*_train_args(data_dir, str(tmp_path / "out")), "--weights", path])
+    line = cli_error_line(
+        capsys, [*_train_args(data_dir, str(tmp_path / "out")), "--weights", path], alone=True
+    )
     assert line.startswith(f"ferzoo: error: {path} is damaged (a truncated or broken zip archive")
 
 
@@ -230,7 +220,7 @@ def _damaged_data(data_dir: str, tmp_path, damage) -> tuple[str, str]:
 def test_a_damaged_dataset_is_one_line_naming_its_folder(data_dir, tmp_path, capsys, damage,
                                                          problem):  # fmt: skip
     root, folder = _damaged_data(data_dir, tmp_path, damage)
-    line = _error_line(capsys, _train_args(root, str(tmp_path / "out")))
+    line = cli_error_line(capsys, _train_args(root, str(tmp_path / "out")), alone=True)
     assert line.startswith(f"ferzoo: error: {folder} is a damaged prepared dataset {problem}")
     assert line.endswith(f"rebuild it with `ferzoo data build {DATASET} --data-dir {root}`")
 

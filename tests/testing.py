@@ -226,3 +226,20 @@ def _jax_gradients(fn, x, variables):
 def error_lines(stderr: str) -> list[str]:
     """stderr's lines without the `ferzoo: backend ...` line that commands print first."""
     return [line for line in stderr.strip().splitlines() if not line.startswith("ferzoo: backend ")]
+
+
+def cli_error_line(capsys, args: list[str], *, alone: bool = False) -> str:
+    """The `ferzoo: error:` line of a command that fails: exit code 2, no traceback, the only
+    `ferzoo:` line after the backend line (a dataset that is not prepared follows it with the
+    builder's download instructions), and with `alone` the only line at all."""
+    from ferzoo.cli import main
+
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in out + err
+    lines = error_lines(err)
+    assert lines[0].startswith("ferzoo: error: "), err
+    assert sum(line.startswith("ferzoo: ") for line in lines) == 1, err
+    assert not alone or len(lines) == 1, err
+    return lines[0]

@@ -8,12 +8,10 @@ import os
 import sys
 from typing import Any
 
+from ferzoo import defaults
 from ferzoo.devices import BACKENDS
 from ferzoo.precision import CHOICES as PRECISIONS
-
-MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
-# ferzoo.data.augment.DEFAULT_STRENGTH (not imported here: that would load OpenCV for --help).
-DEFAULT_AUGMENT = 0.5
+from ferzoo.training.selection import AUTO, MONITORS
 
 
 def set_backend(backend: str | None) -> None:
@@ -73,9 +71,9 @@ def add_data_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None
     add("--protocol", default="paper", choices=("paper", "subject"))
     if fold:
         add("--fold", type=int, default=0, help="held-out fold (0-based)")
-    add("--num-folds", type=int, default=10, help="folds in the protocol")
-    add("--image-size", type=int, default=224)
-    add("--batch-size", type=int, default=16)
+    add("--num-folds", type=int, default=defaults.NUM_FOLDS, help="folds in the protocol")
+    add("--image-size", type=int, default=defaults.IMAGE_SIZE)
+    add("--batch-size", type=int, default=defaults.BATCH_SIZE)
     add("--seed", type=int, default=0)
     add("--data-dir", default=None, help="TFDS data directory")
     add("--manual-dir", default=None,
@@ -88,18 +86,18 @@ def add_data_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None
 def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
     add_data_args(parser, fold=fold)
     add = parser.add_argument
-    add("--epochs", type=int, default=200)
-    add("--lr", "--learning-rate", dest="lr", type=float, default=1e-3)
-    add("--patience", type=int, default=30, help="early-stopping patience")
-    add("--min-delta", type=float, default=1e-5, help="early-stopping min delta")
-    add("--monitor", choices=MONITORS, default="auto",
+    add("--epochs", type=int, default=defaults.EPOCHS)
+    add("--lr", "--learning-rate", dest="lr", type=float, default=defaults.LEARNING_RATE)
+    add("--patience", type=int, default=defaults.PATIENCE, help="early-stopping patience")
+    add("--min-delta", type=float, default=defaults.MIN_DELTA, help="early-stopping min delta")
+    add("--monitor", choices=(AUTO, *MONITORS), default=AUTO,
         help="the validation metric that picks the kept epoch (auto: val_loss under the paper "
         "protocol, val_accuracy after a warm-up under the subject protocol)")  # fmt: skip
     add("--min-epochs", default="auto",
         help="no epoch before it is kept and no early stop happens (auto, or an int)")  # fmt: skip
-    add("--augment", type=float, default=DEFAULT_AUGMENT,
+    add("--augment", type=float, default=defaults.AUGMENT_STRENGTH,
         help=f"augmentation strength of the training part in [0, 1] (random resized crop, "
-        f"flip, rotation, brightness/contrast; default {DEFAULT_AUGMENT}, 0: off)")  # fmt: skip
+        f"flip, rotation, brightness/contrast; default {defaults.AUGMENT_STRENGTH}, 0: off)")  # fmt: skip
     add("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
     add("--class-weight", choices=("balanced",), default=None,
         help="weight the loss by inverse class frequency (imbalanced datasets)")  # fmt: skip

@@ -22,8 +22,10 @@ import os
 import sys
 from typing import Any, BinaryIO
 
+from ferzoo import sweep
 from ferzoo.paths import DEFAULT_STORAGE
 from ferzoo.paths import SWEEPS_DIR as DEFAULT_RESULTS_DIR
+from ferzoo.sweep.config import report_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,8 +94,6 @@ def artifact_store_for(args: argparse.Namespace) -> Any:
         os.makedirs(args.artifact_dir, exist_ok=True)
         return FileSystemArtifactStore(args.artifact_dir)
     if args.study:
-        from ferzoo.sweep.config import report_dir
-
         folder = os.path.join(report_dir(args.results_dir, args.storage, args.study), "artifacts")
         os.makedirs(folder, exist_ok=True)
         return FileSystemArtifactStore(folder)
@@ -103,8 +103,6 @@ def artifact_store_for(args: argparse.Namespace) -> Any:
 
 def run_dashboard(args: argparse.Namespace) -> int:
     import optuna
-
-    from ferzoo import sweep
 
     try:
         storage = sweep.open_storage(args.storage, heartbeat_interval=None, create=False)

@@ -19,6 +19,9 @@ import os
 import platform
 import sys
 
+from ferzoo.files import markdown_table
+from ferzoo.registry import build, get_entry, list_models
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -47,7 +50,6 @@ def _rows(names: list[str], num_classes: int, image_size: int) -> list[list[str]
     import keras
 
     from ferzoo.profiling import profile
-    from ferzoo.registry import build, get_entry
 
     rows = []
     for name in names:
@@ -70,8 +72,6 @@ def format_rows(header: list[str], rows: list[list[str]], fmt: str) -> str:
     """Render rows as a markdown table (`md`) or as aligned plain-text columns (`table`)."""
     numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(header))]
     if fmt == "md":
-        from ferzoo.files import markdown_table
-
         return "\n".join(markdown_table(header, rows, right=numeric))
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
 
@@ -92,8 +92,6 @@ def _is_number(text: str) -> bool:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from ferzoo.registry import get_entry, list_models
-
     names = list_models(args.pattern)
     if not names:
         print(f"no registered model matches {args.pattern!r}", file=sys.stderr)

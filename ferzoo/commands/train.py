@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ferzoo import evaluate as ev
 from ferzoo.commands.common import (
     add_backend_arg,  # noqa: F401  (other command modules import it from here)
     add_data_args,
@@ -77,7 +78,6 @@ def _check_classes(model_path: str, trained_on, class_names, dataset: str) -> No
 def run_evaluate(args: argparse.Namespace) -> int:
     set_backend(args.backend)
     from ferzoo import data as fdata
-    from ferzoo import evaluate as ev
     from ferzoo.serving.engines import load_model
 
     model, info = load_model(args.model_path)

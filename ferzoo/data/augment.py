@@ -50,7 +50,9 @@ import dataclasses
 import cv2
 import numpy as np
 
-DEFAULT_STRENGTH = 0.5
+from ferzoo import defaults
+
+DEFAULT_STRENGTH = defaults.AUGMENT_STRENGTH
 MAX_ROTATION = 15.0  # degrees, at strength 1
 MIN_SCALE = 0.75  # of the face crop's area, at strength 1
 ASPECT = 0.1  # aspect ratio within 1 +- ASPECT, at strength 1

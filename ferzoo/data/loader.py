@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from ferzoo import defaults
 from ferzoo.data import preparation, protocols, readers
 from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
 from ferzoo.data.base import Columns, dataset_name
@@ -58,11 +59,11 @@ def read_parts(
 def load(
     name: str,
     *,
-    protocol: str = "paper",
+    protocol: str = defaults.PROTOCOL,
     fold: int = 0,
-    num_folds: int = 10,
-    image_size: int = 224,
-    batch_size: int = 16,
+    num_folds: int = defaults.NUM_FOLDS,
+    image_size: int = defaults.IMAGE_SIZE,
+    batch_size: int = defaults.BATCH_SIZE,
     seed: int = 0,
     augment: float = DEFAULT_STRENGTH,
     crop_face: bool = True,
@@ -135,19 +136,12 @@ def load(
     parts = read_parts(found, cols, index, int(image_size), crop_face, reader)
     return LoadedData(
         parts,
-        batch_size=int(batch_size),
-        augment=float(augment),
-        seed=seed,
-        pipeline=pipeline,
-        reader=reader,
-        name=name,
-        protocol=protocol,
-        fold=fold,
-        num_folds=num_folds,
+        batch_size=int(batch_size), augment=float(augment), seed=seed, pipeline=pipeline,
+        reader=reader, name=name, protocol=protocol, fold=fold, num_folds=num_folds,
         image_size=int(image_size),
         class_names=tuple(found.info.features["label"].names),
         subjects=protocols.part_subjects(name, cols.subject_ids, index),
-    )
+    )  # fmt: skip
 
 
 def columns(name: str, data_dir=None, manual_dir=None, subject_pattern=None) -> Columns:

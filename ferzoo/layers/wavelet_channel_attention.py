@@ -107,13 +107,6 @@ class WaveletChannelAttention(MorletChannelGate):
         max_ratio: int | None = None,
         avg_ratio: int | None = None,
         shared: bool = False,
-        use_bias: bool = True,
-        data_format: str | None = None,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        scale_initializer: float = 1.0,
-        shift_initializer: float = 0.0,
         **kwargs,
     ):
         ratio = _checks.positive_int("ratio", ratio, quote=False)
@@ -128,16 +121,7 @@ class WaveletChannelAttention(MorletChannelGate):
                 "shared=True needs the same ratio in both branches. Received: "
                 f"ratio={ratio}, max_ratio={max_ratio}, avg_ratio={avg_ratio}"
             )
-        super().__init__(
-            use_bias=use_bias,
-            data_format=data_format,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            scale_initializer=scale_initializer,
-            shift_initializer=shift_initializer,
-            **kwargs,
-        )
+        super().__init__(**kwargs)  # use_bias, data_format, the initializers, the Morlet's
         self.ratio = ratio
         self.max_ratio = max_ratio
         self.avg_ratio = avg_ratio

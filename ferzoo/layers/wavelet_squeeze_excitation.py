@@ -62,26 +62,10 @@ class WaveletSqueezeExcitation(MorletChannelGate):
     def __init__(
         self,
         ratio: int = 4,
-        use_bias: bool = True,
-        data_format: str | None = None,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        scale_initializer: float = 1.0,
-        shift_initializer: float = 0.0,
         **kwargs,
     ):
         ratio = _checks.positive_int("ratio", ratio, quote=False)
-        super().__init__(
-            use_bias=use_bias,
-            data_format=data_format,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            scale_initializer=scale_initializer,
-            shift_initializer=shift_initializer,
-            **kwargs,
-        )
+        super().__init__(**kwargs)  # use_bias, data_format, the initializers, the Morlet's
         self.ratio = ratio
 
     def build(self, input_shape):

@@ -10,23 +10,11 @@ from typing import Any
 import keras
 
 from ferzoo.models import attention as attn
+from ferzoo.models import checks
+from ferzoo.models.checks import SpatialOp
 from ferzoo.models.family import Family
-from ferzoo.models.heads import (
-    CAPSULE_ARGS,
-    HEADS,
-    CapsuleHead,
-    SpatialOp,
-    batch_norm,
-    check_choice,
-    check_dropout,
-    check_input_size,
-    check_int_tuple,
-    check_num_classes,
-    check_positive_int,
-    head_spatial_ops,
-    msc_stem,
-    resolve_input,
-)
+from ferzoo.models.heads import CAPSULE_ARGS, HEADS, CapsuleHead, capsule_of, head_spatial_ops
+from ferzoo.models.stems import batch_norm, msc_stem, stem_spatial_op
 
 STEMS = ("conv", "msc")
 
@@ -70,27 +58,19 @@ def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     return unused
 
 
-def spatial_ops(
-    *,
-    stem: str = "conv",
-    msc_kernels: tuple[int, ...] = (3, 5, 7),
-    msc_strides: int = 4,
-    head: str = "dense",
-    head_kwargs: dict[str, Any] | None = None,
-    primary_kernel: int | None = None,
-    primary_strides: int | None = None,
-    **_: Any,
-) -> list[SpatialOp]:
-    """Every layer of a `cnn` that changes the spatial size, in order (for the size check)."""
-    capsule = CapsuleHead.of(
-        head_kwargs, primary_kernel=primary_kernel, primary_strides=primary_strides
-    )
-    if stem == "conv":
-        spatial = [SpatialOp("conv1", 11, 4, 2)]
-    else:
-        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
-    spatial += [SpatialOp(f"pool{i}", 3, 2, 0) for i in (1, 2, 3)]
-    return spatial + head_spatial_ops(head, capsule)
+_CONV1 = SpatialOp("conv1", 11, 4, 2)
+
+
+def _spatial(stem: SpatialOp, head: str, capsule: CapsuleHead) -> list[SpatialOp]:
+    pools = [SpatialOp(f"pool{i}", 3, 2, 0) for i in (1, 2, 3)]
+    return [stem, *pools, *head_spatial_ops(head, capsule)]
+
+
+def spatial_ops(**kwargs: Any) -> list[SpatialOp]:
+    """Every layer of a `cnn` that changes the spatial size, in order (for the size check);
+    `kwargs` are `cnn`'s."""
+    stem = stem_spatial_op(_CONV1, kwargs, msc_strides=4)
+    return _spatial(stem, kwargs.get("head", "dense"), capsule_of(kwargs))
 
 
 def _pool_to_6x6(x, data_format: str):
@@ -118,7 +98,7 @@ def _check_dropout_pair(dropout: Any) -> tuple[float, float]:
         raise ValueError(
             f"dropout must be a rate or a pair of rates. Received: dropout={dropout!r}"
         )
-    return tuple(check_dropout("dropout", d) for d in dropout)
+    return tuple(checks.dropout_rate("dropout", d) for d in dropout)
 
 
 def _stem(inputs, stem: str, filters: int, msc_kernels, msc_strides: int, data_format: str):
@@ -243,19 +223,19 @@ def cnn(
     - wCA: unshared branches, ratio 16, with biases (9,628 parameters on 192 channels), the
       reading closest to Table 8's 10.3 K (see `ferzoo.models.resnet.resnet`).
     """
-    check_num_classes(num_classes)
-    data_format, hw = resolve_input(input_shape, data_format)
-    check_choice("stem", stem, STEMS)
-    check_choice("attention", attention, attn.kinds(), allow_none=True)
+    checks.num_classes(num_classes)
+    data_format, hw = checks.resolve_input(input_shape, data_format)
+    checks.choice("stem", stem, STEMS)
+    checks.choice("attention", attention, attn.kinds(), allow_none=True)
     attention_kwargs = attn.check_kwargs([attention] if attention else [], attention_kwargs)
-    check_choice("head", head, HEADS)
-    check_int_tuple("msc_kernels", msc_kernels)
+    checks.choice("head", head, HEADS)
+    checks.int_tuple("msc_kernels", msc_kernels)
     for argument, value in (
         ("stem_filters", stem_filters),
         ("msc_strides", msc_strides),
         ("fc_units", fc_units),
     ):
-        check_positive_int(argument, value)
+        checks.positive_int(argument, value)
     capsule = CapsuleHead.of(
         head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
         primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
@@ -263,16 +243,8 @@ def cnn(
     )  # fmt: skip
     dropout = _check_dropout_pair(dropout)
 
-    spatial = spatial_ops(
-        stem=stem,
-        msc_kernels=msc_kernels,
-        msc_strides=msc_strides,
-        head=head,
-        head_kwargs=head_kwargs,
-        primary_kernel=primary_kernel,
-        primary_strides=primary_strides,
-    )
-    check_input_size(name, input_shape, hw, spatial)
+    stem_op = stem_spatial_op(_CONV1, dict(stem=stem, msc_kernels=msc_kernels), msc_strides)
+    checks.input_size(name, input_shape, hw, _spatial(stem_op, head, capsule))
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)

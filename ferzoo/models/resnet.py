@@ -14,24 +14,18 @@ import keras
 
 from ferzoo import layers as L
 from ferzoo.models import attention as attn
+from ferzoo.models import checks
+from ferzoo.models.checks import SpatialOp
 from ferzoo.models.family import Family
 from ferzoo.models.heads import (
     CAPSULE_ARGS,
     HEADS,
     CapsuleHead,
-    SpatialOp,
-    batch_norm,
-    check_choice,
-    check_dropout,
-    check_input_size,
-    check_int_tuple,
-    check_num_classes,
-    check_positive_int,
+    capsule_of,
     dense_head,
     head_spatial_ops,
-    msc_stem,
-    resolve_input,
 )
+from ferzoo.models.stems import batch_norm, msc_stem, stem_spatial_op
 
 STEMS = ("conv", "msc")
 FUSIONS = ("mf",)
@@ -158,29 +152,20 @@ def unused_arguments(kwargs: dict[str, Any]) -> dict[str, str]:
     return unused
 
 
-def spatial_ops(
-    *,
-    depths: tuple[int, ...] = _R18,
-    stem: str = "conv",
-    msc_kernels: tuple[int, ...] = (3, 5, 7),
-    msc_strides: int = 1,
-    head: str = "dense",
-    head_kwargs: dict[str, Any] | None = None,
-    primary_kernel: int | None = None,
-    primary_strides: int | None = None,
-    **_: Any,
-) -> list[SpatialOp]:
-    """Every layer of a `resnet` that changes the spatial size, in order (for the size check)."""
-    capsule = CapsuleHead.of(
-        head_kwargs, primary_kernel=primary_kernel, primary_strides=primary_strides
-    )
-    if stem == "conv":
-        spatial = [SpatialOp("stem_conv", 7, 2, 3)]
-    else:
-        spatial = [SpatialOp("stem_msc", max(msc_kernels), msc_strides, "same")]
-    spatial.append(SpatialOp("stem_pool", 3, 2, 1))
-    spatial += [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
-    return spatial + head_spatial_ops(head, capsule)
+_STEM_CONV = SpatialOp("stem_conv", 7, 2, 3)
+
+
+def _spatial(stem: SpatialOp, depths: tuple[int, ...], head: str, capsule) -> list[SpatialOp]:
+    stages = [SpatialOp(f"stage{i + 1}", 3, 2, 1) for i in range(1, len(depths))]
+    return [stem, SpatialOp("stem_pool", 3, 2, 1), *stages, *head_spatial_ops(head, capsule)]
+
+
+def spatial_ops(**kwargs: Any) -> list[SpatialOp]:
+    """Every layer of a `resnet` that changes the spatial size, in order (for the size check);
+    `kwargs` are `resnet`'s."""
+    stem = stem_spatial_op(_STEM_CONV, kwargs, msc_strides=1)
+    depths = kwargs.get("depths") or _R18
+    return _spatial(stem, depths, kwargs.get("head", "dense"), capsule_of(kwargs))
 
 
 def resnet(
@@ -283,40 +268,31 @@ def resnet(
     - Padding: stride-2 convs and the stem max pool pad symmetrically (PyTorch); after a ReLU
       the zero padding of the max pool equals PyTorch's -inf padding.
     """
-    check_num_classes(num_classes)
-    data_format, hw = resolve_input(input_shape, data_format)
-    depths = check_int_tuple("depths", depths)
-    widths = check_int_tuple("widths", widths, len(depths))
-    check_choice("stem", stem, STEMS)
-    check_choice("attention", attention, attn.kinds(), allow_none=True)
-    check_choice("stage_attention", stage_attention, attn.kinds(), allow_none=True)
+    checks.num_classes(num_classes)
+    data_format, hw = checks.resolve_input(input_shape, data_format)
+    depths = checks.int_tuple("depths", depths)
+    widths = checks.int_tuple("widths", widths, len(depths))
+    checks.choice("stem", stem, STEMS)
+    checks.choice("attention", attention, attn.kinds(), allow_none=True)
+    checks.choice("stage_attention", stage_attention, attn.kinds(), allow_none=True)
     used = [k for k in (attention, stage_attention) if k]
     attention_kwargs = attn.check_kwargs(used, attention_kwargs)
-    check_choice("fusion", fusion, FUSIONS, allow_none=True)
-    check_choice("head", head, HEADS)
-    mf_kernels = check_int_tuple("mf_kernels", mf_kernels, len(depths))
-    msc_kernels = check_int_tuple("msc_kernels", msc_kernels)
-    check_positive_int("msc_strides", msc_strides)
+    checks.choice("fusion", fusion, FUSIONS, allow_none=True)
+    checks.choice("head", head, HEADS)
+    mf_kernels = checks.int_tuple("mf_kernels", mf_kernels, len(depths))
+    msc_kernels = checks.int_tuple("msc_kernels", msc_kernels)
+    checks.positive_int("msc_strides", msc_strides)
     capsule = CapsuleHead.of(
         head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
         primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
         routings=routings,
     )  # fmt: skip
-    dropout = check_dropout("dropout", dropout)
+    dropout = checks.dropout_rate("dropout", dropout)
     stem_filters = widths[0] if stem_filters is None else stem_filters
-    check_positive_int("stem_filters", stem_filters)
+    checks.positive_int("stem_filters", stem_filters)
 
-    spatial = spatial_ops(
-        depths=depths,
-        stem=stem,
-        msc_kernels=msc_kernels,
-        msc_strides=msc_strides,
-        head=head,
-        head_kwargs=head_kwargs,
-        primary_kernel=primary_kernel,
-        primary_strides=primary_strides,
-    )
-    check_input_size(name, input_shape, hw, spatial)
+    stem_op = stem_spatial_op(_STEM_CONV, dict(stem=stem, msc_kernels=msc_kernels), msc_strides)
+    checks.input_size(name, input_shape, hw, _spatial(stem_op, depths, head, capsule))
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = _stem(inputs, stem, stem_filters, msc_kernels, msc_strides, data_format)

@@ -31,14 +31,15 @@ import os
 import signal
 import sys
 
+from ferzoo import logs
 from ferzoo.precision import CHOICES as PRECISIONS
-from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS
+from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
 from ferzoo.sweep.studies import STUDIES
+from ferzoo.training import selection
 
 SCRIPT = os.path.join("sweeps", "run.py")
 DESCRIPTION = "Optuna sweep over ferzoo models on one dataset (validation metric only)."
-# ferzoo.training.selection.MONITORS and "auto" (not imported: that would load Keras).
-MONITORS = ("auto", "val_loss", "val_accuracy", "val_macro_f1")
+MONITORS = (selection.AUTO, *selection.MONITORS)
 
 
 def _positive(kind: type):
@@ -191,8 +192,6 @@ def worker_plan(args: argparse.Namespace) -> list[str | None]:
 
 def settings_from_args(args: argparse.Namespace):
     """The `SweepSettings` of parsed arguments."""
-    from ferzoo.sweep.config import SweepSettings
-
     cfg = STUDIES[args.study]
     if args.dataset:
         cfg = dataclasses.replace(cfg, dataset=args.dataset)
@@ -234,8 +233,6 @@ def _sigterm_to_interrupt(signum, frame):
 def run(args: argparse.Namespace) -> int:
     """Run the sweep of parsed arguments (`ferzoo sweep`, `python sweeps/run.py`); the exit code
     (see the module docstring)."""
-    from ferzoo import logs
-
     logs.quiet_backends()
     # Ctrl-C and SIGTERM end the run cleanly (KeyboardInterrupt), even when this process was
     # started in the background of a script, which would otherwise ignore SIGINT.

@@ -215,6 +215,15 @@ class SweepSettings:
     launched: bool = False
     worker_devices: tuple[str | None, ...] = (None,)
 
+    def train_keywords(self, chosen: dict[str, Any]) -> dict[str, Any]:
+        """`ferzoo.train`'s keywords shared by every run of this sweep (its trials and the final
+        retrain), with the learning rate a trial chose."""
+        shared = ("epochs", "seed", "monitor", "min_epochs", "precision", "weights", "verbose",
+                  "data_dir", "manual_dir")  # fmt: skip
+        return {name: getattr(self, name) for name in shared} | {
+            "learning_rate": float(chosen["learning_rate"])
+        }
+
     @property
     def study_dir(self) -> str:
         """The study's folder (`report_dir`): best.json, summary.md, plots, the artifact store."""

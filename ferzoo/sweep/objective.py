@@ -11,7 +11,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ferzoo import precision
+from ferzoo import devices, precision
+from ferzoo import evaluate as ev
 from ferzoo.files import jsonable
 from ferzoo.sweep.config import (
     TRIAL_ARTIFACTS,
@@ -54,8 +55,6 @@ def duplicate_of(trial: optuna.Trial) -> int | None:
 
 def device_description() -> str:
     """The device this process trains on, e.g. "cuda:0 (NVIDIA H200)" or "cpu"."""
-    from ferzoo import devices
-
     found = devices.backend_devices()
     gpus = [d for d in found if d["kind"] == "gpu"]
     if not gpus:
@@ -175,20 +174,13 @@ class Objective:
             result = train(
                 model_name,
                 data,
-                epochs=s.epochs,
-                learning_rate=float(train_kwargs["learning_rate"]),
-                seed=s.seed,
-                monitor=s.monitor,
-                min_epochs=s.min_epochs,
-                precision=s.precision,
-                weights=s.weights,
+                **s.train_keywords(train_kwargs),
                 output_dir=workdir,
                 model_overrides=overrides,
                 callbacks=[pruning_callback_class()(trial, cfg.metric)],
                 evaluate_test=False,
                 resume=False,
                 checkpoint=False,
-                verbose=s.verbose,
             )
         except InfeasibleSizeError as err:  # this backbone cannot take the image size
             trial.set_user_attr("infeasible", str(err).splitlines()[0])
@@ -219,8 +211,6 @@ class Objective:
 
     def _validation_confusion(self, trial, result, data, workdir: str) -> None:
         """The confusion matrix on the validation part (never the test part) as a PNG."""
-        from ferzoo import evaluate as ev
-
         metrics = ev.evaluate_model(result.model, data["validation"], list(data.class_names))
         trial.set_user_attr("val_macro_f1", float(metrics["macro_f1"]))
         ev.plot_confusion_matrix(

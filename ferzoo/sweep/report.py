@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ferzoo import files
+from ferzoo import experiments, files
 from ferzoo.files import jsonable
 from ferzoo.sweep.claims import Claim
 from ferzoo.sweep.config import (
@@ -240,10 +240,8 @@ def summary_markdown(
 def _test_section(test: Mapping[str, Any]) -> list[str]:
     """summary.md's lines on the retrained best: per fold accuracy, macro F1, chance, subjects
     (`ferzoo cv`'s table, without its title), then mean ± std."""
-    from ferzoo.experiments import cv_markdown
-
     cv = test["cv"]
-    table = cv_markdown(cv).split("\n", 1)[1]
+    table = experiments.cv_markdown(cv).split("\n", 1)[1]
     return [
         "## The best configuration retrained, on the test part",
         "",
@@ -292,22 +290,13 @@ def _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, trai
         fold=fold,
         num_folds=cfg.num_folds,
         image_size=settings.image_size,
-        epochs=settings.epochs,
         batch_size=int(train_kwargs["batch_size"]),
-        learning_rate=float(train_kwargs["learning_rate"]),
-        seed=settings.seed,
         augment=float(train_kwargs.get("augment", 0.0)),
-        monitor=settings.monitor,
-        min_epochs=settings.min_epochs,
-        precision=settings.precision,
-        weights=settings.weights,
+        **settings.train_keywords(train_kwargs),
         output_dir=out,
         model_overrides=overrides,
         evaluate_test=True,
         resume=False,
-        data_dir=settings.data_dir,
-        manual_dir=settings.manual_dir,
-        verbose=settings.verbose,
     )
 
 
@@ -325,8 +314,6 @@ def retrain_best(
         `fold`, `chance` (uniform and majority) and `subjects` per part, and `cv`: the rows of
         every fold and mean ± std (`ferzoo.experiments.fold_row`, `mean_std`).
     """
-    from ferzoo import experiments
-
     if train_fn is None:
         from ferzoo.training import train as train_fn
     folds = final_folds(settings)

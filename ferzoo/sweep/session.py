@@ -9,8 +9,23 @@ import time
 
 from optuna.trial import TrialState
 
+from ferzoo import backend, data
+from ferzoo.data import DatasetNotReadyError
+from ferzoo.data.preparation import builder
 from ferzoo.sweep import space
+from ferzoo.sweep.claims import ClaimHeld
 from ferzoo.sweep.config import StorageError, StudyMismatchError, SweepError, SweepSettings
+from ferzoo.sweep.launcher import run_workers
+from ferzoo.sweep.objective import Objective
+from ferzoo.sweep.report import final_folds, finalize, own_report_dir
+from ferzoo.sweep.storage import (
+    count_trials,
+    create_or_load_study,
+    mask_url,
+    open_storage,
+    sqlite_path,
+)
+from ferzoo.sweep.worker import run_worker
 
 
 def fail(message: str, code: int) -> int:
@@ -24,7 +39,6 @@ def log(message: str) -> None:
 
 def prepare_data(settings: SweepSettings) -> None:
     """Prepare the dataset once, before any worker starts (TFDS builds are not concurrent)."""
-    from ferzoo import data
 
     data.prepare(settings.study.dataset, data_dir=settings.data_dir, manual_dir=settings.manual_dir)
     # The protocol must be possible for this dataset (a subject protocol needs subject ids).
@@ -39,7 +53,6 @@ def prepare_data(settings: SweepSettings) -> None:
 
 
 def _remaining(study, settings: SweepSettings) -> int:
-    from ferzoo.sweep.storage import count_trials
 
     counts = count_trials(study)
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
@@ -56,8 +69,6 @@ def _say_nothing_to_run(study, settings: SweepSettings) -> None:
 
 
 def _run_here(study, settings: SweepSettings) -> None:
-    from ferzoo.sweep.objective import Objective
-    from ferzoo.sweep.worker import run_worker
 
     start = time.monotonic()
     ran = run_worker(study, Objective(settings, space.suggest), settings, log=log)
@@ -65,10 +76,6 @@ def _run_here(study, settings: SweepSettings) -> None:
 
 
 def _sweep(settings: SweepSettings, storage) -> int:
-    from ferzoo.sweep.claims import ClaimHeld
-    from ferzoo.sweep.launcher import run_workers
-    from ferzoo.sweep.report import finalize, own_report_dir
-    from ferzoo.sweep.storage import count_trials, create_or_load_study, mask_url
 
     folder = own_report_dir(settings)  # refused if another study's, before anything is made
     study = create_or_load_study(settings, storage)
@@ -141,7 +148,6 @@ def run(settings: SweepSettings) -> int:
     A SQLite storage file that this run created is removed again when the run fails before
     any study is in it (an unknown protocol for the dataset, its data missing, ...).
     """
-    from ferzoo.sweep.storage import sqlite_path
 
     path = sqlite_path(settings.storage_url)
     fresh = not settings.launched and path is not None and not os.path.exists(path)
@@ -153,17 +159,11 @@ def run(settings: SweepSettings) -> int:
 
 
 def _run(settings: SweepSettings) -> int:
-    from ferzoo.data import DatasetNotReadyError
-    from ferzoo.sweep.storage import open_storage
 
     try:
-        from ferzoo.sweep.report import final_folds
-
         if settings.final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
         if not settings.launched:  # an unknown dataset is refused before any file is made
-            from ferzoo.data.preparation import builder
-
             builder(settings.study.dataset, settings.data_dir, manual_dir=settings.manual_dir)
         ruled_out = space.check_image_size(settings.study.space, settings.image_size)
         if ruled_out and not settings.launched:
@@ -175,8 +175,6 @@ def _run(settings: SweepSettings) -> int:
             max_retry=settings.max_retry,
         )
         if not settings.launched:  # the workers inherit its KERAS_BACKEND
-            from ferzoo import backend
-
             backend.announce()  # after the argument and storage checks, whose errors are one line
             prepare_data(settings)
         return _sweep(settings, storage)

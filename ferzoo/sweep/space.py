@@ -40,6 +40,8 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ferzoo.registry import min_image_size
+
 KERNEL_SETS = ("3,5,7", "3,5", "5,7", "1,3,5,7", "3,5,7,9")
 MF_KERNEL_SETS = ("1,7,5,3", "1,3,5,7", "3,3,3,3")
 WCA_RATIOS = (2, 4, 8, 16)
@@ -340,8 +342,6 @@ def min_image_sizes(space: str | Space) -> dict[str, int]:
         >>> min_image_sizes("full")["cnn, conv stem, dense head"]
         63
     """
-    from ferzoo.registry import min_image_size
-
     space = get_space(space) if isinstance(space, str) else space
     sizes: dict[str, int] = {}
     kernel_sets = [_kernels(k) for k in _choices(space, "msc_kernels", "3,5,7")]

@@ -1,6 +1,7 @@
 """Training: the papers' recipe end to end, with model selection and resumable checkpoints.
 
-`ferzoo.train(model, dataset, ...)` runs five steps (`ferzoo.training.trainer`): the data
+`ferzoo.train(model, dataset, ...)` checks its keywords once into a typed `RunConfig`
+(`ferzoo.training.config`: data, model, training) and runs five steps (`ferzoo.training.trainer`): the data
 (`ferzoo.data.load`, or a `LoadedData` given as is), the model (`ferzoo.build`, compiled with
 Adam, the model's loss, accuracy and macro F1), resume or start (`checkpoints`), fit (with the
 `EpochKeeper` callback: history, selection, early stopping, checkpoints), and the report
@@ -28,15 +29,29 @@ Reference:
 
 from __future__ import annotations
 
-from ferzoo.training.report import TrainResult, default_output_dir, library_versions
-from ferzoo.training.selection import MONITORS, Selection
-from ferzoo.training.trainer import train
+import importlib
+from typing import Any
 
-__all__ = [
-    "MONITORS",
-    "Selection",
-    "TrainResult",
-    "default_output_dir",
-    "library_versions",
-    "train",
-]
+# Lazy (PEP 562): `ferzoo.training.selection` and `ferzoo.training.config` import without
+# Keras, so the command line's parsers can read MONITORS and the defaults.
+_WHERE = {
+    "MONITORS": "ferzoo.training.selection",
+    "Selection": "ferzoo.training.selection",
+    "DataConfig": "ferzoo.training.config",
+    "ModelConfig": "ferzoo.training.config",
+    "RunConfig": "ferzoo.training.config",
+    "TrainingConfig": "ferzoo.training.config",
+    "TrainResult": "ferzoo.training.report",
+    "default_output_dir": "ferzoo.training.report",
+    "library_versions": "ferzoo.training.report",
+    "train": "ferzoo.training.trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'ferzoo.training' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

@@ -23,7 +23,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from ferzoo import files
+from ferzoo import __version__, files
+from ferzoo import evaluate as ev
+from ferzoo.paths import run_dir
+from ferzoo.profiling import profile as profile_of
 
 
 @dataclasses.dataclass
@@ -64,15 +67,11 @@ def dataset_name(data) -> str:
 
 def default_output_dir(data, model_name: str) -> str:
     """`runs/<dataset>/<model>/<protocol>/fold-<k>` (relative to the working directory)."""
-    from ferzoo.paths import run_dir
-
     return run_dir(dataset_name(data), model_name, str(data.protocol), data.fold)
 
 
 def library_versions() -> dict[str, str]:
     """Versions of Python, NumPy, Keras, ferzoo and the backends that are imported."""
-    from ferzoo import __version__
-
     versions = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -95,19 +94,22 @@ def enable_determinism() -> None:
 
 
 def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, state: dict):
-    """config.json: every argument of the run, written before training starts."""
+    """config.json, written before training starts: the typed configuration under `"config"`
+    (`RunConfig.to_json`), and beside it the checkpoint identity, how this call runs, and what
+    the data and the model turned out to be (classes, sizes, input shape, versions)."""
     config = {
         **identity,
-        "epochs": spec.epochs,
-        "selection": spec.selection.to_json(),
+        "config": spec.config.to_json(),
+        "epochs": spec.config.training.epochs,
+        "selection": spec.config.training.selection.to_json(),
         "evaluate_test": spec.evaluate_test,
         "resume": spec.resume,
         "checkpoint": spec.checkpoint,
-        "manual_dir": spec.manual_dir,
+        "manual_dir": spec.config.data.manual_dir,
         "output_dir": output_dir,
         "callbacks": [type(c).__name__ for c in spec.callbacks],
         "verbose": spec.verbose,
-        "optimizer": "adam",
+        "optimizer": spec.config.training.optimizer,
         "loss": type(net.loss).__name__ if net.loss is not None else None,
         "class_names": list(data.class_names),
         "normalization": getattr(data, "normalization", None),
@@ -168,9 +170,6 @@ def save_model(net: keras.Model, path: str) -> None:
 
 def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: str):
     """Step 5: keep the chosen weights, save the model, write the curves and the test metrics."""
-    from ferzoo import evaluate as ev
-    from ferzoo.profiling import profile as profile_of
-
     weights = keeper.chosen_weights()
     if weights is not None:
         net.set_weights(weights)
@@ -194,7 +193,7 @@ def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: st
             fold=data.fold,
             best_epoch=best,
             epochs_run=len(history.get("loss", [])),
-            selection=spec.selection.to_json(),
+            selection=spec.config.training.selection.to_json(),
             chance=chance_levels(data),
             subjects=subject_counts(data),
             **{f"val_{k}": v for k, v in val.items()},
@@ -209,7 +208,7 @@ def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: st
         val_loss=val["loss"],
         val_accuracy=val["accuracy"],
         val_macro_f1=val["macro_f1"],
-        selection=spec.selection.to_json(),
+        selection=spec.config.training.selection.to_json(),
         test=test,
         output_dir=output_dir,
         model=net,

@@ -10,111 +10,55 @@ from typing import Any
 
 import keras
 
-from ferzoo import files
-from ferzoo.data.augment import DEFAULT_STRENGTH
-from ferzoo.training import checkpoints, report, selection
+from ferzoo import data as fdata
+from ferzoo import defaults, files, performance, precision
+from ferzoo import evaluate as ev
+from ferzoo.data.parts import LoadedData
+from ferzoo.losses import loss_for
+from ferzoo.metrics import MacroF1
+from ferzoo.pretrained import normalization_for
+from ferzoo.training import checkpoints, report
 from ferzoo.training.checkpoints import EpochKeeper
+from ferzoo.training.config import DATA_FIELDS, RunConfig
 from ferzoo.training.report import TrainResult
 
-# Arguments that may differ between a run and its resumption.
-_RESUMABLE = {"epochs", "verbose", "evaluate_test", "resume", "output_dir", "callbacks"}
-# Data arguments, with their defaults when `dataset` is a name.
-_DATA_DEFAULTS = dict(
-    protocol="paper", fold=0, num_folds=10, image_size=224, batch_size=16, augment=DEFAULT_STRENGTH
-)
 
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Spec:
-    """A run's resolved arguments (the output of the argument checks)."""
+    """A run: its typed configuration, and how this call runs it (where it writes, whether it
+    resumes, its callbacks and verbosity: a resumed run may change these)."""
 
-    epochs: int
-    learning_rate: float
-    seed: int
-    selection: selection.Selection
-    model_overrides: dict[str, Any]
-    callbacks: list[Any]
-    evaluate_test: bool
-    resume: bool
-    checkpoint: bool
-    output_dir: str | None
-    data_dir: str | None
-    manual_dir: str | None
-    verbose: Any
-    data_args: dict[str, Any]
-    subject_pattern: str | None = None
-    weights: str | None = None
-    label_smoothing: float = 0.0
-    class_weight: Any = None
-    precision: str = "float32"  # the resolved dtype policy (ferzoo.precision)
+    config: RunConfig
+    callbacks: tuple[Any, ...] = ()
+    evaluate_test: bool = True
+    resume: bool = True
+    checkpoint: bool = True
+    output_dir: str | None = None
+    verbose: Any = "auto"
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-    return value
-
-
-def _data_args(dataset: Any, given: dict[str, Any]) -> dict[str, Any]:
-    """The data arguments: from a loaded dataset (a different value given is an error)."""
-    from ferzoo.data import LoadedData
-
-    if not isinstance(dataset, LoadedData):
-        args = {k: (_DATA_DEFAULTS[k] if v is None else v) for k, v in given.items()}
-        from ferzoo.data.loader import check_load_args
-
-        check_load_args(**args)
-        return args
-    args = {k: getattr(dataset, k) for k in given}
-    clash = [f"{k}={v!r} (the data has {args[k]!r})" for k, v in given.items()
-             if v is not None and v != args[k]]  # fmt: skip
-    if clash:
-        raise ValueError(
-            f"These arguments differ from the loaded data's: {', '.join(clash)}. Pass them to "
-            "ferzoo.data.load instead, or leave them out."
-        )
-    return args
-
-
-def load_data(spec: Spec, dataset: Any):
+def load_data(spec: Spec, dataset: Any) -> LoadedData:
     """Step 1: the `LoadedData` to train on (given, or loaded by name)."""
-    from ferzoo import data as fdata
-
-    if isinstance(dataset, fdata.LoadedData):
+    if isinstance(dataset, LoadedData):
         return dataset
-    if not isinstance(dataset, str):
-        raise ValueError(
-            f"dataset must be a dataset name or a ferzoo.data.LoadedData. Received: {dataset!r}"
-        )
-    args = spec.data_args
-    return fdata.load(
-        dataset,
-        seed=spec.seed,
-        data_dir=spec.data_dir,
-        manual_dir=spec.manual_dir,
-        subject_pattern=spec.subject_pattern,
-        **{k: args[k] for k in _DATA_DEFAULTS},
-    )
+    c = spec.config
+    return fdata.load(c.data.dataset, seed=c.training.seed, **c.data.load_arguments())
 
 
 def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     """Step 2: the compiled model (built by name, or the given one) and its name."""
-    from ferzoo import evaluate as ev
-    from ferzoo import performance, precision
-    from ferzoo.losses import loss_for
-    from ferzoo.metrics import MacroF1
-
+    c = spec.config
     if isinstance(model, str):
-        import ferzoo
+        import ferzoo  # the public `ferzoo.build` (the registry, every family registered)
 
-        size = spec.data_args["image_size"]
-        with precision.scope(spec.precision):  # the layers keep the policy they are built with
+        size = c.data.image_size
+        with precision.scope(c.model.precision):  # the layers keep the policy they are built with
             net = ferzoo.build(
                 model,
                 num_classes=len(data.class_names),
                 input_shape=(size, size, 3),
-                weights=spec.weights,
-                **spec.model_overrides,
+                weights=c.model.weights,
+                **c.model.overrides,
             )
     else:
         net = model
@@ -124,9 +68,9 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     performance.optimize(net)
     net.compile(
         optimizer=precision.optimizer_for(
-            keras.optimizers.Adam(learning_rate=spec.learning_rate), spec.precision
+            keras.optimizers.Adam(learning_rate=c.training.learning_rate), c.model.precision
         ),
-        loss=loss_for(net, label_smoothing=spec.label_smoothing),
+        loss=loss_for(net, label_smoothing=c.training.label_smoothing),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             MacroF1(len(data.class_names)),
@@ -138,21 +82,22 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
 
 def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
     """What a checkpoint must match to be resumed."""
+    c = spec.config
     return files.jsonable(
         {
             "model": model_name,
             "dataset": report.dataset_name(data),
-            **{k: spec.data_args[k] for k in _DATA_DEFAULTS},
-            "learning_rate": spec.learning_rate,
-            "seed": spec.seed,
-            "selection": dataclasses.asdict(spec.selection) | {"reason": None},
-            "model_overrides": spec.model_overrides,
-            "weights": spec.weights,
-            "label_smoothing": spec.label_smoothing,
-            "class_weight": spec.class_weight,
-            "precision": spec.precision,
-            "subject_pattern": spec.subject_pattern,
-            "data_dir": spec.data_dir,
+            **{k: getattr(c.data, k) for k in DATA_FIELDS},
+            "learning_rate": c.training.learning_rate,
+            "seed": c.training.seed,
+            "selection": dataclasses.asdict(c.training.selection) | {"reason": None},
+            "model_overrides": c.model.overrides,
+            "weights": c.model.weights,
+            "label_smoothing": c.training.label_smoothing,
+            "class_weight": c.training.class_weight,
+            "precision": c.model.precision,
+            "subject_pattern": c.data.subject_pattern,
+            "data_dir": c.data.data_dir,
             "backend": keras.backend.backend(),
             "num_classes": len(data.class_names),
         }
@@ -186,7 +131,9 @@ def resume_or_start(spec: Spec, net: keras.Model, output_dir: str, identity: dic
         state = checkpoints.new_state(identity)
     if spec.checkpoint:
         os.makedirs(ckpt_dir, exist_ok=True)
-    return EpochKeeper(state, spec.selection, ckpt_dir if spec.checkpoint else None, best_weights)
+    return EpochKeeper(
+        state, spec.config.training.selection, ckpt_dir if spec.checkpoint else None, best_weights
+    )
 
 
 def class_weights(option: Any, data) -> dict[int, float] | None:
@@ -214,62 +161,19 @@ def class_weights(option: Any, data) -> dict[int, float] | None:
 
 def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
     """Step 4: train from the first epoch not yet done, unless the run stopped early."""
-    start = int(keeper.state["epochs_done"])
-    if start >= spec.epochs or keeper.state["stopped_early"]:
+    start, epochs = int(keeper.state["epochs_done"]), spec.config.training.epochs
+    if start >= epochs or keeper.state["stopped_early"]:
         return
     net.fit(
         data["train"],
         validation_data=data["validation"],
-        class_weight=class_weights(spec.class_weight, data),
-        epochs=spec.epochs,
+        class_weight=class_weights(spec.config.training.class_weight, data),
+        epochs=epochs,
         initial_epoch=start,
         callbacks=[keeper, *spec.callbacks],
         verbose=spec.verbose,
         shuffle=False,  # the pipelines shuffle the training part (seeded)
     )
-
-
-def _precision(value: Any) -> str:
-    from ferzoo import precision
-
-    return precision.resolve(precision.check(value))
-
-
-def _spec(epochs, learning_rate, seed, patience, min_delta, monitor, min_epochs, protocol,
-          model, model_overrides, callbacks, **rest) -> Spec:  # fmt: skip
-    _positive_int("epochs", epochs)
-    if not (isinstance(learning_rate, int | float) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be > 0. Received: learning_rate={learning_rate!r}")
-    model_overrides = dict(model_overrides or {})
-    if isinstance(model, keras.Model) and model_overrides:
-        raise ValueError(
-            "model_overrides apply to a model name, not to a built model. "
-            f"Received: model={model.name!r}, model_overrides={model_overrides}"
-        )
-    if not isinstance(model, str | keras.Model):
-        raise ValueError(f"model must be a model name or a keras.Model. Received: model={model!r}")
-    if isinstance(model, str):
-        from ferzoo import registry
-
-        registry.check(model, rest["data_args"]["image_size"], **model_overrides)
-    smoothing = rest.get("label_smoothing", 0.0)
-    if not (isinstance(smoothing, int | float) and 0 <= smoothing < 1):
-        raise ValueError(
-            f"label_smoothing must be in [0, 1). Received: label_smoothing={smoothing!r}"
-        )
-    if rest.get("class_weight") not in (None, "balanced") and not isinstance(
-        rest["class_weight"], dict
-    ):
-        raise ValueError(
-            "class_weight must be None, 'balanced' or a mapping. "
-            f"Received: class_weight={rest['class_weight']!r}"
-        )
-    rule = selection.resolve(
-        protocol, epochs, monitor=monitor, min_epochs=min_epochs, patience=patience,
-        min_delta=min_delta,
-    )  # fmt: skip
-    return Spec(epochs=epochs, learning_rate=float(learning_rate), seed=seed, selection=rule,
-                model_overrides=model_overrides, callbacks=list(callbacks or []), **rest)  # fmt: skip
 
 
 def train(
@@ -282,11 +186,11 @@ def train(
     image_size: int | None = None,
     batch_size: int | None = None,
     augment: float | None = None,
-    epochs: int = 200,
-    learning_rate: float = 1e-3,
+    epochs: int = defaults.EPOCHS,
+    learning_rate: float = defaults.LEARNING_RATE,
     seed: int = 0,
-    patience: int = 30,
-    min_delta: float = 1e-5,
+    patience: int = defaults.PATIENCE,
+    min_delta: float = defaults.MIN_DELTA,
     monitor: str = "auto",
     min_epochs: int | str = "auto",
     output_dir: str | None = None,
@@ -317,7 +221,7 @@ def train(
         image_size: the side of the square input images (default 224).
         batch_size: examples per batch (default 16).
         augment: augmentation strength of the training part, in [0, 1] (default 0.5,
-            `ferzoo.data.augment.DEFAULT_STRENGTH`; 0 turns it off).
+            `ferzoo.defaults.AUGMENT_STRENGTH`; 0 turns it off).
         epochs: the most epochs to train (early stopping may end sooner).
         learning_rate: Adam's learning rate.
         seed: seeds Keras (Python, NumPy, backend) and the data order; the same seed on the same
@@ -370,24 +274,27 @@ def train(
         >>> r = train("cnn", "synthetic_faces", image_size=64, epochs=2)  # doctest: +SKIP
         >>> r.test["accuracy"], r.best_epoch, r.selection["monitor"]  # doctest: +SKIP
     """
-    given = dict(protocol=protocol, fold=fold, num_folds=num_folds, image_size=image_size,
-                 batch_size=batch_size, augment=augment)  # fmt: skip
-    data_args = _data_args(dataset, given)
-    spec = _spec(epochs, learning_rate, seed, patience, min_delta, monitor, min_epochs,
-                 data_args["protocol"], model, model_overrides, callbacks,
-                 evaluate_test=evaluate_test, resume=resume, checkpoint=checkpoint,
-                 output_dir=output_dir, data_dir=data_dir, manual_dir=manual_dir,
-                 verbose=verbose, data_args=data_args, subject_pattern=subject_pattern,
-                 weights=None if weights is None else str(weights),
-                 label_smoothing=label_smoothing, class_weight=class_weight,
-                 precision=_precision(precision))  # fmt: skip
-    keras.utils.set_random_seed(seed)
+    config = RunConfig.of(
+        model, dataset, epochs=epochs, learning_rate=learning_rate, seed=seed,
+        patience=patience, min_delta=min_delta, monitor=monitor, min_epochs=min_epochs,
+        model_overrides=model_overrides, weights=weights, precision=precision,
+        label_smoothing=label_smoothing, class_weight=class_weight, protocol=protocol, fold=fold,
+        num_folds=num_folds, image_size=image_size, batch_size=batch_size, augment=augment,
+        data_dir=data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern,
+    )  # fmt: skip
+    spec = Spec(config, tuple(callbacks or ()), evaluate_test, resume, checkpoint, output_dir,
+                verbose)  # fmt: skip
+    return run(spec, model, dataset)
+
+
+def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
+    """`train`'s five steps on a checked `Spec` (`model` and `dataset` as `train` takes them;
+    their names and arguments are the configuration's)."""
+    keras.utils.set_random_seed(spec.config.training.seed)
     report.enable_determinism()
     data = load_data(spec, dataset)
-    if spec.weights is not None:
-        from ferzoo.pretrained import normalization_for
-
-        data = data.rebatched(normalization=normalization_for(spec.weights))
+    if spec.config.model.weights is not None:
+        data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
     net, model_name = build_model(spec, model, data)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)
@@ -398,4 +305,4 @@ def train(
     return report.finish(spec, net, data, keeper, out, model_name)
 
 
-__all__ = ["Spec", "TrainResult", "train"]
+__all__ = ["Spec", "TrainResult", "run", "train"]
