@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -53,7 +54,6 @@ def prepare_data(settings: SweepSettings) -> None:
 
 
 def _remaining(study, settings: SweepSettings) -> int:
-
     counts = count_trials(study)
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
     return settings.n_trials - done
@@ -68,20 +68,53 @@ def _say_nothing_to_run(study, settings: SweepSettings) -> None:
     )
 
 
-def _run_here(study, settings: SweepSettings) -> None:
+def _say_what_cannot_be_built(settings: SweepSettings) -> None:
+    """The start-up line on what the image size rules out (a size nothing fits is refused)."""
+    name, size = settings.study.space, settings.image_size
+    ruled_out = space.check_image_size(name, size)
+    if not ruled_out:
+        return
+    line = f"at {size} px these cannot be built: {'; '.join(ruled_out)}"
+    dropped, residual = space.left_out(name, size), space.still_infeasible(name, size)
+    if dropped:
+        line += f". Left out of the search space: {', '.join(dropped)}"
+    if residual:
+        line += f". Still drawn, and closed as infeasible without training: {'; '.join(residual)}"
+    log(line)
 
+
+def enqueue_paper_models(study, settings: SweepSettings) -> list[str]:
+    """A fresh study's first trials: the papers' models that its space can draw at its image
+    size (`space.paper_trials`), each marked with the user attribute `paper_model`."""
+    if study.get_trials(deepcopy=False):
+        return []
+    designs = space.paper_trials(settings.study.space, settings.image_size)
+    for name, params in designs.items():
+        study.enqueue_trial(params, user_attrs={"paper_model": name}, skip_if_exists=True)
+    return list(designs)
+
+
+def _suggest(settings: SweepSettings):
+    """The space's `suggest` for this sweep: the choices buildable at its image size."""
+    return functools.partial(space.suggest, image_size=settings.image_size)
+
+
+def _run_here(study, settings: SweepSettings) -> None:
     start = time.monotonic()
-    ran = run_worker(study, Objective(settings, space.suggest), settings, log=log)
+    ran = run_worker(study, Objective(settings, _suggest(settings)), settings, log=log)
     log(f"[worker {settings.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s")
 
 
 def _sweep(settings: SweepSettings, storage) -> int:
-
     folder = own_report_dir(settings)  # refused if another study's, before anything is made
     study = create_or_load_study(settings, storage)
     if not settings.launched:
         log(f"study {settings.study_name!r} in {mask_url(settings.storage_url)}: report and "
             f"trial files in {folder}")  # fmt: skip
+    # Worker 0 of a multi-machine array (launched with --worker-id) enqueues them there.
+    papers = enqueue_paper_models(study, settings) if settings.worker_id == 0 else []
+    if papers:
+        log(f"the first trials are the papers' models: {', '.join(papers)}")
     if _remaining(study, settings) <= 0 and not settings.launched:
         _say_nothing_to_run(study, settings)
     else:
@@ -159,16 +192,13 @@ def run(settings: SweepSettings) -> int:
 
 
 def _run(settings: SweepSettings) -> int:
-
     try:
         if settings.final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
         if not settings.launched:  # an unknown dataset is refused before any file is made
             builder(settings.study.dataset, settings.data_dir, manual_dir=settings.manual_dir)
-        ruled_out = space.check_image_size(settings.study.space, settings.image_size)
-        if ruled_out and not settings.launched:
-            log(f"at {settings.image_size} px these choices cannot be built; their trials are "
-                f"skipped: {'; '.join(ruled_out)}")  # fmt: skip
+        if not settings.launched:
+            _say_what_cannot_be_built(settings)
         storage = open_storage(
             settings.storage_url,
             heartbeat_interval=settings.heartbeat_interval,

@@ -43,6 +43,23 @@ from typing import Any
 from ferzoo.registry import min_image_size
 
 KERNEL_SETS = ("3,5,7", "3,5", "5,7", "1,3,5,7", "3,5,7,9")
+# The value of every parameter a space does not search and gives no default for.
+IMPLIED = {
+    "backbone": "resnet18", "stem": "conv", "msc_kernels": "3,5,7", "attention": "none",
+    "wca_ratio": 16, "mf": False, "mf_kernels": "1,7,5,3", "head": "dense", "routings": 3,
+    "learning_rate": 1e-3, "batch_size": 16, "augment": 0.0,
+}  # fmt: skip
+# The papers' models as parameters of the spaces, with the papers' learning rate and batch size
+# (Adam at 1e-3, batch 16); the augmentation strength is left to the sampler.
+PAPER_DESIGNS = {
+    "resnet18": {"backbone": "resnet18", "stem": "conv", "attention": "none", "mf": False,
+                 "head": "dense"},
+    "msc_wca_resnet18": {"backbone": "resnet18", "stem": "msc", "msc_kernels": "3,5,7",
+                         "attention": "wca", "wca_ratio": 16, "mf": False, "head": "dense"},
+    "wamf_resnet18": {"backbone": "resnet18", "stem": "conv", "attention": "wa", "mf": True,
+                      "mf_kernels": "1,7,5,3", "head": "capsule", "routings": 3},
+}  # fmt: skip
+PAPER_TRAINING = {"learning_rate": 1e-3, "batch_size": 16}
 MF_KERNEL_SETS = ("1,7,5,3", "1,3,5,7", "3,3,3,3")
 WCA_RATIOS = (2, 4, 8, 16)
 
@@ -291,16 +308,16 @@ def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
         `batch_size`, `augment` for `ferzoo.train`.
     """
     space = get_space(study if isinstance(study, str) else study.space)
-    p = {**space.defaults, **params}
-    backbone = p.get("backbone", "resnet18")
+    p = {**IMPLIED, **space.defaults, **params}
+    backbone = p["backbone"]
     if backbone not in backbones():
         raise ValueError(f"backbone must be one of {backbones()}. Received: backbone={backbone!r}")
     staged = backbone in backbones(with_stages=True)
     overrides: dict[str, Any] = dict(space.base_overrides.get(backbone, {}))
-    if p.get("stem", "conv") == "msc":
+    if p["stem"] == "msc":
         overrides["stem"] = "msc"
-        overrides["msc_kernels"] = _kernels(p.get("msc_kernels", "3,5,7"))
-    attention = p.get("attention", "none")
+        overrides["msc_kernels"] = _kernels(p["msc_kernels"])
+    attention = p["attention"]
     if attention not in attentions():
         raise ValueError(f"attention must be one of {attentions()}. Received: {attention!r}")
     if attention != "none":
@@ -308,61 +325,116 @@ def to_build(params: Mapping[str, Any], study: Any) -> tuple[str, dict, dict]:
 
         kwargs = dict(space.attention_kwargs.get(attention, {}))
         if attention == "wca":
-            kwargs["ratio"] = int(p.get("wca_ratio", 16))
+            kwargs["ratio"] = int(p["wca_ratio"])
         # WA goes in every ResNet stage (the WAMF paper: its kind's place); the CNN has none.
         in_stages = staged and ATTENTION[attention].place == "stages"
         overrides["stage_attention" if in_stages else "attention"] = attention
         if kwargs:
             overrides["attention_kwargs"] = kwargs
-    if p.get("mf") and staged:
+    if p["mf"] and staged:
         overrides["fusion"] = "mf"
-        overrides["mf_kernels"] = _kernels(p.get("mf_kernels", "1,7,5,3"))
-    if p.get("head", "dense") == "capsule":
+        overrides["mf_kernels"] = _kernels(p["mf_kernels"])
+    if p["head"] == "capsule":
         overrides["head"] = "capsule"
-        overrides["routings"] = int(p.get("routings", 3))
+        overrides["routings"] = int(p["routings"])
     train_kwargs = {
-        "learning_rate": float(p.get("learning_rate", 1e-3)),
-        "batch_size": int(p.get("batch_size", 16)),
-        "augment": float(p.get("augment", 0.0)),
+        "learning_rate": float(p["learning_rate"]),
+        "batch_size": int(p["batch_size"]),
+        "augment": float(p["augment"]),
     }
     return backbone, overrides, train_kwargs
 
 
-def _choices(space: Space, name: str, default: Any) -> tuple:
+def _choices(space: Space, name: str) -> tuple:
     for p in space.params:
         if p.name == name:
             return p.choices
-    return (space.defaults.get(name, default),)
+    return (space.defaults.get(name, IMPLIED[name]),)
+
+
+Combination = tuple[str, str, str, str]  # backbone, stem, MsC kernel set ("" for a conv stem), head
+
+
+def combination_sizes(space: str | Space) -> dict[Combination, int]:
+    """The smallest image side of every backbone / stem / kernel set / head the space can draw."""
+    space = get_space(space) if isinstance(space, str) else space
+    sizes: dict[Combination, int] = {}
+    for backbone in _choices(space, "backbone"):
+        base = dict(space.base_overrides.get(backbone, {}))
+        for stem in _choices(space, "stem"):
+            kernel_sets = _choices(space, "msc_kernels") if stem == "msc" else ("",)
+            for kernels in kernel_sets:
+                for head in _choices(space, "head"):
+                    overrides = dict(base, stem=stem, head=head)
+                    if kernels:
+                        overrides["msc_kernels"] = _kernels(kernels)
+                    sizes[(backbone, stem, kernels, head)] = min_image_size(backbone, **overrides)
+    return sizes
 
 
 def min_image_sizes(space: str | Space) -> dict[str, int]:
-    """The smallest image side of each backbone / stem / head combination the space can draw.
+    """The smallest image side of each backbone / stem / head combination the space can draw
+    (the largest over the MsC kernel sets).
 
     Example:
         >>> min_image_sizes("full")["cnn, conv stem, dense head"]
         63
     """
-    space = get_space(space) if isinstance(space, str) else space
     sizes: dict[str, int] = {}
-    kernel_sets = [_kernels(k) for k in _choices(space, "msc_kernels", "3,5,7")]
-    for backbone in _choices(space, "backbone", "resnet18"):
-        base = dict(space.base_overrides.get(backbone, {}))
-        for stem in _choices(space, "stem", "conv"):
-            for head in _choices(space, "head", "dense"):
-                for kernels in kernel_sets if stem == "msc" else [(3, 5, 7)]:
-                    overrides = dict(base, stem=stem, msc_kernels=kernels, head=head)
-                    label = f"{backbone}, {stem} stem, {head} head"
-                    size = min_image_size(backbone, **overrides)
-                    sizes[label] = max(sizes.get(label, 0), size)
+    for (backbone, stem, _, head), size in combination_sizes(space).items():
+        label = f"{backbone}, {stem} stem, {head} head"
+        sizes[label] = max(sizes.get(label, 0), size)
     return sizes
 
 
+def feasible(space: str | Space, image_size: int | None) -> Space:
+    """The space without the choices that cannot be built at `image_size`.
+
+    A backbone, stem, MsC kernel set or head is dropped when every combination it takes part in
+    needs more pixels, so the sampler never draws it (a study's image size is pinned, so its
+    choices stay the same on every resume). Combinations of kept choices that still cannot be
+    built are what `check_image_size` lists.
+    """
+    space = get_space(space) if isinstance(space, str) else space
+    if image_size is None:
+        return space
+    fits = [combo for combo, size in combination_sizes(space).items() if size <= image_size]
+    keep = {name: {combo[i] for combo in fits} for i, name in enumerate(_COMBINATION_PARAMS)}
+    params = []
+    for p in space.params:
+        if p.name in keep and p.choices is not None:
+            kept = tuple(c for c in p.choices if c in keep[p.name])
+            p = dataclasses.replace(p, choices=kept or p.choices)  # empty: never active
+        params.append(p)
+    return dataclasses.replace(space, params=tuple(params))
+
+
+_COMBINATION_PARAMS = ("backbone", "stem", "msc_kernels", "head")
+
+
+def left_out(space: str | Space, image_size: int) -> list[str]:
+    """The choices `feasible` removes at `image_size`, as `"name=value"`."""
+    space = get_space(space) if isinstance(space, str) else space
+    kept = {p.name: p.choices for p in feasible(space, image_size).params}
+    return [f"{p.name}={c}" for p in space.params if p.choices is not None
+            for c in p.choices if c not in kept[p.name]]  # fmt: skip
+
+
+def still_infeasible(space: str | Space, image_size: int) -> list[str]:
+    """The combinations of choices the feasible space keeps that still cannot be built at
+    `image_size` (their trials are closed as infeasible), like `check_image_size` lists them."""
+    space = feasible(space, image_size)
+    return [label for label, size in min_image_sizes(space).items() if image_size < size]
+
+
 def check_image_size(space: str | Space, image_size: int) -> list[str]:
-    """Refuse an image size no configuration of the space accepts; list those it rules out.
+    """Refuse an image size no configuration of the space accepts; list what it rules out.
 
     Returns:
-        The combinations (see `min_image_sizes`) that cannot be built at `image_size`; their
-        trials are closed as infeasible without training.
+        The combinations (see `min_image_sizes`) that cannot be built at `image_size`. The
+        choices that only take part in such combinations leave the space (`feasible`); a
+        trial of a combination of kept choices that still cannot be built is closed as
+        infeasible without training.
 
     Raises:
         ValueError: when `image_size` is below the smallest minimum of the space.
@@ -377,7 +449,35 @@ def check_image_size(space: str | Space, image_size: int) -> list[str]:
     return [f"{label} (needs {size} px)" for label, size in sizes.items() if image_size < size]
 
 
-def suggest(trial, study: Any, fixed: Mapping[str, Any] | None = None) -> tuple[str, dict, dict]:
-    """Sample a configuration for an Optuna trial: `(model_name, overrides, train_kwargs)`."""
-    space = study if isinstance(study, str) else study.space
+def paper_trials(space: str | Space, image_size: int | None = None) -> dict[str, dict]:
+    """The papers' models (`PAPER_DESIGNS`) as trial parameters of `space`, those it can draw
+    at `image_size`: every searched value one of its choices (or in its range), every other
+    value the one the space implies. `{model name: params}`, resnet18 first."""
+    space = feasible(space, image_size)
+    searched = {p.name: p for p in space.params}
+    found = {}
+    for name, design in PAPER_DESIGNS.items():
+        values = {**design, **PAPER_TRAINING}
+        params: dict[str, Any] = {}
+        for p in space.params:
+            if p.active(params) and p.name in values:
+                params[p.name] = values[p.name]
+        fits = all(
+            (v in searched[k].choices if searched[k].choices is not None
+             else searched[k].low <= v <= searched[k].high)
+            for k, v in params.items()
+        ) and all(
+            space.defaults.get(k, IMPLIED[k]) == v for k, v in values.items() if k not in searched
+        )  # fmt: skip
+        if fits:
+            found[name] = params
+    return found
+
+
+def suggest(
+    trial, study: Any, fixed: Mapping[str, Any] | None = None, image_size: int | None = None
+) -> tuple[str, dict, dict]:
+    """Sample a configuration for an Optuna trial: `(model_name, overrides, train_kwargs)`,
+    from the choices that can be built at `image_size` (`feasible`; None: all of them)."""
+    space = feasible(study if isinstance(study, str) else study.space, image_size)
     return to_build(sample(space, optuna_choose(trial), fixed), study)
