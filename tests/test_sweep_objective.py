@@ -118,3 +118,65 @@ def test_a_history_without_the_metric_names_it(tmp_path):
     objective, _ = _objective(tmp_path, {"accuracy": [0.5], "loss": [1.0]}, 0)
     with pytest.raises(sweep.SweepError, match="'val_accuracy'.*accuracy"):
         objective(optuna.create_study(direction="maximize").ask())
+
+
+def test_cv_folds_score_a_trial_on_each_fold_and_take_the_mean(tmp_path):
+    """`--cv-folds 3` on synthetic_faces: three folds trained, each fold's value recorded, the
+    objective their mean; pruning steps run on, fold after fold."""
+    loads, trained = [], []
+
+    def load(name, **kwargs):
+        loads.append(kwargs["fold"])
+        data = _Data()
+        data.fold = kwargs["fold"]
+        return data
+
+    def train(model_name, data, **kwargs):
+        trained.append((data.fold, kwargs["callbacks"][0].step_offset))
+        accuracy = {0: 0.3, 1: 0.5, 2: 0.7}[data.fold]
+        return SimpleNamespace(history={"val_accuracy": [0.1, accuracy], "loss": [1.0, 0.9]},
+                               best_epoch=1, profile={}, epoch_time=0.1, val_loss=0.8,
+                               model=_model())  # fmt: skip
+
+    run = sweep_settings(tmp_path, epochs=2, cv_folds=3)
+    assert run.study.dataset == "synthetic_faces" and run.trial_folds == [0, 1, 2]
+    objective = sweep.Objective(
+        run,
+        lambda trial, cfg, fixed: (
+            "resnet18",
+            {},
+            {"learning_rate": trial.suggest_float("lr", 1e-4, 1e-2), "batch_size": 4},
+        ),
+        train_fn=train,
+        load_fn=load,
+    )
+    study = optuna.create_study(direction="maximize")
+    for _ in range(2):
+        trial = study.ask()
+        assert objective(trial) == pytest.approx(0.5)
+        study.tell(trial, 0.5)
+    assert trial.user_attrs["fold_values"] == pytest.approx([0.3, 0.5, 0.7])
+    assert trial.user_attrs["cv_folds"] == [0, 1, 2]
+    assert trial.user_attrs["fold_std"] == pytest.approx(0.2)
+    assert loads == [0, 1, 2]  # each fold loaded once per worker
+    assert trained[:3] == [(0, 0), (1, 2), (2, 4)]  # fold k reports steps k * epochs + e
+
+
+def test_cv_folds_default_to_three_on_the_datasets_of_few_subjects(tmp_path):
+    from ferzoo.sweep.studies import STUDIES
+
+    assert [STUDIES[n].cv_folds for n in ("jaffe", "ck_plus", "kdef", "demo", "fer2013")] == [
+        3, 3, 3, 1, 1
+    ]  # fmt: skip
+    assert sweep_settings(tmp_path, study=STUDIES["jaffe"]).trial_folds == [0, 1, 2]
+    with pytest.raises(ValueError, match="cv_folds=11"):
+        _ = sweep_settings(tmp_path, cv_folds=11).trial_folds
+    # From the command line, and on to the workers a sweep launches.
+    from ferzoo.sweep import cli, launcher
+
+    given = cli.settings_from_args(
+        cli.build_parser().parse_args(["--study", "demo", "--cv-folds", "3"])
+    )
+    assert given.trial_folds == [0, 1, 2]
+    argv = launcher._worker_argv(given, 1)
+    assert argv[argv.index("--cv-folds") + 1] == "3"

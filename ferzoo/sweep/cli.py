@@ -147,6 +147,10 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     add("--final-folds", type=pos_int, default=1, metavar="N",
         help="retrain the best on N folds of the protocol, from the study's fold on, and "
         "report each fold and mean ± std (default 1: the study's fold)")  # fmt: skip
+    add("--cv-folds", type=pos_int, default=None, metavar="K",
+        help="score each trial on K folds of the protocol (the mean; each fold's value is "
+        "recorded): K times the training per trial (default: the study's, 3 for jaffe, "
+        "ck_plus and kdef, else 1)")  # fmt: skip
     add("--keep-trial-dirs", action="store_true", help="keep each trial's training files")
     add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
     add("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -220,6 +224,7 @@ def settings_from_args(args: argparse.Namespace):
         precision=args.precision,
         weights=args.weights,
         final_folds=args.final_folds,
+        cv_folds=args.cv_folds,
         final=not args.no_final,
         launched=args.worker_id is not None,
         worker_devices=tuple(worker_plan(args)),

@@ -19,7 +19,7 @@ TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "con
 # Settings a study is created with; resuming it with other values would mix incomparable trials.
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
 # Pinned later; a study made before they existed was run with their defaults.
-PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None}
+PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None, "cv_folds": 1}
 # The storage whose studies get plain `<results_dir>/<study>/` folders lies beside the results
 # dir: `runs/optuna.db` for `runs/sweeps/` (the defaults); see `report_dir`.
 HOME_STORAGE_FILE = "optuna.db"
@@ -151,6 +151,8 @@ class StudyConfig:
         num_folds: the protocol's folds (`ferzoo.data.load`'s default 10; JAFFE's 10 subjects
             give leave-one-subject-out).
         description: one line for `--help` and summary.md.
+        cv_folds: the folds each trial is scored on (`--cv-folds`'s default): 3 for the
+            datasets of few subjects (JAFFE, CK+, KDEF), whose one-fold scores are noisy.
     """
 
     name: str
@@ -164,6 +166,7 @@ class StudyConfig:
     fold: int = 0
     description: str = ""
     num_folds: int = 10
+    cv_folds: int = 1
 
     def __post_init__(self):
         if not self.metric.startswith("val_"):
@@ -208,12 +211,26 @@ class SweepSettings:
     precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
     weights: str | None = None  # initial weights of every trial (`ferzoo.train(weights=)`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
+    cv_folds: int | None = None  # folds each trial is scored on (None: the study's)
     # How this process runs the study: retrain the best afterwards (not `--no-final`); whether
     # it is a worker that another sweep process started (`--worker-id`); the devices of the
     # workers it starts itself (`ferzoo.sweep.cli.worker_plan`; `(None,)`: run here).
     final: bool = True
     launched: bool = False
     worker_devices: tuple[str | None, ...] = (None,)
+
+    @property
+    def trial_folds(self) -> list[int]:
+        """The folds each trial trains and is scored on: `cv_folds` (or the study's) folds of
+        the protocol from the study's fold on; a trial's value is their mean."""
+        cfg = self.study
+        k = cfg.cv_folds if self.cv_folds is None else self.cv_folds
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= cfg.num_folds:
+            raise ValueError(
+                f"cv_folds must be an int from 1 to the protocol's {cfg.num_folds} folds. "
+                f"Received: cv_folds={k!r}"
+            )
+        return [(cfg.fold + i) % cfg.num_folds for i in range(k)]
 
     def train_keywords(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """`ferzoo.train`'s keywords shared by every run of this sweep (its trials and the final

@@ -26,7 +26,7 @@ def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
         "--manual-dir": s.manual_dir, "--results-dir": s.results_dir,
         "--heartbeat": s.heartbeat_interval, "--max-retry": s.max_retry, "--verbose": s.verbose,
         "--monitor": s.monitor, "--min-epochs": s.min_epochs, "--precision": s.precision,
-        "--weights": s.weights,
+        "--weights": s.weights, "--cv-folds": s.cv_folds,
     }  # fmt: skip
     argv = [sys.executable, "-m", "ferzoo.sweep.cli"]
     for flag, value in options.items():

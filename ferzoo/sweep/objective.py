@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -94,7 +95,7 @@ class Objective:
         self.train_fn = train_fn
         self.load_fn = load_fn
         self._store = None
-        self._data = None
+        self._data: dict[int, Any] = {}  # fold -> the loaded dataset
 
     @property
     def artifact_store(self) -> optuna.artifacts.FileSystemArtifactStore:
@@ -103,18 +104,20 @@ class Objective:
             self._store = optuna.artifacts.FileSystemArtifactStore(self.settings.artifact_dir)
         return self._store
 
-    def data(self, batch_size: int, augment: float):
-        """The study's dataset, loaded on the first trial, batched as this trial asks."""
+    def data(self, batch_size: int, augment: float, fold: int | None = None):
+        """The study's dataset on `fold` (default: the study's), loaded on the first trial
+        that needs it, batched as this trial asks."""
         s, cfg = self.settings, self.settings.study
-        if self._data is None:
+        fold = cfg.fold if fold is None else fold
+        if fold not in self._data:
             if self.load_fn is None:
                 from ferzoo.data import load as load_fn
             else:
                 load_fn = self.load_fn
-            self._data = load_fn(
+            self._data[fold] = load_fn(
                 cfg.dataset,
                 protocol=cfg.protocol,
-                fold=cfg.fold,
+                fold=fold,
                 num_folds=cfg.num_folds,
                 image_size=s.image_size,
                 batch_size=batch_size,
@@ -123,9 +126,10 @@ class Objective:
                 data_dir=s.data_dir,
                 manual_dir=s.manual_dir,
             )
-        if hasattr(self._data, "rebatched"):
-            return self._data.rebatched(batch_size=batch_size, augment=augment)
-        return self._data
+        data = self._data[fold]
+        if hasattr(data, "rebatched"):
+            return data.rebatched(batch_size=batch_size, augment=augment)
+        return data
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.settings
@@ -164,20 +168,37 @@ class Objective:
             trial.set_user_attr("duplicate_of", earlier)
             raise DuplicateTrial(f"trial {earlier} already ran these parameters")
         self._record(trial, model_name, overrides)
-        data = self.data(int(train_kwargs["batch_size"]), float(train_kwargs.get("augment", 0.0)))
+        folds, values = s.trial_folds, []
+        for k, fold in enumerate(folds):
+            fold_dir = workdir if len(folds) == 1 else os.path.join(workdir, f"fold-{fold}")
+            data = self.data(int(train_kwargs["batch_size"]),
+                             float(train_kwargs.get("augment", 0.0)), fold)  # fmt: skip
+            result = self._train_fold(trial, model_name, overrides, train_kwargs, data, fold_dir,
+                                      step_offset=k * s.epochs)  # fmt: skip
+            values.append(self._score(trial, result, data, fold_dir))
+            if len(folds) > 1:
+                trial.set_user_attr("cv_folds", folds[: k + 1])
+                trial.set_user_attr("fold_values", values)
+                trial.set_user_attr("fold_std", statistics.stdev(values) if k else 0.0)
+        return float(statistics.fmean(values))
+
+    def _train_fold(self, trial, model_name, overrides, train_kwargs, data, out, step_offset):
+        """One fold of a trial: `ferzoo.train` with the pruning callback, no test part."""
+        s, cfg = self.settings, self.settings.study
         train = self.train_fn
         if train is None:
             from ferzoo.training import train
         from ferzoo.models.family import InfeasibleSizeError  # Keras: the trial builds a model
 
+        os.makedirs(out, exist_ok=True)
         try:
-            result = train(
+            return train(
                 model_name,
                 data,
                 **s.train_keywords(train_kwargs),
-                output_dir=workdir,
+                output_dir=out,
                 model_overrides=overrides,
-                callbacks=[pruning_callback_class()(trial, cfg.metric)],
+                callbacks=[pruning_callback_class()(trial, cfg.metric, step_offset=step_offset)],
                 evaluate_test=False,
                 resume=False,
                 checkpoint=False,
@@ -185,7 +206,6 @@ class Objective:
         except InfeasibleSizeError as err:  # this backbone cannot take the image size
             trial.set_user_attr("infeasible", str(err).splitlines()[0])
             raise InfeasibleTrial(str(err).splitlines()[0]) from None
-        return self._score(trial, result, data, workdir)
 
     def _score(self, trial: optuna.Trial, result: Any, data: Any, workdir: str) -> float:
         cfg = self.settings.study

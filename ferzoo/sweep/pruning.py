@@ -42,6 +42,9 @@ def pruning_callback_class():
         Args:
             trial: the running `optuna.Trial`.
             monitor: the `logs` key reported, e.g. `"val_accuracy"`.
+            step_offset: added to the epoch to make the reported step: a trial scored on K
+                folds reports fold k's epoch e at `k * epochs + e`, so the pruner compares
+                each fold's epochs with the same fold's epochs of other trials.
 
         Example:
             >>> cb = PruningCallback(trial, "val_accuracy")  # doctest: +SKIP
@@ -51,10 +54,11 @@ def pruning_callback_class():
             After optuna-integration's TFKerasPruningCallback, without its TensorFlow dependency.
         """
 
-        def __init__(self, trial: optuna.Trial, monitor: str = "val_accuracy"):
+        def __init__(self, trial: optuna.Trial, monitor: str = "val_accuracy", step_offset=0):
             super().__init__()
             self.trial = trial
             self.monitor = monitor
+            self.step_offset = int(step_offset)
             self.epoch_times: list[float] = []
             self.epochs_reported = 0
             self._start = 0.0
@@ -79,7 +83,7 @@ def pruning_callback_class():
                     f"{sorted(logs)}. Received: monitor={self.monitor!r}"
                 )
             value = float(keras.ops.convert_to_numpy(logs[self.monitor]))
-            self.trial.report(value, step=epoch)
+            self.trial.report(value, step=self.step_offset + epoch)
             self.epochs_reported += 1
             if self.trial.should_prune():
                 self.trial.set_user_attr("pruned_at_epoch", epoch)

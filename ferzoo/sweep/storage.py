@@ -190,6 +190,7 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "monitor": settings.monitor,
         "min_epochs": settings.min_epochs,
         "weights": settings.weights,
+        "cv_folds": len(settings.trial_folds),
     }
 
 

@@ -33,18 +33,21 @@ STUDIES: dict[str, StudyConfig] = {
             "ck_plus",
             dataset="ck_plus",
             protocol="subject",
+            cv_folds=3,
             description="CK+ (manual download): the full design space of both papers.",
         ),
         StudyConfig(
             "jaffe",
             dataset="jaffe",
             protocol="subject",
+            cv_folds=3,
             description="JAFFE (manual download): the full design space of both papers.",
         ),
         StudyConfig(
             "kdef",
             dataset="kdef",
             protocol="subject",
+            cv_folds=3,
             description="KDEF (manual download): the full design space of both papers.",
         ),
         StudyConfig(
