@@ -25,6 +25,7 @@ def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
         image_size=32,
         results_dir=str(tmp_path / "results"),
         heartbeat_interval=0,  # no heartbeat: in-memory storages have none
+        baselines=False,  # the comparison's own tests turn it on (test_sweep_baselines.py)
     )
     base.update(kwargs)
     return sweep.SweepSettings(**base)

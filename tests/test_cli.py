@@ -121,6 +121,11 @@ def test_a_training_log_has_no_backend_noise(data_dir, tmp_path):
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert "7/7" in log and "kept epoch 1" in log  # Keras' progress bar, ferzoo's summary
+    # Where the run's time went, printed and in timings.json: its parts add up to the wall.
+    assert "time (s): data " in log and "; wall " in log
+    split = json.loads((tmp_path / "run" / "timings.json").read_text())
+    parts = ("data", "build", "compile", "steps", "validation", "other")
+    assert sum(split[k] for k in parts) == pytest.approx(split["wall"]) and split["compile"] > 0
     for noise in NOISE:
         assert noise not in log, noise
 

@@ -126,6 +126,45 @@ def _restart_draws_new_configurations(tmp_path, data_dir, url, first):
 
 @pytest.mark.slow
 @pytest.mark.tf_only
+def test_a_two_objective_sweep_draws_its_front_and_retrains_the_best_under_a_budget(
+    tmp_path, tiny_data_dir
+):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    two = ("--objectives", "val_accuracy,latency_ms")
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 3, *two, "--no-final")) == 0
+    trials = _trials(url)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert [t.user_attrs.get("paper_model") for t in trials[:2]] == ["resnet18", "msc_wca_resnet18"]
+    for t in trials:
+        assert t.values[1] == t.user_attrs["latency_ms"] > 0 and not t.intermediate_values
+        assert t.user_attrs["latency_engine"] == "onnxruntime", t.user_attrs.get("latency_note")
+    # The budget: the fastest trial's latency; the best within it is retrained.
+    budget = min(t.values[1] for t in trials)
+    fits = [t for t in trials if t.values[1] <= budget]
+    expected = max(fits, key=lambda t: (t.values[0], -t.number)).number
+    budgeted = ("--max-latency-ms", repr(budget))
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 3, *two, *budgeted)) == 0
+
+    out = tmp_path / "results" / "demo"
+    best = json.loads((out / "best.json").read_text())
+    assert best["trial"] == expected and best["budgets"] == {"latency_ms": budget}
+    assert (out / "pareto_front.png").exists()
+    summary = (out / "summary.md").read_text()
+    assert "## Pareto front" in summary and "## Did the search pay off?" in summary
+    assert "| resnet18" in summary and "| msc_wca_resnet18" in summary
+    # Where each trial's time went: the parts add up to the trial's duration in the storage.
+    for t in trials:
+        split = t.user_attrs["time"]
+        duration = (t.datetime_complete - t.datetime_start).total_seconds()
+        parts = sum(split[k] for k in ("data", "build", "compile", "steps", "validation", "other"))
+        assert abs(parts - duration) <= 0.05 * duration, (split, duration)
+        assert min(split["build"], split["compile"], split["steps"], split["validation"]) > 0
+        assert f"| {t.number} | {split['data']:.1f} | {split['build']:.1f} |" in summary
+    assert "## Where the time went" in summary and "Trials per hour:" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
 def test_a_demo_sweep_with_the_default_paths_writes_only_under_runs(
     tmp_path, tiny_data_dir, monkeypatch
 ):

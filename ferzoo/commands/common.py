@@ -156,6 +156,10 @@ def print_result(name: str, result: Any) -> None:
     if result.test:
         line += f", test accuracy {result.test['accuracy']:.4f}"
         line += f", macro F1 {result.test['macro_f1']:.4f}"
+    timings = getattr(result, "timings", None) or {}
+    if timings:  # ferzoo.training.timing.PARTS, then the wall time
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k != "wall")
+        line += f"\ntime (s): {parts}; wall {timings['wall']:.1f}"
     print(f"{line}\nwrote {result.output_dir}")
 
 

@@ -15,8 +15,12 @@ The parts, each a module:
   loaded once per worker; a configuration the study holds is never trained twice);
 - `worker`: `run_worker`, trials until the study holds `n_trials`, shared by any number of
   workers;
+- `objectives`: `--objectives` (the metric against MACs, parameters, batch-1 latency), the
+  latency a trial is charged, the best within `--max-latency-ms` / `--max-macs`, the Pareto
+  front;
 - `report`: `finalize` (retrain the best, test it, best.json, summary.md, plots) in the study's
-  own report folder (`config.report_dir`);
+  own report folder (`config.report_dir`); `baselines`: the papers' models retrained on the
+  same folds beside the best (summary.md's "Did the search pay off?");
 - `claims`: the one-process claim on a study's final retrain, held in the storage;
 - `cli`: the command line (`--workers`, `--gpus`).
 

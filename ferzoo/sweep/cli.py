@@ -5,6 +5,7 @@
     python sweeps/run.py --study kdef --workers 2          # two processes share the study
     python sweeps/run.py --study kdef --gpus 0,1,2,3       # one worker per GPU
     python sweeps/run.py --study kdef --storage postgresql://user:pw@db-host/ferzoo  # many hosts
+    python sweeps/run.py --study kdef --objectives val_accuracy,latency_ms --max-latency-ms 5
     ferzoo dashboard --study demo                          # browse the trials
 
 Each trial samples a configuration from `ferzoo.sweep.space`, trains it with `ferzoo.train` on
@@ -13,7 +14,9 @@ stop poor trials early); the test part is never seen during the search. The stud
 `--storage` (default `sqlite:///runs/optuna.db`) and resumes where it stopped: run the same
 command again. A worker killed mid-trial costs that trial only. After the study, the best
 configuration is retrained and evaluated on the test part (`--final-folds N`: on N folds of the
-protocol, with per-fold accuracy, macro F1, chance level, subjects per part and mean ± std), and
+protocol, with per-fold accuracy, macro F1, chance level, subjects per part and mean ± std), the
+papers' models that the space can draw are retrained on the same folds beside it (summary.md
+says by how much the best beat them; skip with `--no-baselines`), and
 `runs/sweeps/<study>/` gets best.json, summary.md and the plots (skip with `--no-final`); a study
 of another storage gets `runs/sweeps/<study>-<8 hex digits naming the storage>/`.
 `--monitor` and `--min-epochs` set which epoch of every run is kept (`ferzoo.train`'s rule; the
@@ -33,6 +36,7 @@ import sys
 
 from ferzoo import logs
 from ferzoo.precision import CHOICES as PRECISIONS
+from ferzoo.sweep import objectives
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
 from ferzoo.sweep.studies import STUDIES
 from ferzoo.training import selection
@@ -74,6 +78,19 @@ def _min_epochs(text: str) -> int | str:
         return _count(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 0, got {text!r}") from None
+
+
+def _objectives(text: str) -> tuple[str, tuple[str, ...]]:
+    """`--objectives`: the validation metric and the costs (argparse type)."""
+    try:
+        metric, costs = objectives.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if metric not in selection.MONITORS:
+        raise argparse.ArgumentTypeError(
+            f"the first objective must be one of {', '.join(selection.MONITORS)}, got {metric!r}"
+        )
+    return metric, costs
 
 
 def _gpu_list(text: str) -> list[str]:
@@ -147,10 +164,22 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     add("--final-folds", type=pos_int, default=1, metavar="N",
         help="retrain the best on N folds of the protocol, from the study's fold on, and "
         "report each fold and mean ± std (default 1: the study's fold)")  # fmt: skip
+    add("--no-baselines", action="store_true",
+        help="skip retraining the papers' models the space can draw (resnet18, "
+        "msc_wca_resnet18, wamf_resnet18) on the final folds beside the best")  # fmt: skip
     add("--cv-folds", type=pos_int, default=None, metavar="K",
         help="score each trial on K folds of the protocol (the mean; each fold's value is "
         "recorded): K times the training per trial (default: the study's, 3 for jaffe, "
         "ck_plus and kdef, else 1)")  # fmt: skip
+    add("--objectives", type=_objectives, default=None, metavar="METRIC,COST,...",
+        help="a multi-objective study: the validation metric, then any of macs, params, "
+        "latency_ms (batch-1 latency in ONNX Runtime, measured on the worker), minimised; "
+        "pinned with the study, e.g. val_accuracy,latency_ms")  # fmt: skip
+    add("--max-latency-ms", type=_positive(float), default=None, metavar="MS",
+        help="retrain the best configuration whose batch-1 latency is at most MS (each trial's "
+        "latency is then measured)")  # fmt: skip
+    add("--max-macs", type=_positive(int), default=None, metavar="N",
+        help="retrain the best configuration of at most N multiply-accumulates")  # fmt: skip
     add("--keep-trial-dirs", action="store_true", help="keep each trial's training files")
     add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
     add("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -199,6 +228,10 @@ def settings_from_args(args: argparse.Namespace):
     cfg = STUDIES[args.study]
     if args.dataset:
         cfg = dataclasses.replace(cfg, dataset=args.dataset)
+    costs: tuple[str, ...] = ()
+    if args.objectives:
+        metric, costs = args.objectives
+        cfg = dataclasses.replace(cfg, metric=metric)
     return SweepSettings(
         study=cfg,
         study_name=args.study_name or cfg.name,
@@ -224,7 +257,11 @@ def settings_from_args(args: argparse.Namespace):
         precision=args.precision,
         weights=args.weights,
         final_folds=args.final_folds,
+        baselines=not args.no_baselines,
         cv_folds=args.cv_folds,
+        objectives=costs,
+        max_latency_ms=args.max_latency_ms,
+        max_macs=args.max_macs,
         final=not args.no_final,
         launched=args.worker_id is not None,
         worker_devices=tuple(worker_plan(args)),

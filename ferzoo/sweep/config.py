@@ -19,7 +19,8 @@ TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "con
 # Settings a study is created with; resuming it with other values would mix incomparable trials.
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
 # Pinned later; a study made before they existed was run with their defaults.
-PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None, "cv_folds": 1}
+PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None, "cv_folds": 1,
+                   "objectives": []}  # fmt: skip
 # The storage whose studies get plain `<results_dir>/<study>/` folders lies beside the results
 # dir: `runs/optuna.db` for `runs/sweeps/` (the defaults); see `report_dir`.
 HOME_STORAGE_FILE = "optuna.db"
@@ -211,7 +212,13 @@ class SweepSettings:
     precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
     weights: str | None = None  # initial weights of every trial (`ferzoo.train(weights=)`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
+    baselines: bool = True  # retrain the papers' models beside the best (summary.md compares)
     cv_folds: int | None = None  # folds each trial is scored on (None: the study's)
+    # Costs optimised beside the study's metric (`ferzoo.sweep.objectives.COSTS`), and the
+    # budgets the configuration retrained at the end must keep.
+    objectives: tuple[str, ...] = ()
+    max_latency_ms: float | None = None
+    max_macs: int | None = None
     # How this process runs the study: retrain the best afterwards (not `--no-final`); whether
     # it is a worker that another sweep process started (`--worker-id`); the devices of the
     # workers it starts itself (`ferzoo.sweep.cli.worker_plan`; `(None,)`: run here).
@@ -240,6 +247,26 @@ class SweepSettings:
         return {name: getattr(self, name) for name in shared} | {
             "learning_rate": float(chosen["learning_rate"])
         }
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The study's objectives: its validation metric, then the costs."""
+        return [self.study.metric, *self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.study.direction, *("minimize" for _ in self.objectives)]
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        """`{cost: the most a retrained configuration may have}` (`--max-latency-ms`, ...)."""
+        budgets = {"latency_ms": self.max_latency_ms, "macs": self.max_macs}
+        return {k: v for k, v in budgets.items() if v is not None}
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether each trial's batch-1 latency is measured (an objective or a budget)."""
+        return "latency_ms" in self.objectives or self.max_latency_ms is not None
 
     @property
     def study_dir(self) -> str:

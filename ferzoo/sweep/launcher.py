@@ -26,7 +26,9 @@ def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
         "--manual-dir": s.manual_dir, "--results-dir": s.results_dir,
         "--heartbeat": s.heartbeat_interval, "--max-retry": s.max_retry, "--verbose": s.verbose,
         "--monitor": s.monitor, "--min-epochs": s.min_epochs, "--precision": s.precision,
-        "--weights": s.weights, "--cv-folds": s.cv_folds,
+        "--weights": s.weights, "--cv-folds": s.cv_folds, "--max-latency-ms": s.max_latency_ms,
+        "--max-macs": s.max_macs,
+        "--objectives": ",".join(s.metric_names) if s.objectives else None,
     }  # fmt: skip
     argv = [sys.executable, "-m", "ferzoo.sweep.cli"]
     for flag, value in options.items():

@@ -6,6 +6,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from optuna.trial import TrialState
 from ferzoo import devices, precision
 from ferzoo import evaluate as ev
 from ferzoo.files import jsonable
+from ferzoo.sweep import objectives
 from ferzoo.sweep.config import (
     TRIAL_ARTIFACTS,
     DuplicateTrial,
@@ -54,6 +56,19 @@ def duplicate_of(trial: optuna.Trial) -> int | None:
     return None
 
 
+def time_split(start: float, loading: float, splits: list[dict[str, float]]) -> dict[str, float]:
+    """A trial's seconds per part (`ferzoo.training.timing.PARTS`) and `wall`, since `start`
+    (`time.perf_counter()`): its folds' training splits, `loading` seconds of data (the first
+    trial of a worker loads it), and `other`, the rest of the wall time (the validation
+    confusion matrix, artifacts, the latency measurement, the trials' bookkeeping)."""
+    parts = ("data", "build", "compile", "steps", "validation")
+    total = {k: float(sum(split.get(k, 0.0) for split in splits)) for k in parts}
+    total["data"] += loading
+    wall = time.perf_counter() - start
+    total["other"] = max(0.0, wall - sum(total.values()))
+    return {k: round(v, 3) for k, v in {**total, "wall": wall}.items()}
+
+
 def device_description() -> str:
     """The device this process trains on, e.g. "cuda:0 (NVIDIA H200)" or "cpu"."""
     found = devices.backend_devices()
@@ -79,7 +94,9 @@ class Objective:
 
     Returns (when called):
         The trial's value: the study's metric at the epoch the training run kept (chosen by
-        `settings.monitor` and `settings.min_epochs`).
+        `settings.monitor` and `settings.min_epochs`), the mean over `settings.trial_folds`;
+        with `settings.objectives`, the tuple of it and the costs (`ferzoo.sweep.objectives`:
+        MACs, parameters, batch-1 latency, each also a user attribute).
     """
 
     def __init__(
@@ -96,6 +113,7 @@ class Objective:
         self.load_fn = load_fn
         self._store = None
         self._data: dict[int, Any] = {}  # fold -> the loaded dataset
+        self._time: dict[str, Any] = {}  # the running trial's clock (`time_split`'s arguments)
 
     @property
     def artifact_store(self) -> optuna.artifacts.FileSystemArtifactStore:
@@ -131,14 +149,18 @@ class Objective:
             return data.rebatched(batch_size=batch_size, augment=augment)
         return data
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.settings
         import keras
 
+        self._time = {"start": time.perf_counter(), "loading": 0.0, "splits": []}
         keras.backend.clear_session()
         workdir = tempfile.mkdtemp(prefix=f"ferzoo-{s.study_name}-trial{trial.number}-")
+        done = False
         try:
-            return self._run(trial, workdir)
+            value = self._run(trial, workdir)
+            done = True
+            return value
         finally:
             if s.keep_trial_dirs:
                 keep = os.path.join(s.study_dir, "trials", f"trial-{trial.number}")
@@ -148,6 +170,8 @@ class Objective:
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
             keras.backend.clear_session()
+            if done:  # the whole call, its clean-up included
+                trial.set_user_attr("time", time_split(**self._time))
 
     def _record(self, trial: optuna.Trial, model_name: str, overrides: dict) -> None:
         s = self.settings
@@ -160,7 +184,7 @@ class Objective:
         if s.fixed:
             trial.set_user_attr("fixed", jsonable(s.fixed))
 
-    def _run(self, trial: optuna.Trial, workdir: str) -> float:
+    def _run(self, trial: optuna.Trial, workdir: str) -> float | tuple[float, ...]:
         s, cfg = self.settings, self.settings.study
         model_name, overrides, train_kwargs = self.suggest(trial, cfg, s.fixed)
         earlier = duplicate_of(trial)
@@ -171,16 +195,25 @@ class Objective:
         folds, values = s.trial_folds, []
         for k, fold in enumerate(folds):
             fold_dir = workdir if len(folds) == 1 else os.path.join(workdir, f"fold-{fold}")
+            begin = time.perf_counter()
             data = self.data(int(train_kwargs["batch_size"]),
                              float(train_kwargs.get("augment", 0.0)), fold)  # fmt: skip
+            self._time["loading"] += time.perf_counter() - begin
             result = self._train_fold(trial, model_name, overrides, train_kwargs, data, fold_dir,
                                       step_offset=k * s.epochs)  # fmt: skip
+            self._time["splits"].append(getattr(result, "timings", None) or {})
             values.append(self._score(trial, result, data, fold_dir))
             if len(folds) > 1:
                 trial.set_user_attr("cv_folds", folds[: k + 1])
                 trial.set_user_attr("fold_values", values)
                 trial.set_user_attr("fold_std", statistics.stdev(values) if k else 0.0)
-        return float(statistics.fmean(values))
+        value = float(statistics.fmean(values))
+        if s.measures_latency:  # the last fold's model: every fold trains the same design
+            for key, attr in objectives.measure_latency(result.model).items():
+                trial.set_user_attr(key, attr)
+        if not s.objectives:
+            return value
+        return (value, *(float(trial.user_attrs[key]) for key in s.objectives))
 
     def _train_fold(self, trial, model_name, overrides, train_kwargs, data, out, step_offset):
         """One fold of a trial: `ferzoo.train` with the pruning callback, no test part."""
@@ -198,7 +231,11 @@ class Objective:
                 **s.train_keywords(train_kwargs),
                 output_dir=out,
                 model_overrides=overrides,
-                callbacks=[pruning_callback_class()(trial, cfg.metric, step_offset=step_offset)],
+                callbacks=[
+                    pruning_callback_class()(
+                        trial, cfg.metric, step_offset=step_offset, prune=not s.objectives
+                    )
+                ],  # fmt: skip
                 evaluate_test=False,
                 resume=False,
                 checkpoint=False,

@@ -45,6 +45,8 @@ def pruning_callback_class():
             step_offset: added to the epoch to make the reported step: a trial scored on K
                 folds reports fold k's epoch e at `k * epochs + e`, so the pruner compares
                 each fold's epochs with the same fold's epochs of other trials.
+            prune: report and prune (False in a multi-objective study: Optuna prunes single
+                objectives only; the attributes are still recorded).
 
         Example:
             >>> cb = PruningCallback(trial, "val_accuracy")  # doctest: +SKIP
@@ -54,8 +56,11 @@ def pruning_callback_class():
             After optuna-integration's TFKerasPruningCallback, without its TensorFlow dependency.
         """
 
-        def __init__(self, trial: optuna.Trial, monitor: str = "val_accuracy", step_offset=0):
+        def __init__(
+            self, trial: optuna.Trial, monitor: str = "val_accuracy", step_offset=0, prune=True
+        ):
             super().__init__()
+            self.prune = bool(prune)
             self.trial = trial
             self.monitor = monitor
             self.step_offset = int(step_offset)
@@ -83,6 +88,8 @@ def pruning_callback_class():
                     f"{sorted(logs)}. Received: monitor={self.monitor!r}"
                 )
             value = float(keras.ops.convert_to_numpy(logs[self.monitor]))
+            if not self.prune:
+                return
             self.trial.report(value, step=self.step_offset + epoch)
             self.epochs_reported += 1
             if self.trial.should_prune():

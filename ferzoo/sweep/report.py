@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import tempfile
@@ -14,6 +15,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ferzoo import experiments, files
 from ferzoo.files import jsonable
+from ferzoo.sweep import baselines as paper_baselines
+from ferzoo.sweep import objectives, timesheet
 from ferzoo.sweep.claims import Claim
 from ferzoo.sweep.config import (
     StudyConfig,
@@ -99,8 +102,45 @@ def _write_owner(path: str, owner: dict[str, str]) -> dict[str, str]:
     return owner
 
 
+def _plot_makers(study: optuna.Study) -> dict[str, Callable[[], Any]]:
+    """The plots of a study: of a multi-objective one, the history and importances of its
+    first objective (the validation metric) and its Pareto front."""
+    from optuna.visualization import matplotlib as ovm
+
+    if len(study.directions) == 1:
+        return {
+            "optimization_history": lambda: ovm.plot_optimization_history(study),
+            "param_importances": lambda: ovm.plot_param_importances(study),
+        }
+    names = study.metric_names or [f"objective {i}" for i in range(len(study.directions))]
+    first = {"target": lambda t: t.values[0], "target_name": names[0]}
+    # Optuna's importance evaluator reads a custom target as one to minimise.
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    lowest = {"target": lambda t: sign * t.values[0], "target_name": names[0]}
+    makers = {
+        "optimization_history": lambda: ovm.plot_optimization_history(study, **first),
+        "param_importances": lambda: _importances(study, lowest),
+    }
+    if len(names) <= 3:
+        makers["pareto_front"] = lambda: ovm.plot_pareto_front(study, target_names=names)
+    return makers
+
+
+def _importances(study: optuna.Study, target: dict[str, Any]):
+    import warnings
+
+    from optuna.visualization import matplotlib as ovm
+
+    with warnings.catch_warnings():  # the sign is handled; Optuna warns of it for any target
+        warnings.filterwarnings(
+            "ignore", message="PedAnovaImportanceEvaluator", category=UserWarning
+        )
+        return ovm.plot_param_importances(study, **target)
+
+
 def write_plots(study: optuna.Study, out_dir: str) -> dict[str, str]:
-    """Save optimization_history.png and param_importances.png; say why one was skipped.
+    """Save optimization_history.png, param_importances.png and, for a study of 2 or 3
+    objectives, pareto_front.png; say why one was skipped.
 
     Returns:
         `{plot name: file name}` for the plots written and `{plot name: "skipped: reason"}` for
@@ -110,15 +150,10 @@ def write_plots(study: optuna.Study, out_dir: str) -> dict[str, str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as ovm
 
     written: dict[str, str] = {}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    plots = {
-        "optimization_history": lambda: ovm.plot_optimization_history(study),
-        "param_importances": lambda: ovm.plot_param_importances(study),
-    }
-    for name, plot in plots.items():
+    for name, plot in _plot_makers(study).items():
         if name == "param_importances":
             varying = {
                 k
@@ -158,61 +193,24 @@ def summary_markdown(
     plots: Mapping[str, str],
     *,
     top: int = 10,
+    baselines: Mapping[str, Any] | None = None,
 ) -> str:
-    """The markdown of summary.md: counts, the top trials, the best parameters, test metrics."""
-    import keras
-
-    cfg = settings.study
-    counts = count_trials(study)
-    lines = [
-        f"# Sweep `{settings.study_name}`",
-        "",
-        f"{cfg.description}".strip(),
-        "",
-        f"- dataset `{cfg.dataset}`, protocol `{cfg.protocol}`, fold {cfg.fold}; "
-        f"objective: {cfg.direction} `{cfg.metric}` (validation data)",
-        f"- {settings.epochs} epochs per trial at {settings.image_size} px, "
-        f"pruner `{settings.pruner}`, storage `{mask_url(settings.storage_url)}`",
-        f"- kept epoch of each run: monitor `{settings.monitor}`, min epochs "
-        f"`{settings.min_epochs}` (`ferzoo.training.selection`)",
-        "- trials: " + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
-        f"- written {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
-        f"keras {keras.__version__} ({keras.backend.backend()})",
-        "",
-    ]
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = cfg.direction == "maximize"
-    ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]
-    if ranked:
-        keys = sorted({k for t in ranked for k in t.params})
-        lines += [
-            f"## Top {len(ranked)} trials",
-            "",
-            "| trial | "
-            + cfg.metric
-            + " | model | "
-            + " | ".join(keys)
-            + " | params | MACs | s/epoch |",
-            "|" + "---|" * (len(keys) + 6),
-        ]
-        for t in ranked:
-            u = t.user_attrs
-            cells = [
-                str(t.number),
-                _fmt(t.value),
-                str(u.get("model", "")),
-                *(_fmt(t.params.get(k)) for k in keys),
-                f"{u.get('params', 0):,}",
-                f"{u.get('macs', 0):,}",
-                _fmt(u.get("epoch_time")),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    else:
-        lines += ["No trial completed, so there is no best configuration.", ""]
+    """The markdown of summary.md: counts, the top trials, the Pareto front (several
+    objectives), the best parameters, test metrics and, with `baselines`
+    (`ferzoo.sweep.baselines.compare`), the papers' models beside them."""
+    lines = _header(study, settings)
+    lines += _top_trials(study, settings, top)
+    if settings.objectives and best is not None:
+        image = str(plots.get("pareto_front", "")).endswith(".png")
+        lines += objectives.pareto_markdown(study, settings.study.metric, settings.objectives,
+                                            image=image)  # fmt: skip
     if best is not None:
+        within = (
+            f", within {objectives.describe_budgets(settings.budgets)}" if settings.budgets else ""
+        )
         lines += [
-            f"## Best: trial {best.number} ({cfg.metric} = {_fmt(best.value)})",
+            f"## Best: trial {best.number} ({settings.study.metric} = {_fmt(best.values[0])}"
+            f"{within})",
             "",
             "```json",
             json.dumps(jsonable(best.params), indent=2),
@@ -221,6 +219,9 @@ def summary_markdown(
         ]
     if test:
         lines += _test_section(test)
+    if test and baselines is not None and best is not None:
+        lines += paper_baselines.comparison_markdown(settings, best.number, test, baselines)
+    lines += timesheet.markdown(study)
     if plots:
         lines += ["## Plots", ""]
         for name, file in plots.items():
@@ -235,6 +236,59 @@ def summary_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _header(study: optuna.Study, settings: SweepSettings) -> list[str]:
+    import keras
+
+    cfg = settings.study
+    counts = count_trials(study)
+    goal = f"{cfg.direction} `{cfg.metric}` (validation data)"
+    if settings.objectives:
+        goal += ", minimize " + ", ".join(f"`{k}`" for k in settings.objectives)
+    pruner = settings.pruner if not settings.objectives else "none (several objectives)"
+    return [
+        f"# Sweep `{settings.study_name}`",
+        "",
+        f"{cfg.description}".strip(),
+        "",
+        f"- dataset `{cfg.dataset}`, protocol `{cfg.protocol}`, fold {cfg.fold}; objective: {goal}",
+        f"- {settings.epochs} epochs per trial at {settings.image_size} px, "
+        f"pruner `{pruner}`, storage `{mask_url(settings.storage_url)}`",
+        f"- kept epoch of each run: monitor `{settings.monitor}`, min epochs "
+        f"`{settings.min_epochs}` (`ferzoo.training.selection`)",
+        "- trials: " + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
+        f"- written {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"keras {keras.__version__} ({keras.backend.backend()})",
+        "",
+    ]
+
+
+def _top_trials(study: optuna.Study, settings: SweepSettings, top: int) -> list[str]:
+    """The `top` complete trials by the validation metric, with their costs."""
+    cfg = settings.study
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    reverse = cfg.direction == "maximize"
+    ranked = sorted(complete, key=lambda t: t.values[0], reverse=reverse)[:top]
+    if not ranked:
+        return ["No trial completed, so there is no best configuration.", ""]
+    keys = sorted({k for t in ranked for k in t.params})
+    latency = any("latency_ms" in t.user_attrs for t in ranked)
+    costs = ["params", "MACs", *(["latency ms"] if latency else []), "s/epoch"]
+    lines = [
+        f"## Top {len(ranked)} trials",
+        "",
+        "| " + " | ".join(["trial", cfg.metric, "model", *keys, *costs]) + " |",
+        "|" + "---|" * (len(keys) + len(costs) + 3),
+    ]
+    for t in ranked:
+        u = t.user_attrs
+        cells = [str(t.number), _fmt(t.values[0]), str(u.get("model", "")),
+                 *(_fmt(t.params.get(k)) for k in keys), f"{u.get('params', 0):,}",
+                 f"{u.get('macs', 0):,}", *([_fmt(u.get("latency_ms"))] if latency else []),
+                 _fmt(u.get("epoch_time"))]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _test_section(test: Mapping[str, Any]) -> list[str]:
@@ -368,7 +422,9 @@ def best_record(settings, study, best, params, built, test, run_dir) -> dict[str
             "weights": settings.weights,
             "final_folds": settings.final_folds,
             "trial": best.number,
-            "value": best.value,
+            "value": best.values[0],
+            "values": dict(zip(settings.metric_names, best.values, strict=True)),
+            "budgets": settings.budgets,
             "params": params,
             "model": model_name,
             "model_overrides": overrides,
@@ -395,12 +451,16 @@ def finalize(
     The folder is `settings.study_dir` (`ferzoo.sweep.config.report_dir`: `<results_dir>/<study>`
     for the default storage, `<results_dir>/<study>-<digest of the storage>` for another),
     checked to be this study's (`own_report_dir`). Writes best.json, summary.md,
-    optimization_history.png and param_importances.png (each atomically: a crash leaves the
-    previous file or the new one). The best is retrained on `settings.final_folds` folds
+    optimization_history.png and param_importances.png (and pareto_front.png for several
+    objectives; each atomically: a crash leaves the previous file or the new one). The best is
+    the complete trial with the best validation metric within `settings.budgets`
+    (`objectives.pick_best`); it is retrained on `settings.final_folds` folds
     (`final_folds`); the retrained runs' files (metrics, confusion matrix, curves) go to its
     `best/` (one fold) or `best/fold-<k>/` folders with cv.json and cv.md (several). When
     best.json already holds a retrained result for the same best trial and fold count, the
-    retrain is not repeated.
+    retrain is not repeated. With `settings.baselines`, the papers' models the space can draw
+    are retrained on the same folds (`baselines.compare`, into `baselines/<model>/`) and
+    summary.md compares them with the best.
 
     One process does this per study: it holds the study's final-retrain claim in the storage
     (`ferzoo.sweep.claims.Claim`, heartbeat every `settings.heartbeat_interval` s, 30 when 0)
@@ -411,7 +471,8 @@ def finalize(
 
     Raises:
         ClaimHeld: another process is finalizing the study (its message names it).
-        SweepError: when no trial of the study completed, or the folder is another study's.
+        SweepError: when no trial of the study completed, none is within the budgets, or the
+            folder is another study's.
     """
     study = optuna.load_study(study_name=settings.study_name, storage=storage)
     with Claim(storage, settings.study_name, interval=settings.heartbeat_interval or 30):
@@ -425,25 +486,44 @@ def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         files.write_text(summary, summary_markdown(study, settings, None, None, plots))
         raise SweepError(f"no trial of study {settings.study_name!r} completed")
-    best = study.best_trial
+    try:
+        best = objectives.pick_best(
+            study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+            settings.study.direction == "maximize", settings.budgets,
+        )  # fmt: skip
+    except ValueError as err:
+        files.write_text(summary, summary_markdown(study, settings, None, None, plots))
+        raise SweepError(str(err)) from None
     params = {**best.user_attrs.get("fixed", {}), **best.params}
     built = to_build(params, settings.study)
     run_dir = os.path.join(folder, "best")
     test = _previous_test(settings, best.number) if retrain else None
     if retrain and test is None:
         test = retrain_best(settings, *built, run_dir, train_fn=train_fn)
+    baselines = None
+    if test is not None and settings.baselines:
+        baselines = paper_baselines.compare(
+            settings, study, params, test, folder,
+            functools.partial(retrain_best, train_fn=train_fn),
+            previous=_previous_record(settings).get("baselines"),
+        )  # fmt: skip
     record = best_record(settings, study, best, params, built, test, run_dir)
+    record["baselines"] = jsonable(baselines)
     files.write_json(os.path.join(folder, "best.json"), record)
-    files.write_text(summary, summary_markdown(study, settings, best, test, plots))
+    markdown = summary_markdown(study, settings, best, test, plots, baselines=baselines)
+    files.write_text(summary, markdown)
     return record
+
+
+def _previous_record(settings: SweepSettings) -> dict[str, Any]:
+    """The best.json an earlier finalize wrote in the study's folder ({} if none)."""
+    path = os.path.join(settings.study_dir, "best.json")
+    return files.read_json(path) if os.path.exists(path) else {}
 
 
 def _previous_test(settings: SweepSettings, trial_number: int) -> dict[str, Any] | None:
     """The test result best.json holds for this best trial, if it was retrained already."""
-    path = os.path.join(settings.study_dir, "best.json")
-    if not os.path.exists(path):
-        return None
-    previous = files.read_json(path)
+    previous = _previous_record(settings)
     test = previous.get("test")
     folds = len((test or {}).get("cv", {}).get("folds", [])) if test else 0
     if previous.get("trial") == trial_number and test and folds == settings.final_folds:

@@ -111,6 +111,9 @@ def _sweep(settings: SweepSettings, storage) -> int:
     if not settings.launched:
         log(f"study {settings.study_name!r} in {mask_url(settings.storage_url)}: report and "
             f"trial files in {folder}")  # fmt: skip
+    if settings.objectives and not settings.launched:
+        log(f"objectives: {settings.study.direction} {settings.study.metric}, minimize "
+            f"{', '.join(settings.objectives)} (Optuna's multi-objective TPE; no pruning)")  # fmt: skip
     # Worker 0 of a multi-machine array (launched with --worker-id) enqueues them there.
     papers = enqueue_paper_models(study, settings) if settings.worker_id == 0 else []
     if papers:

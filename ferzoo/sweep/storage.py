@@ -145,15 +145,17 @@ def create_or_load_study(
     image size, space, selection rule (`monitor`, `min_epochs`: they decide which epoch a
     trial's value is read at) and initial weights are kept as study user attributes; resuming
     with other values raises a `StudyMismatchError` (a study made before the rule was pinned
-    counts as "auto"). The objective is named after the metric (`study.metric_names`), so the
-    Optuna dashboard and plots say `val_accuracy` rather than "Objective 0".
+    counts as "auto"). The objectives are named (`study.metric_names`: the metric, then the
+    costs of `--objectives`), so the Optuna dashboard and plots say `val_accuracy` and
+    `latency_ms` rather than "Objective 0". A multi-objective study is not pruned (Optuna
+    cannot), and its pinned `objectives` must match on resume.
     """
     study = optuna.create_study(
         storage=storage,
         study_name=settings.study_name,
-        direction=settings.study.direction,
+        directions=settings.directions,
         load_if_exists=True,
-        pruner=make_pruner(settings.pruner, settings.epochs),
+        pruner=make_pruner(settings.pruner if not settings.objectives else "none", settings.epochs),
     )
     trials_before = len(study.get_trials(deepcopy=False))
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(settings, trials_before))
@@ -171,9 +173,9 @@ def create_or_load_study(
                 f"study {settings.study_name!r} was created with {', '.join(diff)}; run it with "
                 "the same settings or choose another --study-name"
             )
-    if study.metric_names != [settings.study.metric]:  # also names a study made before this
+    if study.metric_names != settings.metric_names:  # also names a study made before this
         with quiet_experimental():
-            study.set_metric_names([settings.study.metric])
+            study.set_metric_names(settings.metric_names)
     return study
 
 
@@ -191,6 +193,7 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "min_epochs": settings.min_epochs,
         "weights": settings.weights,
         "cv_folds": len(settings.trial_folds),
+        "objectives": list(settings.objectives),
     }
 
 

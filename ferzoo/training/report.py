@@ -45,6 +45,8 @@ class TrainResult:
         model: the trained Keras model, with the kept weights.
         epoch_time: median seconds per epoch.
         profile: `ferzoo.profile(model)`: params, trainable_params, macs.
+        timings: this call's seconds per part (`ferzoo.training.timing.PARTS`: data, build,
+            compile, steps, validation, other) and `wall`; also in timings.json.
     """
 
     history: dict[str, list[float]]
@@ -58,6 +60,7 @@ class TrainResult:
     model: keras.Model = dataclasses.field(repr=False)
     epoch_time: float
     profile: dict[str, int]
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def dataset_name(data) -> str:

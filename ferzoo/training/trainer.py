@@ -1,4 +1,6 @@
-"""`train`: the papers' recipe end to end, as five steps (data, model, resume, fit, report)."""
+"""`train`: the papers' recipe end to end, as five steps (data, model, resume, fit, report),
+each run's time split into data, build, compile, steps, validation and the rest
+(`ferzoo.training.timing`; timings.json and `TrainResult.timings`)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ferzoo.data.parts import LoadedData
 from ferzoo.losses import loss_for
 from ferzoo.metrics import MacroF1
 from ferzoo.pretrained import normalization_for
-from ferzoo.training import checkpoints, report
+from ferzoo.training import checkpoints, report, timing
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.config import DATA_FIELDS, RunConfig
 from ferzoo.training.report import TrainResult
@@ -159,8 +161,9 @@ def class_weights(option: Any, data) -> dict[int, float] | None:
     )
 
 
-def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
-    """Step 4: train from the first epoch not yet done, unless the run stopped early."""
+def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper, timer=None) -> None:
+    """Step 4: train from the first epoch not yet done, unless the run stopped early
+    (`timer`: a `timing.FitTimer`, first of the callbacks)."""
     start, epochs = int(keeper.state["epochs_done"]), spec.config.training.epochs
     if start >= epochs or keeper.state["stopped_early"]:
         return
@@ -170,7 +173,7 @@ def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper) -> None:
         class_weight=class_weights(spec.config.training.class_weight, data),
         epochs=epochs,
         initial_epoch=start,
-        callbacks=[keeper, *spec.callbacks],
+        callbacks=[*([timer] if timer else []), keeper, *spec.callbacks],
         verbose=spec.verbose,
         shuffle=False,  # the pipelines shuffle the training part (seeded)
     )
@@ -290,19 +293,26 @@ def train(
 def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
     """`train`'s five steps on a checked `Spec` (`model` and `dataset` as `train` takes them;
     their names and arguments are the configuration's)."""
+    clock = timing.Clock()
     keras.utils.set_random_seed(spec.config.training.seed)
     report.enable_determinism()
-    data = load_data(spec, dataset)
-    if spec.config.model.weights is not None:
-        data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
-    net, model_name = build_model(spec, model, data)
+    with clock.phase("data"):
+        data = load_data(spec, dataset)
+        if spec.config.model.weights is not None:
+            data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
+    with clock.phase("build"):
+        net, model_name = build_model(spec, model, data)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)
     identity = identity_of(spec, data, model_name)
     keeper = resume_or_start(spec, net, out, identity)
     report.write_config(spec, data, net, out, identity, keeper.state)
-    fit(spec, net, data, keeper)
-    return report.finish(spec, net, data, keeper, out, model_name)
+    timer = timing.FitTimer()
+    fit(spec, net, data, keeper, timer)
+    result = report.finish(spec, net, data, keeper, out, model_name)
+    result.timings = clock.split(timer)
+    files.write_json(os.path.join(out, "timings.json"), result.timings)
+    return result
 
 
 __all__ = ["Spec", "TrainResult", "run", "train"]
