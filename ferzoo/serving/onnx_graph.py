@@ -345,3 +345,109 @@ def split_concat_before_pool(model) -> int:
         moved += 1
         producers, consumers, initializers = _maps(graph)
     return moved
+
+
+def _probe_shapes(model, batches=(1, 2)) -> list[dict[str, tuple]]:
+    """The shape of every tensor the nodes of `model` compute, run by ONNX Runtime at each
+    batch size in `batches` (random inputs of the input's fixed trailing shape)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    listed = {v.name for v in probe.graph.output}
+    for name in (o for node in probe.graph.node for o in node.output):
+        if name and name not in listed:
+            probe.graph.output.append(onnx.ValueInfoProto(name=name))
+            listed.add(name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    first = session.get_inputs()[0]
+    names = [o.name for o in session.get_outputs()]
+    rng = np.random.default_rng(0)
+    shapes = []
+    for n in batches:
+        x = rng.random((n, *first.shape[1:])).astype(np.float32)
+        values = session.run(None, {first.name: x})
+        shapes.append({name: tuple(np.shape(v)) for name, v in zip(names, values, strict=True)})
+    return shapes
+
+
+def prune(model) -> int:
+    """Remove the nodes whose outputs nothing uses; returns how many."""
+    graph = model.graph
+    used = {v.name for v in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(name in used for name in node.output):
+            keep.append(node)
+            used.update(node.input)
+    removed = len(graph.node) - len(keep)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    return removed
+
+
+def static_reshapes(model) -> int:
+    """Give every Reshape whose target shape is computed (`Shape -> Gather -> Concat`, as
+    tf2onnx writes `tf.tensordot` and a reshape by `tf.shape`) a constant target instead, with
+    -1 for the one dimension that follows the batch; then drop the shape arithmetic.
+
+    The input's trailing dimensions are fixed (the model's image size), so every such target is
+    a constant but for the batch: the graph is run at batch 1 and 2 to read each Reshape's
+    output shape. OpenCV's DNN module cannot import Shape nodes, and OpenVINO then knows every
+    rank. A Reshape where more than one dimension follows the batch is left alone.
+
+    Returns:
+        How many Reshapes now have a constant target.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    constant = {i.name for i in graph.initializer}
+    reshapes = [n for n in graph.node if n.op_type == "Reshape" and n.input[1] not in constant]
+    if not reshapes:
+        return 0
+    one, two = _probe_shapes(model)
+    fixed = 0
+    for node in reshapes:
+        a, b = one[node.output[0]], two[node.output[0]]
+        moving = [k for k in range(len(a)) if a[k] != b[k]] if len(a) == len(b) else None
+        if moving is None or len(moving) > 1:
+            continue
+        target = [-1 if k in moving else int(d) for k, d in enumerate(a)]
+        name = f"{node.output[0]}_static_shape"
+        graph.initializer.append(numpy_helper.from_array(np.array(target, np.int64), name))
+        node.input[1] = name
+        fixed += 1
+    prune(model)
+    return fixed
+
+
+def flatten_pooled(model) -> int:
+    """`GlobalAveragePool -> Squeeze(axes 2, 3)` becomes `GlobalAveragePool -> Flatten`: the same
+    `(batch, C)`, and OpenCV's DNN module keeps the batch axis (after the Squeeze it returned
+    `(batch, 1, classes)`). Returns how many Squeezes were replaced."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, _, initializers = _maps(graph)
+    replaced = 0
+    for i, node in enumerate(graph.node):
+        source = producers.get(node.input[0]) if node.op_type == "Squeeze" else None
+        if source is None or source.op_type not in ("GlobalAveragePool", "GlobalMaxPool"):
+            continue
+        axes = initializers.get(node.input[1]) if len(node.input) > 1 else None
+        values = _attrs(node).get("axes") if axes is None else numpy_helper.to_array(axes)
+        if values is None or sorted(int(v) for v in values) != [2, 3]:
+            continue
+        flat = helper.make_node("Flatten", [node.input[0]], list(node.output), axis=1)
+        flat.name = node.name
+        graph.node.remove(node)
+        graph.node.insert(i, flat)
+        replaced += 1
+    return replaced
