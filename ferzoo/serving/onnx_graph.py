@@ -451,3 +451,44 @@ def flatten_pooled(model) -> int:
         graph.node.insert(i, flat)
         replaced += 1
     return replaced
+
+
+def fold_constants(model) -> int:
+    """Compute every node whose inputs are all constants once, now, and store its outputs as
+    initializers (jax2onnx writes each batch norm's `rsqrt(var + eps) * gamma`, `-mean` ... as
+    nodes on constants; OpenCV's DNN module cannot import a Neg of a constant).
+
+    Returns:
+        How many nodes were folded.
+    """
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    constants = {i.name: i for i in graph.initializer}
+    opsets = list(model.opset_import)
+    folded = []
+    for node in graph.node:
+        names = [n for n in node.input if n]
+        if node.domain not in ("", "ai.onnx") or not all(n in constants for n in names):
+            continue
+        if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "Multinomial"):
+            continue
+        single = helper.make_model(
+            helper.make_graph(
+                [node],
+                "fold",
+                [],
+                [helper.make_empty_tensor_value_info(o) for o in node.output],
+                initializer=[constants[n] for n in set(names)],
+            ),
+            opset_imports=opsets,
+        )
+        values = ReferenceEvaluator(single).run(None, {})
+        for name, value in zip(node.output, values, strict=True):
+            constants[name] = numpy_helper.from_array(np.asarray(value), name)
+            graph.initializer.append(constants[name])
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    return len(folded)
