@@ -206,7 +206,7 @@ def _spread_capsules(model) -> None:
     for layer in model.layers:
         if type(layer).__name__ in ("PrimaryCapsule", "Capsule"):
             for weight in layer.trainable_weights:
-                weight.assign(weight * 10.0)
+                weight.assign(weight * 30.0)
 
 
 @pytest.mark.parametrize("name", list(RUNTIME_MODELS))
