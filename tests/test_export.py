@@ -240,4 +240,4 @@ def test_check_runtimes_prints_a_table(run, tmp_path, capsys):
     assert cells[1] == "yes" and float(cells[2]) <= 1e-4 and float(cells[4]) > 0
     assert main(["export", path, "--format", "keras", "--output", out + ".keras",
                  "--check-runtimes"]) == 2  # fmt: skip
-    assert "--check-runtimes runs .onnx files only" in capsys.readouterr().err
+    assert "--check-runtimes works on .onnx files only" in capsys.readouterr().err
