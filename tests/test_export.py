@@ -241,3 +241,28 @@ def test_check_runtimes_prints_a_table(run, tmp_path, capsys):
     assert main(["export", path, "--format", "keras", "--output", out + ".keras",
                  "--check-runtimes"]) == 2  # fmt: skip
     assert "--check-runtimes works on .onnx files only" in capsys.readouterr().err
+
+
+def test_predict_on_openvino_gives_onnx_runtimes_rows(run, tmp_path, capsys):
+    pytest.importorskip("openvino")
+    import csv
+
+    model, path = run
+    out = str(tmp_path / "m.onnx")
+    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+    pictures = [write_image(tmp_path / f"{i}.png", drawn_face(seed=i)) for i in (0, 9)]
+    tables = {}
+    for engine in ("onnxruntime", "openvino"):
+        csv_path = tmp_path / f"{engine}.csv"
+        assert main(["predict", out, *pictures, "--output", str(csv_path), "--quiet",
+                     "--engine", engine]) == 0  # fmt: skip
+        with open(csv_path) as f:
+            tables[engine] = list(csv.DictReader(f))
+    ort_rows, ov_rows = tables["onnxruntime"], tables["openvino"]
+    assert len(ort_rows) == len(ov_rows) >= 2 and ort_rows[0].keys() == ov_rows[0].keys()
+    for a, b in zip(ort_rows, ov_rows, strict=True):
+        assert (a["file"], a["face"], a["label"]) == (b["file"], b["face"], b["label"])
+        for name in ["score", *(f"score_{c}" for c in CLASSES)]:
+            assert float(a[name]) == pytest.approx(float(b[name]), abs=1e-4)
+    assert main(["predict", path, pictures[0], "--engine", "openvino"]) == 2
+    assert "--engine openvino runs .onnx files only" in capsys.readouterr().err

@@ -96,6 +96,8 @@ def _register_predict(subparsers) -> None:
     p.add_argument("--max-frames", default=None, metavar="N", help="stop a video/camera after N")
     p.add_argument("--batch-size", default="16", metavar="N", help="faces per model call")
     p.add_argument("--threads", default=None, metavar="N", help="ONNX Runtime threads")
+    p.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "openvino"),
+                   help="what runs an .onnx model (openvino: pip install 'ferzoo[openvino]')")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _common(p)
     p.set_defaults(func=run_predict)
@@ -230,6 +232,7 @@ def run_predict(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         detect=args.detect,
         threads=threads,
+        runtime=args.engine,
     )
     writer = records.RecordWriter(args.output, predictor.class_names) if args.output else None
     shown: list[dict] | None = None if args.output else []
