@@ -15,7 +15,10 @@ left behind and a ValueError says by how much it differed.
 The ONNX graph is then finished by `ferzoo.serving.onnx_graph`: input `image` (float32, the
 model's layout, RGB in [0, 1] after the stored normalisation), output `scores`, dimension 0
 `batch`, the stem's zero pad folded into its max pool, the MsC stem's concatenation moved
-after its pool, and (JAX) the pools ONNX Runtime cannot run rewritten.
+after its pool, (JAX) the pools ONNX Runtime cannot run rewritten, nodes on constants
+computed, every Shape-driven Reshape given a constant target and the pooled map flattened, so
+that OpenVINO and OpenCV DNN take the graph too (`check_runtimes` runs it in each installed
+runtime; `ferzoo.serving.quantize` makes an int8 model of it).
 
 Example:
 
