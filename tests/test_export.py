@@ -266,3 +266,23 @@ def test_predict_on_openvino_gives_onnx_runtimes_rows(run, tmp_path, capsys):
             assert float(a[name]) == pytest.approx(float(b[name]), abs=1e-4)
     assert main(["predict", path, pictures[0], "--engine", "openvino"]) == 2
     assert "--engine openvino runs .onnx files only" in capsys.readouterr().err
+
+
+def test_without_openvino_the_engine_says_which_extra_and_the_table_leaves_it_out(
+    run, tmp_path, monkeypatch, capsys
+):
+    from ferzoo.serving import runtimes
+
+    model, path = run
+    out = str(tmp_path / "m.onnx")
+    ex.export_model(model, out, "onnx")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now fails
+    real_find = runtimes.importlib.util.find_spec
+    monkeypatch.setattr(
+        runtimes.importlib.util, "find_spec", lambda n: None if n == "openvino" else real_find(n)
+    )
+    checked = [r.runtime for r in ex.check_runtimes(model, out, repeats=0)]
+    assert checked[0] == "onnxruntime" and "openvino" not in checked
+    picture = write_image(tmp_path / "face.png", drawn_face())
+    assert main(["predict", out, picture, "--engine", "openvino"]) == 2
+    assert "pip install 'ferzoo[openvino]'" in capsys.readouterr().err
