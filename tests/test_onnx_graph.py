@@ -181,3 +181,28 @@ def test_nodes_on_constants_are_folded():
     assert [n.op_type for n in model.graph.node] == ["Add"]
     x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)
     np.testing.assert_array_equal(_run(model, x), x - np.array([0.5, -1.0, 2.0], np.float32))
+
+
+def test_pytorchs_gathered_adaptive_pool_becomes_a_matmul():
+    rows = np.array([0, 0, 1])  # a 2x2 map pooled (upsampled) to 3x3, windows of one cell
+    index = np.stack(np.meshgrid(rows, rows, indexing="ij"), -1).reshape(3, 1, 3, 1, 2)
+    inits = [
+        numpy_helper.from_array(index.astype(np.int64), "idx"),
+        numpy_helper.from_array(np.array([-3, -1], np.int64), "axes"),
+    ]
+    nodes = [  # torch.onnx's adaptive_avg_pool2d from 2x2 to 3x3
+        helper.make_node("Transpose", ["x"], ["t"], perm=[2, 3, 0, 1]),
+        helper.make_node("GatherND", ["t", "idx"], ["g"]),
+        helper.make_node("Transpose", ["g"], ["u"], perm=[4, 5, 0, 1, 2, 3]),
+        helper.make_node("ReduceMean", ["u", "axes"], ["y"], keepdims=0),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4, 2, 2])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4, 3, 3])
+    graph = helper.make_graph(nodes, "g", [x_info], [y_info], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = np.random.default_rng(6).normal(size=(2, 4, 2, 2)).astype(np.float32)
+    expected = _run(model, x)
+    np.testing.assert_array_equal(expected[:, :, 2, 2], x[:, :, 1, 1])
+    assert onnx_graph.gather_pool_to_matmul(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Reshape", "MatMul", "Reshape"]
+    np.testing.assert_allclose(_run(model, x), expected, atol=1e-6)

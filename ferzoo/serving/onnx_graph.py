@@ -348,8 +348,9 @@ def split_concat_before_pool(model) -> int:
 
 
 def _probe_shapes(model, batches=(1, 2)) -> list[dict[str, tuple]]:
-    """The shape of every tensor the nodes of `model` compute, run by ONNX Runtime at each
-    batch size in `batches` (random inputs of the input's fixed trailing shape)."""
+    """The shape of the input and of every tensor the nodes of `model` compute, run by ONNX
+    Runtime at each batch size in `batches` (random inputs of the input's fixed trailing
+    shape)."""
     import onnx
     import onnxruntime as ort
 
@@ -373,7 +374,8 @@ def _probe_shapes(model, batches=(1, 2)) -> list[dict[str, tuple]]:
     for n in batches:
         x = rng.random((n, *first.shape[1:])).astype(np.float32)
         values = session.run(None, {first.name: x})
-        shapes.append({name: tuple(np.shape(v)) for name, v in zip(names, values, strict=True)})
+        found = {name: tuple(np.shape(v)) for name, v in zip(names, values, strict=True)}
+        shapes.append({first.name: x.shape, **found})
     return shapes
 
 
@@ -492,3 +494,73 @@ def fold_constants(model) -> int:
     for node in folded:
         graph.node.remove(node)
     return len(folded)
+
+
+def _window_mean_matrix(indices: np.ndarray, height: int, width: int) -> np.ndarray | None:
+    """`(H*W, P*Q)`: the mean over each window of `indices` `(P, kh, Q, kw, 2)` as a matrix."""
+    if indices.ndim != 5 or indices.shape[-1] != 2:
+        return None
+    rows, kh, cols, kw, _ = indices.shape
+    matrix = np.zeros((height * width, rows * cols), np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            for p, q in indices[i, :, j, :].reshape(-1, 2):
+                matrix[int(p) * width + int(q), i * cols + j] += 1.0 / (kh * kw)
+    return matrix
+
+
+def gather_pool_to_matmul(model) -> int:
+    """PyTorch's adaptive average pool of a map smaller than its output (`Transpose(2, 3, 0, 1)
+    -> GatherND(constant windows) -> Transpose(4, 5, 0, 1, 2, 3) -> ReduceMean(-3, -1)`) becomes
+    `Reshape (B, C, H*W) -> MatMul(constant) -> Reshape (B, C, P, Q)`: the same means, in rank 3
+    and 4 (OpenCV's DNN module has no GatherND). Returns how many pools were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, consumers, initializers = _maps(graph)
+    rewritten = 0
+    for node in [n for n in graph.node if n.op_type == "GatherND"]:
+        first, second = producers.get(node.input[0]), _only_user(consumers, node.output[0])
+        mean = second and _only_user(consumers, second.output[0])
+        if not (first and second and mean) or node.input[1] not in initializers:
+            continue
+        if first.op_type != "Transpose" or _attrs(first).get("perm") != [2, 3, 0, 1]:
+            continue
+        if second.op_type != "Transpose" or _attrs(second).get("perm") != [4, 5, 0, 1, 2, 3]:
+            continue
+        axes = initializers.get(mean.input[1]) if len(mean.input) > 1 else None
+        if mean.op_type != "ReduceMean" or axes is None or _attrs(mean).get("keepdims") != 0:
+            continue
+        if sorted(int(a) % 6 for a in numpy_helper.to_array(axes)) != [3, 5]:
+            continue
+        shape = _probe_shapes(model, (1,))[0][first.input[0]]  # (1, C, H, W)
+        indices = numpy_helper.to_array(initializers[node.input[1]])
+        matrix = _window_mean_matrix(indices, shape[2], shape[3])
+        if matrix is None:
+            continue
+        base = f"{node.output[0]}_as_matmul"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], shape[2] * shape[3]]), f"{base}_in"
+                ),
+                numpy_helper.from_array(matrix, f"{base}_m"),
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], indices.shape[0], indices.shape[2]]), f"{base}_out"
+                ),
+            ]
+        )
+        at = list(graph.node).index(mean)
+        new = [
+            helper.make_node("Reshape", [first.input[0], f"{base}_in"], [f"{base}_flat"]),
+            helper.make_node("MatMul", [f"{base}_flat", f"{base}_m"], [f"{base}_pooled"]),
+            helper.make_node("Reshape", [f"{base}_pooled", f"{base}_out"], [mean.output[0]]),
+        ]
+        for offset, item in enumerate(new):
+            graph.node.insert(at + offset, item)
+        for old in (node, second, mean):
+            graph.node.remove(old)
+        rewritten += 1
+        producers, consumers, initializers = _maps(graph)
+    prune(model)
+    return rewritten
