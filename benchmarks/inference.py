@@ -1,4 +1,5 @@
-"""Inference speed: Keras on each backend, ONNX Runtime and hand-written PyTorch, paired; video.
+"""Inference speed: Keras on each backend, ONNX Runtime (float and int8), OpenVINO and
+hand-written PyTorch, paired; video.
 
     python benchmarks/inference.py                              # everything, results/inference.md
     python benchmarks/inference.py --models resnet18 --sizes 96 --rounds 1 --no-video   # a quick look
@@ -13,6 +14,10 @@ the report gives the median of the rounds' ratios with their range. The engines:
 - `onnxruntime`: the model exported by `ferzoo export` (TensorFlow, with ferzoo's graph
   rewrites), run by `ferzoo.serving.engines.OnnxEngine` with its defaults (idle threads do not
   spin); `onnxruntime-spin`: the same file with ONNX Runtime's own defaults (threads spin);
+- `onnxruntime-int8`: that file statically quantised by `ferzoo.serving.quantize.quantize_int8`
+  (calibrated on 32 random images: the weights are random too, only the speed is measured),
+  on the same engine; `openvino`: the float file on OpenVINO's CPU plugin in float32
+  (`OnnxEngine(runtime="openvino")`, as `ferzoo predict --engine openvino`);
 - `reference`: `benchmarks/reference_torch.py` (resnet18, msc_wca_resnet18), eval mode,
   `torch.no_grad`, channels_last.
 
@@ -46,6 +51,8 @@ ENGINES = (
     "keras-torch",
     "onnxruntime",
     "onnxruntime-spin",
+    "onnxruntime-int8",
+    "openvino",
     "reference",
 )
 BATCH = 16
@@ -89,10 +96,12 @@ def worker_keras(model: str, size: int, steps: int) -> dict:
     )
 
 
-def worker_onnx(path: str, size: int, steps: int, spinning: bool, threads: int = 0) -> dict:
+def worker_onnx(
+    path: str, size: int, steps: int, spinning: bool, threads: int = 0, runtime="onnxruntime"
+) -> dict:
     from ferzoo.serving.engines import OnnxEngine
 
-    engine = OnnxEngine(path, spinning=spinning, threads=threads or None)
+    engine = OnnxEngine(path, spinning=spinning, threads=threads or None, runtime=runtime)
     images = _images(size)
     return _time(lambda: engine.predict(images[:1]), lambda: engine.predict(images), steps)
 
@@ -125,7 +134,15 @@ def worker_export(model: str, size: int, out: str) -> dict:
     net.save(out[: -len(".onnx")] + ".keras")  # the same weights, for the Keras video run
     started = time.perf_counter()
     diff = export_model(net, out, "onnx", info={"model": model})
-    return {"export_s": time.perf_counter() - started, "max_abs_diff": diff}
+    exported = time.perf_counter() - started
+    from ferzoo.serving.quantize import quantize_int8
+
+    quantize_int8(out, _int8_path(out), _images(size))
+    return {"export_s": exported, "max_abs_diff": diff}
+
+
+def _int8_path(path: str) -> str:
+    return path[: -len(".onnx")] + ".int8.onnx"
 
 
 # --- video ---------------------------------------------------------------------------------------
@@ -202,9 +219,11 @@ def _worker_main(argv: list[str]) -> None:
         limit_threads(args.threads)  # before any framework is imported
     if args.kind == "keras":
         record = worker_keras(args.model, args.size, args.steps)
-    elif args.kind in ("onnxruntime", "onnxruntime-spin"):
+    elif args.kind in ("onnxruntime", "onnxruntime-spin", "onnxruntime-int8", "openvino"):
         spin = args.kind.endswith("spin")
-        record = worker_onnx(args.path, args.size, args.steps, spin, args.threads)
+        runtime = "openvino" if args.kind == "openvino" else "onnxruntime"
+        path = _int8_path(args.path) if args.kind.endswith("int8") else args.path
+        record = worker_onnx(path, args.size, args.steps, spin, args.threads, runtime)
     elif args.kind == "reference":
         record = worker_reference(args.model, args.size, args.steps)
     elif args.kind == "export":
@@ -237,7 +256,7 @@ def _engine_job(engine: str, model: str, size: int, files: dict, args) -> tuple[
     common = {"size": size, "steps": args.steps, "threads": args.threads}
     if engine.startswith("keras-"):
         return "keras", engine[len("keras-") :], {"model": model, **common}
-    if engine.startswith("onnxruntime"):
+    if engine.startswith("onnxruntime") or engine == "openvino":
         return engine, "tensorflow", {"path": files.get((model, size), "(export failed)"), **common}
     return "reference", "torch", {"model": model, **common}
 
@@ -317,6 +336,8 @@ def _table(records, models, sizes, engines, metric, digits) -> list[str]:
     keras_engines = tuple(e for e in engines if e.startswith("keras-"))
     head = " | ".join(engines)
     ratio_names = ["ORT / reference", "ORT / keras-tensorflow", "ORT / fastest Keras"]
+    extra = [e for e in ("onnxruntime-int8", "openvino") if e in engines]
+    ratio_names += [f"{e} / ORT" for e in extra]
     lines = [f"| model | size | {head} | {' | '.join(ratio_names)} |"]
     lines.append("|---|---|" + "---|" * (len(engines) + len(ratio_names)))
     for size in sizes:
@@ -335,10 +356,12 @@ def _table(records, models, sizes, engines, metric, digits) -> list[str]:
                     _ratio(rounds, "onnxruntime", b) for b in ("reference", "keras-tensorflow")
                 ]
                 ratios.append(_ratio(rounds, "onnxruntime", keras_engines))
+                ratios += [_ratio(rounds, e, "onnxruntime") for e in extra]
             else:  # throughput: invert, so that < 1 still means ONNX Runtime is faster
                 inv = [{k: 1.0 / v for k, v in r.items()} for r in rounds]
                 ratios = [_ratio(inv, "onnxruntime", b) for b in ("reference", "keras-tensorflow")]
                 ratios.append(_ratio(inv, "onnxruntime", keras_engines))
+                ratios += [_ratio(inv, e, "onnxruntime") for e in extra]
             lines.append(f"| {model} | {size} | {' | '.join(cells)} | {' | '.join(ratios)} |")
     return lines
 
@@ -367,7 +390,8 @@ def write_report(records, video, meta, path) -> str:
     engines = [e for e in ENGINES if any(r.get("engine") == e for r in records)]
     models = [m for m in MODELS if any(r.get("model") == m for r in records)]
     sizes = sorted({r["size"] for r in records}, reverse=True)
-    lines = ["# Inference speed: Keras, ONNX Runtime, hand-written PyTorch", ""]
+    lines = ["# Inference speed: Keras, ONNX Runtime (float, int8), OpenVINO, hand-written PyTorch"]
+    lines += [""]
     lines += ["Produced by `benchmarks/inference.py`:", "", f"    {meta['command']}", ""]
     lines += [
         f"- Date: {meta['date']}; machine: {meta['machine']['nproc']} cores, "
@@ -489,7 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     loads.append(os.getloadavg()[0])
     loads += [r["load_1min"] for r in records if "load_1min" in r]
     ort_versions = {}
-    for name in ("onnxruntime", "onnx", "tf2onnx"):
+    for name in ("onnxruntime", "onnx", "tf2onnx", "openvino"):
         try:
             import importlib.metadata
 

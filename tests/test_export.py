@@ -176,6 +176,9 @@ def test_paper_models_export_and_match_load_model(name, tmp_path):
     x = np.random.default_rng(2).random((2, size, size, 3)).astype(np.float32)
     reference = keras.ops.convert_to_numpy(keras.saving.load_model(path)(x, training=False))
     np.testing.assert_allclose(_ort(out, x)[1], reference, atol=1e-4)
+    model = keras.saving.load_model(path)
+    for row in ex.check_runtimes(model, out, repeats=0):  # OpenVINO, OpenCV where installed
+        assert row.loads and row.same_shape and row.max_diff <= TOLERANCE[row.runtime], row
 
 
 def test_msc_stem_is_rewritten_and_still_matches(tmp_path):
@@ -187,3 +190,99 @@ def test_msc_stem_is_rewritten_and_still_matches(tmp_path):
     ops = [n.op_type for n in onnx.load(out).graph.node]
     if keras.backend.backend() == "tensorflow":  # tf2onnx's NCHW graph: both rewrites apply
         assert "Pad" not in ops and ops.count("MaxPool") == 2
+
+
+RUNTIME_MODELS = {  # shrunk; between them: the capsule head, WA, MF, the MsC stem and WCA
+    "wamf_resnet18": dict(
+        attention_kwargs={"reduction": 4}, primary_capsules=4, primary_dim=4, capsule_dim=4
+    ),
+    "msc_wca_resnet18": dict(stem_filters=8, msc_kernels=(3, 5)),
+}
+TOLERANCE = {"onnxruntime": 1e-4, "openvino": 1e-4, "opencv": 1e-3}
+
+
+def _spread_capsules(model) -> None:
+    """Scale the capsule kernels up: at random initialisation every capsule length is ~0."""
+    for layer in model.layers:
+        if type(layer).__name__ in ("PrimaryCapsule", "Capsule"):
+            for weight in layer.trainable_weights:
+                weight.assign(weight * 30.0)
+
+
+@pytest.mark.parametrize("name", list(RUNTIME_MODELS))
+def test_every_installed_runtime_matches_keras(name, tmp_path):
+    from ferzoo.serving import runtimes
+
+    model = small_model(name=name, **RUNTIME_MODELS[name])
+    _spread_capsules(model)
+    out = str(tmp_path / f"{name}.onnx")
+    ex.export_model(model, out, "onnx")
+    rows = {r.runtime: r for r in ex.check_runtimes(model, out, repeats=0)}
+    spread = np.ptp(keras.ops.convert_to_numpy(model(ex._face_batch(model, None))))
+    assert spread > 0.01  # the outputs differ between faces: the comparison means something
+    checked = [r for r in runtimes.RUNTIMES if runtimes.installed(r)]
+    if keras.backend.backend() == "jax":  # jax2onnx's 6-D pools: see README, not done
+        checked = [r for r in checked if r != "opencv"]
+    for runtime in checked:
+        row = rows[runtime]
+        assert row.loads, f"{runtime}: {row.error}"
+        assert row.same_shape and row.max_diff <= TOLERANCE[runtime], row
+
+
+def test_check_runtimes_prints_a_table(run, tmp_path, capsys):
+    _, path = run
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", path, "--output", out, "--check-runtimes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("| runtime | loads | max abs diff vs Keras")
+    row = next(line for line in lines if line.startswith("| onnxruntime |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == "yes" and float(cells[2]) <= 1e-4 and float(cells[4]) > 0
+    assert main(["export", path, "--format", "keras", "--output", out + ".keras",
+                 "--check-runtimes"]) == 2  # fmt: skip
+    assert "--check-runtimes works on .onnx files only" in capsys.readouterr().err
+
+
+def test_predict_on_openvino_gives_onnx_runtimes_rows(run, tmp_path, capsys):
+    pytest.importorskip("openvino")
+    import csv
+
+    model, path = run
+    out = str(tmp_path / "m.onnx")
+    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+    pictures = [write_image(tmp_path / f"{i}.png", drawn_face(seed=i)) for i in (0, 9)]
+    tables = {}
+    for engine in ("onnxruntime", "openvino"):
+        csv_path = tmp_path / f"{engine}.csv"
+        assert main(["predict", out, *pictures, "--output", str(csv_path), "--quiet",
+                     "--engine", engine]) == 0  # fmt: skip
+        with open(csv_path) as f:
+            tables[engine] = list(csv.DictReader(f))
+    ort_rows, ov_rows = tables["onnxruntime"], tables["openvino"]
+    assert len(ort_rows) == len(ov_rows) >= 2 and ort_rows[0].keys() == ov_rows[0].keys()
+    for a, b in zip(ort_rows, ov_rows, strict=True):
+        assert (a["file"], a["face"], a["label"]) == (b["file"], b["face"], b["label"])
+        for name in ["score", *(f"score_{c}" for c in CLASSES)]:
+            assert float(a[name]) == pytest.approx(float(b[name]), abs=1e-4)
+    assert main(["predict", path, pictures[0], "--engine", "openvino"]) == 2
+    assert "--engine openvino runs .onnx files only" in capsys.readouterr().err
+
+
+def test_without_openvino_the_engine_says_which_extra_and_the_table_leaves_it_out(
+    run, tmp_path, monkeypatch, capsys
+):
+    from ferzoo.serving import runtimes
+
+    model, path = run
+    out = str(tmp_path / "m.onnx")
+    ex.export_model(model, out, "onnx")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now fails
+    real_find = runtimes.importlib.util.find_spec
+    monkeypatch.setattr(
+        runtimes.importlib.util, "find_spec", lambda n: None if n == "openvino" else real_find(n)
+    )
+    checked = [r.runtime for r in ex.check_runtimes(model, out, repeats=0)]
+    assert checked[0] == "onnxruntime" and "openvino" not in checked
+    picture = write_image(tmp_path / "face.png", drawn_face())
+    assert main(["predict", out, picture, "--engine", "openvino"]) == 2
+    assert "pip install 'ferzoo[openvino]'" in capsys.readouterr().err

@@ -130,3 +130,79 @@ def test_concat_of_branch_convs_moves_after_the_pool():
         inits[:],
     )
     assert onnx_graph.split_concat_before_pool(model) == 0
+
+
+def test_shape_driven_reshape_gets_a_constant_target_and_the_shape_arithmetic_goes():
+    start = numpy_helper.from_array(np.array([0], np.int64), "zero")
+    rest = numpy_helper.from_array(np.array([24], np.int64), "rest")
+    nodes = [  # tf2onnx's reshape to (tf.shape(x)[0], 24)
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["b"], axis=0),
+        helper.make_node("Concat", ["b", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 3, 4])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 24])
+    model = _model(nodes, [x_info], [y_info], [start, rest])
+    assert onnx_graph.static_reshapes(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Reshape"]
+    target = {i.name: i for i in model.graph.initializer}[model.graph.node[0].input[1]]
+    assert numpy_helper.to_array(target).tolist() == [-1, 24]
+    x = np.random.default_rng(3).normal(size=(5, 2, 3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(_run(model, x), x.reshape(5, 24))
+
+
+def test_squeeze_after_global_pool_becomes_flatten():
+    axes = numpy_helper.from_array(np.array([2, 3], np.int64), "axes")
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+        helper.make_node("Squeeze", ["p", "axes"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4, 3, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])
+    model = _model(nodes, [x_info], [y_info], [axes])
+    x = np.random.default_rng(4).normal(size=(2, 4, 3, 3)).astype(np.float32)
+    expected = _run(model, x)
+    assert onnx_graph.flatten_pooled(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["GlobalAveragePool", "Flatten"]
+    np.testing.assert_array_equal(_run(model, x), expected)
+
+
+def test_nodes_on_constants_are_folded():
+    mean = numpy_helper.from_array(np.array([0.5, -1.0, 2.0], np.float32), "mean")
+    nodes = [  # jax2onnx's batch norm: x + (-mean)
+        helper.make_node("Neg", ["mean"], ["shift"]),
+        helper.make_node("Add", ["x", "shift"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])
+    model = _model(nodes, [x_info], [y_info], [mean])
+    assert onnx_graph.fold_constants(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Add"]
+    x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(_run(model, x), x - np.array([0.5, -1.0, 2.0], np.float32))
+
+
+def test_pytorchs_gathered_adaptive_pool_becomes_a_matmul():
+    rows = np.array([0, 0, 1])  # a 2x2 map pooled (upsampled) to 3x3, windows of one cell
+    index = np.stack(np.meshgrid(rows, rows, indexing="ij"), -1).reshape(3, 1, 3, 1, 2)
+    inits = [
+        numpy_helper.from_array(index.astype(np.int64), "idx"),
+        numpy_helper.from_array(np.array([-3, -1], np.int64), "axes"),
+    ]
+    nodes = [  # torch.onnx's adaptive_avg_pool2d from 2x2 to 3x3
+        helper.make_node("Transpose", ["x"], ["t"], perm=[2, 3, 0, 1]),
+        helper.make_node("GatherND", ["t", "idx"], ["g"]),
+        helper.make_node("Transpose", ["g"], ["u"], perm=[4, 5, 0, 1, 2, 3]),
+        helper.make_node("ReduceMean", ["u", "axes"], ["y"], keepdims=0),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4, 2, 2])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4, 3, 3])
+    graph = helper.make_graph(nodes, "g", [x_info], [y_info], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = np.random.default_rng(6).normal(size=(2, 4, 2, 2)).astype(np.float32)
+    expected = _run(model, x)
+    np.testing.assert_array_equal(expected[:, :, 2, 2], x[:, :, 1, 1])
+    assert onnx_graph.gather_pool_to_matmul(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Reshape", "MatMul", "Reshape"]
+    np.testing.assert_allclose(_run(model, x), expected, atol=1e-6)

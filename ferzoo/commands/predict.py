@@ -96,6 +96,8 @@ def _register_predict(subparsers) -> None:
     p.add_argument("--max-frames", default=None, metavar="N", help="stop a video/camera after N")
     p.add_argument("--batch-size", default="16", metavar="N", help="faces per model call")
     p.add_argument("--threads", default=None, metavar="N", help="ONNX Runtime threads")
+    p.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "openvino"),
+                   help="what runs an .onnx model (openvino: pip install 'ferzoo[openvino]')")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _common(p)
     p.set_defaults(func=run_predict)
@@ -128,6 +130,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="PATH")
     p.add_argument("--opset", default=None, help="ONNX opset (default: the exporter's)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted difference")
+    p.add_argument(
+        "--check-runtimes",
+        action="store_true",
+        help="ONNX: run the file in every installed runtime (ONNX Runtime, OpenVINO, OpenCV DNN) "
+        "against Keras and print runtime, loads, max difference, batch-1 latency",
+    )
+    p.add_argument(
+        "--quantize",
+        default=None,
+        choices=("int8",),
+        help="ONNX: write a statically quantised int8 model (ONNX Runtime's tools) to --output "
+        "and report its size, latency, accuracy and macro F1 beside the float model's",
+    )
+    p.add_argument("--calibration", metavar="DATASET", help="with --quantize: the dataset "
+                   "whose training images calibrate it and whose test part scores it")  # fmt: skip
+    p.add_argument("--calibration-images", type=int, default=256, metavar="N")
+    p.add_argument("--data-dir", default=None, help="TFDS data directory (--calibration)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     add_backend_arg(p)
     p.set_defaults(func=run_export)
@@ -213,6 +232,7 @@ def run_predict(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         detect=args.detect,
         threads=threads,
+        runtime=args.engine,
     )
     writer = records.RecordWriter(args.output, predictor.class_names) if args.output else None
     shown: list[dict] | None = None if args.output else []
@@ -278,13 +298,60 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--format must be one of {', '.join(EXPORT_FORMATS)}. Received: format={args.format!r}"
         )
+    if (args.check_runtimes or args.quantize) and args.format != "onnx":
+        flag = "--check-runtimes" if args.check_runtimes else "--quantize"
+        raise ValueError(f"{flag} works on .onnx files only. Received: --format {args.format}")
+    if args.quantize and not args.calibration:
+        raise ValueError("--quantize int8 needs --calibration DATASET. Received: no --calibration")
+    if args.quantize:
+        _count("--calibration-images", str(args.calibration_images))
     _check_model_path(args.model_path, (".keras",))
     opset = _count("--opset", args.opset)
     _keras_backend(args)
+    from ferzoo.serving import export as ex
     from ferzoo.serving.engines import load_model
-    from ferzoo.serving.export import export_model
+    from ferzoo.serving.runtimes import format_table
 
     model, info = load_model(args.model_path)
-    diff = export_model(model, args.output, args.format, info=info, atol=args.atol, opset=opset)
+    if args.quantize:
+        return _export_int8(args, model, info, opset)
+    diff = ex.export_model(model, args.output, args.format, info=info, atol=args.atol, opset=opset)
     print(f"wrote {args.output} ({args.format}); max |export - keras| = {diff:.3g}")
+    if args.check_runtimes:
+        print(format_table(ex.check_runtimes(model, args.output, info)))
+    return 0
+
+
+def _export_int8(args: argparse.Namespace, model, info: dict, opset: int | None) -> int:
+    """`ferzoo export --quantize int8`: the float export in a temporary folder, the int8 model
+    at --output, and the table of both (size, latency, test accuracy and macro F1)."""
+    import tempfile
+
+    import numpy as np
+
+    from ferzoo.serving import export as ex
+    from ferzoo.serving import quantize as q
+    from ferzoo.serving.runtimes import format_table
+
+    calibration, test, names = q.dataset_images(
+        args.calibration, info, int(info["image_size"]), args.calibration_images, args.data_dir
+    )
+    if info.get("class_names") and len(info["class_names"]) != len(names):
+        raise ValueError(
+            f"The model has {len(info['class_names'])} classes, {args.calibration} has "
+            f"{len(names)}. Received: --calibration {args.calibration}"
+        )
+    if ex.export_metadata(model, info, "")["input_layout"] == "NCHW":
+        calibration = np.moveaxis(calibration, -1, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = os.path.join(tmp, "float32.onnx")
+        diff = ex.export_model(model, float_path, "onnx", info=info, atol=args.atol, opset=opset)
+        q.quantize_int8(float_path, args.output, calibration)
+        rows = q.compare({"float32": float_path, "int8": args.output}, test, names)
+        rows["float32"]["path"] = "(not kept)"
+        if args.check_runtimes:
+            print(format_table(ex.check_runtimes(model, args.output, info)))
+    print(f"wrote {args.output} (int8, {len(calibration)} calibration images from "
+          f"{args.calibration}); float export max |onnx - keras| = {diff:.3g}")  # fmt: skip
+    print(q.format_comparison(rows))
     return 0

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from ferzoo.layers import _checks
+from ferzoo.layers._shapes import with_unit_axes
 from ferzoo.layers.morlet_activation import MorletActivation
 
 
@@ -36,9 +37,7 @@ def channels_and_spatial_axes(input_shape, data_format):
 
 def broadcast_per_channel(weights, spatial_axes):
     """`(batch, C)` -> `(batch, 1, 1, C)` or `(batch, C, 1, 1)`: a size-1 axis per spatial axis."""
-    for axis in spatial_axes:
-        weights = ops.expand_dims(weights, axis=axis)
-    return weights
+    return with_unit_axes(weights, spatial_axes)
 
 
 def check_ratio_fits(argument: str, ratio: int, channels: int) -> None:

@@ -7,6 +7,7 @@ from keras import ops
 
 from ferzoo.layers import _checks
 from ferzoo.layers._precision import at_least_float32
+from ferzoo.layers._shapes import with_unit_axes
 
 _SQUASH_EPSILON = 1e-7
 
@@ -135,23 +136,45 @@ class Capsule(keras.layers.Layer):
             regularizer=self.kernel_regularizer,
         )
 
+    def _predictions(self, inputs):
+        """`u_hat[b, i, j, :] = u[b, i, :] @ W[i, j]` (or `W[j]` when shared), `(b, i, j, e)`.
+
+        A broadcast product summed over the input dimension, and reshapes to constant shapes,
+        rather than einsums: exported graphs then hold no rank-5 transpose, no Shape-driven
+        reshape and no transpose of the batch axis (OpenVINO and OpenCV's DNN module reject or
+        misread these); the values are the same sums.
+        """
+        num_inputs, input_dim = inputs.shape[1], self.kernel.shape[-2]
+        j, e = self.num_capsules, self.capsule_dim
+        if self.share_weights:  # (j, d, e) -> (d, j*e)
+            kernel = ops.reshape(ops.transpose(self.kernel, (1, 0, 2)), (input_dim, j * e))
+        else:  # (i, j, d, e) -> (i, d, j*e)
+            kernel = ops.transpose(self.kernel, (0, 2, 1, 3))
+            kernel = ops.reshape(kernel, (num_inputs, input_dim, j * e))
+        u = with_unit_axes(ops.cast(inputs, kernel.dtype), (3,))  # (b, i, d, 1)
+        u_hat = ops.sum(u * kernel, axis=2)  # (b, i, j*e)
+        if num_inputs is None:
+            return ops.reshape(u_hat, (ops.shape(u_hat)[0], -1, j, e))
+        return ops.reshape(u_hat, (-1, num_inputs, j, e))
+
     def call(self, inputs, return_coupling: bool = False):
-        # Predictions u_hat[b, i, j, :] = u[b, i, :] @ W[i, j] (or W[j] when shared).
-        if self.share_weights:
-            u_hat = ops.einsum("bid,jde->bije", inputs, self.kernel)
-        else:
-            u_hat = ops.einsum("bid,ijde->bije", inputs, self.kernel)
         # The routing sums over all input capsules: float32, so that float16 cannot overflow.
-        u_hat = at_least_float32(u_hat)
-        logits = ops.zeros_like(u_hat[..., 0])  # (batch, num_inputs, num_capsules)
-        outputs = coupling = None
+        u_hat = at_least_float32(self._predictions(inputs))  # (batch, num_inputs, j, e)
+        logits = coupling = None
         for iteration in range(self.routings):
-            coupling = ops.softmax(logits, axis=-1)
-            outputs = squash(ops.einsum("bij,bije->bje", coupling, u_hat))
+            if logits is None:  # softmax of zero logits: every coupling is 1 / num_capsules
+                weighted = ops.sum(u_hat, axis=1) * (1.0 / self.num_capsules)
+            else:
+                coupling = ops.softmax(logits, axis=-1)  # (batch, num_inputs, num_capsules)
+                weighted = ops.sum(with_unit_axes(coupling, (3,)) * u_hat, axis=1)
+            outputs = squash(weighted)  # (batch, num_capsules, capsule_dim)
             if iteration < self.routings - 1:
-                logits = logits + ops.einsum("bije,bje->bij", u_hat, outputs)
+                agreement = ops.sum(u_hat * with_unit_axes(outputs, (1,)), axis=-1)
+                logits = agreement if logits is None else logits + agreement
         outputs = ops.cast(outputs, self.compute_dtype)
         if return_coupling:
+            if coupling is None:
+                coupling = ops.softmax(ops.zeros_like(u_hat[..., 0]), axis=-1)
             return outputs, ops.cast(coupling, self.compute_dtype)
         return outputs
 

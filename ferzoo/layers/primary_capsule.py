@@ -118,7 +118,12 @@ class PrimaryCapsule(keras.layers.Layer):
         features = self.conv(inputs)
         if self.data_format == "channels_first":
             features = ops.transpose(features, (0, 2, 3, 1))
-        capsules = ops.reshape(features, (ops.shape(features)[0], -1, self.capsule_dim))
+        size = tuple(features.shape[1:])
+        if None in size:
+            capsules = ops.reshape(features, (ops.shape(features)[0], -1, self.capsule_dim))
+        else:  # a constant shape (batch -1): no Shape-driven Reshape in an exported graph
+            count = size[0] * size[1] * size[2] // self.capsule_dim
+            capsules = ops.reshape(features, (-1, count, self.capsule_dim))
         return squash(capsules, axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from ferzoo.layers import _checks
+from ferzoo.layers._shapes import with_unit_axes
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
@@ -132,7 +133,9 @@ class WideAttention(keras.layers.Layer):
             max_h = ops.transpose(ops.max(inputs, axis=3), (0, 2, 1))
             avg_w = ops.transpose(ops.mean(inputs, axis=2), (0, 2, 1))
             max_w = ops.transpose(ops.max(inputs, axis=2), (0, 2, 1))
-        height, width = ops.shape(avg_h)[1], ops.shape(avg_w)[1]
+        # Python ints where the map's size is known: constant slices in an exported graph.
+        height = avg_h.shape[1] if avg_h.shape[1] is not None else ops.shape(avg_h)[1]
+        width = avg_w.shape[1] if avg_w.shape[1] is not None else ops.shape(avg_w)[1]
         strips = ops.concatenate([avg_h, avg_w, max_h, max_w], axis=1)  # (B, 2(H+W), C)
         strips = self.activation(self.norm(self.squeeze(strips), training=training))
         # Split back, then sum the average and max parts per direction.
@@ -146,11 +149,11 @@ class WideAttention(keras.layers.Layer):
         """The per-pixel, per-channel weights `a_h * a_w`, broadcast to the input's shape."""
         a_h, a_w = self._direction_weights(inputs, training=training)
         if self.data_format == "channels_last":
-            weights = a_h[:, :, None, :] * a_w[:, None, :, :]
+            weights = with_unit_axes(a_h, (2,)) * with_unit_axes(a_w, (1,))
         else:
             a_h = ops.transpose(a_h, (0, 2, 1))  # (B, C, H)
             a_w = ops.transpose(a_w, (0, 2, 1))  # (B, C, W)
-            weights = a_h[:, :, :, None] * a_w[:, :, None, :]
+            weights = with_unit_axes(a_h, (3,)) * with_unit_axes(a_w, (2,))
         return weights
 
     def call(self, inputs, training=None):

@@ -1,7 +1,9 @@
-"""The engines that turn a batch of preprocessed faces into scores: Keras or ONNX Runtime.
+"""The engines that turn a batch of preprocessed faces into scores: Keras, ONNX Runtime or
+OpenVINO.
 
 `load_engine(path)` picks by the file: a `.keras` file runs through Keras (the backend of this
-process), an `.onnx` file through ONNX Runtime, without importing Keras or any backend. Both
+process), an `.onnx` file through ONNX Runtime (or OpenVINO, `runtime="openvino"`), without
+importing Keras or any backend. Both
 take float32 `(B, S, S, 3)` RGB batches as `ferzoo.data.preprocess` returns them (stacked) and
 return `(B, num_classes)` float32 scores; both carry `info`: `class_names`, `image_size`,
 `normalization` and, where known, `model`, `dataset`, `protocol`, `metrics`.
@@ -123,16 +125,77 @@ class KerasEngine:
         return np.asarray(self.model.predict_on_batch(x), np.float32)
 
 
+#: The runtimes an `OnnxEngine` can run an `.onnx` file in.
+ONNX_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def _open_onnxruntime(path: str, threads, spinning: bool, providers):
+    """`(run, input_shape, output_shape, metadata)` of `path` in ONNX Runtime."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only, not the optimiser's notes
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+    session = ort.InferenceSession(
+        path, options, providers=list(providers or ["CPUExecutionProvider"])
+    )
+    name = session.get_inputs()[0].name
+    return (
+        lambda x: session.run(None, {name: x})[0],
+        list(session.get_inputs()[0].shape),
+        list(session.get_outputs()[0].shape),
+        session.get_modelmeta().custom_metadata_map,
+    )
+
+
+def _open_openvino(path: str, threads):
+    """`(run, input_shape, output_shape, metadata)` of `path` in OpenVINO (CPU, float32)."""
+    try:
+        import onnx
+        import openvino as ov
+    except ImportError as err:
+        raise ValueError(
+            "--engine openvino needs OpenVINO: pip install 'ferzoo[openvino]'. "
+            "Received: engine='openvino'"
+        ) from err
+    from ferzoo.serving.runtimes import OPENVINO_CONFIG
+
+    config = dict(OPENVINO_CONFIG)
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    compiled = ov.Core().compile_model(path, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def dims(port) -> list:
+        return [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+
+    stored = onnx.load(path, load_external_data=False).metadata_props
+    return (
+        lambda x: request.infer([x])[compiled.output(0)],
+        dims(compiled.input(0)),
+        dims(compiled.output(0)),
+        {p.key: p.value for p in stored},
+    )
+
+
 class OnnxEngine:
-    """Scores from an `.onnx` file on ONNX Runtime (CPU), with no Keras or backend import.
+    """Scores from an `.onnx` file on ONNX Runtime or OpenVINO (CPU), with no Keras or backend
+    import.
 
     Args:
         path: the `.onnx` file (`ferzoo export --format onnx` stores the metadata it reads;
             other files work when their input is `(B, S, S, 3)` or `(B, 3, S, S)`).
         class_names: overrides the stored class names.
-        threads: intra-op threads; None: ONNX Runtime's default (one per physical core).
-        spinning: let idle threads spin (lower latency on an idle machine, see Reference above).
+        threads: intra-op threads; None: the runtime's default (one per physical core).
+        spinning: ONNX Runtime: let idle threads spin (lower latency on an idle machine, see
+            Reference above).
         providers: ONNX Runtime execution providers; default CPU.
+        runtime: "onnxruntime" (default) or "openvino" (`pip install 'ferzoo[openvino]'`;
+            float32 on the CPU, see `ferzoo.serving.runtimes`).
     """
 
     kind = "onnx"
@@ -145,31 +208,28 @@ class OnnxEngine:
         threads: int | None = None,
         spinning: bool = False,
         providers: Sequence[str] | None = None,
+        runtime: str = "onnxruntime",
     ) -> None:
-        import onnxruntime as ort
-
+        if runtime not in ONNX_RUNTIMES:
+            raise ValueError(f"engine must be one of {ONNX_RUNTIMES}. Received: engine={runtime!r}")
         if not os.path.isfile(path):
             raise ValueError(f"No model file at {path!r}. Received: model={path!r}")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only, not the optimiser's notes
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         try:
-            self.session = ort.InferenceSession(
-                path, options, providers=list(providers or ["CPUExecutionProvider"])
-            )
-        except Exception as err:  # ORT raises its own error types for unreadable files
+            if runtime == "openvino":
+                opened = _open_openvino(path, threads)
+            else:
+                opened = _open_onnxruntime(path, threads, spinning, providers)
+        except ValueError:
+            raise
+        except Exception as err:  # each runtime raises its own error types for unreadable files
+            name = "ONNX Runtime" if runtime == "onnxruntime" else "OpenVINO"
             raise ValueError(
-                f"ONNX Runtime cannot load {path!r} ({str(err).splitlines()[0][:200]}). "
+                f"{name} cannot load {path!r} ({str(err).splitlines()[0][:200]}). "
                 f"Received: model={path!r}"
             ) from err
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        shape = list(inp.shape)
-        meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.runtime = runtime
+        self._run, shape, out_shape, stored = opened
+        meta = parse_metadata(stored)
         self.channels_first = meta.get("input_layout") == "NCHW" or (
             "input_layout" not in meta and shape[1] == 3 and shape[-1] != 3
         )
@@ -179,7 +239,7 @@ class OnnxEngine:
                 f"{path!r} has no fixed input size and no ferzoo metadata. Received: "
                 f"input_shape={shape}"
             )
-        num_outputs = self.session.get_outputs()[0].shape[-1]
+        num_outputs = out_shape[-1]
         if not isinstance(num_outputs, int):
             num_outputs = len(meta.get("class_names") or class_names or [])
         self.info = _finish_info(meta, int(num_outputs), side, class_names)
@@ -188,7 +248,7 @@ class OnnxEngine:
         """`(B, S, S, 3)` float32 -> `(B, num_classes)` float32."""
         x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
         x = np.ascontiguousarray(x, np.float32)
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], np.float32)
+        return np.asarray(self._run(x), np.float32)
 
 
 def load_engine(
@@ -197,15 +257,22 @@ def load_engine(
     *,
     threads: int | None = None,
     spinning: bool = False,
+    runtime: str = "onnxruntime",
 ) -> KerasEngine | OnnxEngine:
     """A `KerasEngine` for a `.keras` path or a `keras.Model`, an `OnnxEngine` for `.onnx`
-    (an engine given is returned as it is).
+    run by `runtime` (an engine given is returned as it is).
 
     Raises:
-        ValueError: for a missing file or another suffix.
+        ValueError: for a missing file, another suffix, or a runtime other than ONNX Runtime
+            for a Keras model.
     """
     if isinstance(model, KerasEngine | OnnxEngine):
         return model
+    keras_model = not isinstance(model, str | os.PathLike) or (
+        os.fspath(model).lower().endswith(".keras")
+    )
+    if runtime != "onnxruntime" and keras_model:
+        raise ValueError(f"--engine {runtime} runs .onnx files only. Received: model={model}")
     if not isinstance(model, str | os.PathLike):
         return KerasEngine(model, class_names)
     path = os.fspath(model)
@@ -215,5 +282,5 @@ def load_engine(
     if not os.path.isfile(path):
         raise ValueError(f"No model file at {path!r}. Received: model={path!r}")
     if suffix == ".onnx":
-        return OnnxEngine(path, class_names, threads=threads, spinning=spinning)
+        return OnnxEngine(path, class_names, threads=threads, spinning=spinning, runtime=runtime)
     return KerasEngine(path, class_names)

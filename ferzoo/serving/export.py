@@ -15,7 +15,10 @@ left behind and a ValueError says by how much it differed.
 The ONNX graph is then finished by `ferzoo.serving.onnx_graph`: input `image` (float32, the
 model's layout, RGB in [0, 1] after the stored normalisation), output `scores`, dimension 0
 `batch`, the stem's zero pad folded into its max pool, the MsC stem's concatenation moved
-after its pool, and (JAX) the pools ONNX Runtime cannot run rewritten.
+after its pool, (JAX) the pools ONNX Runtime cannot run rewritten, nodes on constants
+computed, every Shape-driven Reshape given a constant target and the pooled map flattened, so
+that OpenVINO and OpenCV DNN take the graph too (`check_runtimes` runs it in each installed
+runtime; `ferzoo.serving.quantize` makes an int8 model of it).
 
 Example:
 
@@ -195,8 +198,12 @@ def _write_onnx(model, path: str, opset: int | None, backend: str, table: dict) 
     graph = onnx.load(path)
     if backend == "jax":
         onnx_graph.split_nd_max_pools(graph)
+    onnx_graph.fold_constants(graph)
     onnx_graph.fold_pad_into_max_pool(graph)
     onnx_graph.split_concat_before_pool(graph)
+    onnx_graph.static_reshapes(graph)
+    onnx_graph.flatten_pooled(graph)
+    onnx_graph.gather_pool_to_matmul(graph)
     onnx_graph.finish(graph, table, graph_name=model.name)
     onnx.checker.check_model(graph)
     onnx.save(graph, path)
@@ -330,6 +337,34 @@ def export_model(
         files.write_json(tflite_metadata_path(path), meta.parse_metadata(table))
     readable(path)
     return diff
+
+
+def _face_batch(model, info: Mapping[str, Any] | None, count: int = 4) -> np.ndarray:
+    """`count` drawn faces (`ferzoo.synthetic`), preprocessed and normalised as `ferzoo predict`
+    feeds them, in the model's layout."""
+    from ferzoo import synthetic
+    from ferzoo.data.imaging import preprocess
+    from ferzoo.pretrained.normalization import normalize
+
+    table = export_metadata(model, info, "")
+    side, first = int(table["input_size"]), table["input_layout"] == "NCHW"
+    rng = np.random.default_rng(0)
+    faces = [
+        preprocess(synthetic.draw_face(rng, synthetic.subject_params(rng), i % 7, 96), side)
+        for i in range(count)
+    ]
+    x = normalize(np.stack(faces), (info or {}).get("normalization"))
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1) if first else x, np.float32)
+
+
+def check_runtimes(model, path: str, info: Mapping[str, Any] | None = None, repeats: int = 20):
+    """Run the `.onnx` export at `path` in every installed runtime against `model` (Keras), on
+    random inputs (batch 1 and 3) and drawn faces; `ferzoo.serving.runtimes.check_runtimes`'s
+    rows (runtime, loads, max difference, same shape, batch-1 latency)."""
+    from ferzoo.serving import runtimes
+
+    inputs = [*_inputs(model), _face_batch(model, info)]
+    return runtimes.check_runtimes(path, inputs, _keras_outputs(model, inputs), repeats=repeats)
 
 
 def tflite_metadata_path(path: str) -> str:

@@ -345,3 +345,222 @@ def split_concat_before_pool(model) -> int:
         moved += 1
         producers, consumers, initializers = _maps(graph)
     return moved
+
+
+def _probe_shapes(model, batches=(1, 2)) -> list[dict[str, tuple]]:
+    """The shape of the input and of every tensor the nodes of `model` compute, run by ONNX
+    Runtime at each batch size in `batches` (random inputs of the input's fixed trailing
+    shape)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    listed = {v.name for v in probe.graph.output}
+    for name in (o for node in probe.graph.node for o in node.output):
+        if name and name not in listed:
+            probe.graph.output.append(onnx.ValueInfoProto(name=name))
+            listed.add(name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    first = session.get_inputs()[0]
+    names = [o.name for o in session.get_outputs()]
+    rng = np.random.default_rng(0)
+    shapes = []
+    for n in batches:
+        x = rng.random((n, *first.shape[1:])).astype(np.float32)
+        values = session.run(None, {first.name: x})
+        found = {name: tuple(np.shape(v)) for name, v in zip(names, values, strict=True)}
+        shapes.append({first.name: x.shape, **found})
+    return shapes
+
+
+def prune(model) -> int:
+    """Remove the nodes whose outputs nothing uses; returns how many."""
+    graph = model.graph
+    used = {v.name for v in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(name in used for name in node.output):
+            keep.append(node)
+            used.update(node.input)
+    removed = len(graph.node) - len(keep)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    return removed
+
+
+def static_reshapes(model) -> int:
+    """Give every Reshape whose target shape is computed (`Shape -> Gather -> Concat`, as
+    tf2onnx writes `tf.tensordot` and a reshape by `tf.shape`) a constant target instead, with
+    -1 for the one dimension that follows the batch; then drop the shape arithmetic.
+
+    The input's trailing dimensions are fixed (the model's image size), so every such target is
+    a constant but for the batch: the graph is run at batch 1 and 2 to read each Reshape's
+    output shape. OpenCV's DNN module cannot import Shape nodes, and OpenVINO then knows every
+    rank. A Reshape where more than one dimension follows the batch is left alone.
+
+    Returns:
+        How many Reshapes now have a constant target.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    constant = {i.name for i in graph.initializer}
+    reshapes = [n for n in graph.node if n.op_type == "Reshape" and n.input[1] not in constant]
+    if not reshapes:
+        return 0
+    one, two = _probe_shapes(model)
+    fixed = 0
+    for node in reshapes:
+        a, b = one[node.output[0]], two[node.output[0]]
+        moving = [k for k in range(len(a)) if a[k] != b[k]] if len(a) == len(b) else None
+        if moving is None or len(moving) > 1:
+            continue
+        target = [-1 if k in moving else int(d) for k, d in enumerate(a)]
+        name = f"{node.output[0]}_static_shape"
+        graph.initializer.append(numpy_helper.from_array(np.array(target, np.int64), name))
+        node.input[1] = name
+        fixed += 1
+    prune(model)
+    return fixed
+
+
+def flatten_pooled(model) -> int:
+    """`GlobalAveragePool -> Squeeze(axes 2, 3)` becomes `GlobalAveragePool -> Flatten`: the same
+    `(batch, C)`, and OpenCV's DNN module keeps the batch axis (after the Squeeze it returned
+    `(batch, 1, classes)`). Returns how many Squeezes were replaced."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, _, initializers = _maps(graph)
+    replaced = 0
+    for i, node in enumerate(graph.node):
+        source = producers.get(node.input[0]) if node.op_type == "Squeeze" else None
+        if source is None or source.op_type not in ("GlobalAveragePool", "GlobalMaxPool"):
+            continue
+        axes = initializers.get(node.input[1]) if len(node.input) > 1 else None
+        values = _attrs(node).get("axes") if axes is None else numpy_helper.to_array(axes)
+        if values is None or sorted(int(v) for v in values) != [2, 3]:
+            continue
+        flat = helper.make_node("Flatten", [node.input[0]], list(node.output), axis=1)
+        flat.name = node.name
+        graph.node.remove(node)
+        graph.node.insert(i, flat)
+        replaced += 1
+    return replaced
+
+
+def fold_constants(model) -> int:
+    """Compute every node whose inputs are all constants once, now, and store its outputs as
+    initializers (jax2onnx writes each batch norm's `rsqrt(var + eps) * gamma`, `-mean` ... as
+    nodes on constants; OpenCV's DNN module cannot import a Neg of a constant).
+
+    Returns:
+        How many nodes were folded.
+    """
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph = model.graph
+    constants = {i.name: i for i in graph.initializer}
+    opsets = list(model.opset_import)
+    folded = []
+    for node in graph.node:
+        names = [n for n in node.input if n]
+        if node.domain not in ("", "ai.onnx") or not all(n in constants for n in names):
+            continue
+        if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "Multinomial"):
+            continue
+        single = helper.make_model(
+            helper.make_graph(
+                [node],
+                "fold",
+                [],
+                [helper.make_empty_tensor_value_info(o) for o in node.output],
+                initializer=[constants[n] for n in set(names)],
+            ),
+            opset_imports=opsets,
+        )
+        values = ReferenceEvaluator(single).run(None, {})
+        for name, value in zip(node.output, values, strict=True):
+            constants[name] = numpy_helper.from_array(np.asarray(value), name)
+            graph.initializer.append(constants[name])
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    return len(folded)
+
+
+def _window_mean_matrix(indices: np.ndarray, height: int, width: int) -> np.ndarray | None:
+    """`(H*W, P*Q)`: the mean over each window of `indices` `(P, kh, Q, kw, 2)` as a matrix."""
+    if indices.ndim != 5 or indices.shape[-1] != 2:
+        return None
+    rows, kh, cols, kw, _ = indices.shape
+    matrix = np.zeros((height * width, rows * cols), np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            for p, q in indices[i, :, j, :].reshape(-1, 2):
+                matrix[int(p) * width + int(q), i * cols + j] += 1.0 / (kh * kw)
+    return matrix
+
+
+def gather_pool_to_matmul(model) -> int:
+    """PyTorch's adaptive average pool of a map smaller than its output (`Transpose(2, 3, 0, 1)
+    -> GatherND(constant windows) -> Transpose(4, 5, 0, 1, 2, 3) -> ReduceMean(-3, -1)`) becomes
+    `Reshape (B, C, H*W) -> MatMul(constant) -> Reshape (B, C, P, Q)`: the same means, in rank 3
+    and 4 (OpenCV's DNN module has no GatherND). Returns how many pools were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, consumers, initializers = _maps(graph)
+    rewritten = 0
+    for node in [n for n in graph.node if n.op_type == "GatherND"]:
+        first, second = producers.get(node.input[0]), _only_user(consumers, node.output[0])
+        mean = second and _only_user(consumers, second.output[0])
+        if not (first and second and mean) or node.input[1] not in initializers:
+            continue
+        if first.op_type != "Transpose" or _attrs(first).get("perm") != [2, 3, 0, 1]:
+            continue
+        if second.op_type != "Transpose" or _attrs(second).get("perm") != [4, 5, 0, 1, 2, 3]:
+            continue
+        axes = initializers.get(mean.input[1]) if len(mean.input) > 1 else None
+        if mean.op_type != "ReduceMean" or axes is None or _attrs(mean).get("keepdims") != 0:
+            continue
+        if sorted(int(a) % 6 for a in numpy_helper.to_array(axes)) != [3, 5]:
+            continue
+        shape = _probe_shapes(model, (1,))[0][first.input[0]]  # (1, C, H, W)
+        indices = numpy_helper.to_array(initializers[node.input[1]])
+        matrix = _window_mean_matrix(indices, shape[2], shape[3])
+        if matrix is None:
+            continue
+        base = f"{node.output[0]}_as_matmul"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], shape[2] * shape[3]]), f"{base}_in"
+                ),
+                numpy_helper.from_array(matrix, f"{base}_m"),
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], indices.shape[0], indices.shape[2]]), f"{base}_out"
+                ),
+            ]
+        )
+        at = list(graph.node).index(mean)
+        new = [
+            helper.make_node("Reshape", [first.input[0], f"{base}_in"], [f"{base}_flat"]),
+            helper.make_node("MatMul", [f"{base}_flat", f"{base}_m"], [f"{base}_pooled"]),
+            helper.make_node("Reshape", [f"{base}_pooled", f"{base}_out"], [mean.output[0]]),
+        ]
+        for offset, item in enumerate(new):
+            graph.node.insert(at + offset, item)
+        for old in (node, second, mean):
+            graph.node.remove(old)
+        rewritten += 1
+        producers, consumers, initializers = _maps(graph)
+    prune(model)
+    return rewritten

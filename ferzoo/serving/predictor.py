@@ -91,6 +91,7 @@ class Predictor:
             for pictures that are already face crops).
         margin: how far each detected box is widened on each side (the datasets' margin).
         threads: ONNX Runtime intra-op threads (None: its default); ignored for Keras.
+        runtime: what runs an `.onnx` model: "onnxruntime" (default) or "openvino".
 
     Attributes:
         class_names, image_size, normalization, info: the model's facts; `engine` the engine.
@@ -110,6 +111,7 @@ class Predictor:
         detect: bool = True,
         margin: float = face_lib.CROP_MARGIN,
         threads: int | None = None,
+        runtime: str = "onnxruntime",
     ) -> None:
         self.batch_size = _check_positive("batch_size", batch_size)
         if threads is not None:
@@ -118,7 +120,7 @@ class Predictor:
             raise ValueError(f"margin must be >= 0. Received: margin={margin}")
         self.detect = bool(detect)
         self.margin = float(margin)
-        self.engine = load_engine(model, class_names, threads=threads)
+        self.engine = load_engine(model, class_names, threads=threads, runtime=runtime)
         self.info = self.engine.info
         self.class_names = list(self.info["class_names"])
         self.image_size = int(self.info["image_size"])
