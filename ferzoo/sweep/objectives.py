@@ -11,7 +11,7 @@ Reference:
     The latency is the batch-1 latency of the trial's trained model on the worker, in the engine
     the model will be served with: ONNX Runtime (CPU) on the file `ferzoo export` would write,
     where ONNX Runtime and the backend's exporter are installed, else Keras `predict_on_batch`.
-    The median of `REPEATS` runs after `WARMUP` (the median, because a worker's host is shared
+    The median of `REPEATS` runs after two warm-ups (the median, because a worker's host is shared
     and the mean would follow its outliers). Optuna cannot prune a multi-objective study
     (`Trial.report` is single-objective), so its trials run every epoch.
 """
@@ -19,16 +19,14 @@ Reference:
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 COSTS = ("macs", "params", "latency_ms")
-WARMUP, REPEATS = 3, 30
+REPEATS = 30  # after two warm-up runs (`ferzoo.serving.runtimes.latency_ms`)
 
 
 def parse(text: str) -> tuple[str, tuple[str, ...]]:
@@ -59,29 +57,13 @@ def _batch(model) -> np.ndarray:
     return np.random.default_rng(0).random(shape, dtype=np.float32)
 
 
-def _median_ms(run, x: np.ndarray) -> float:
-    for _ in range(WARMUP):
-        run(x)
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def _onnx_runner(model, folder: str):
-    import onnxruntime as ort
-
+    from ferzoo.serving import runtimes
     from ferzoo.serving.export import export_model
 
     path = os.path.join(folder, "model.onnx")
     export_model(model, path, "onnx", check=False)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})
+    return runtimes.open_model("onnxruntime", path)
 
 
 def measure_latency(model) -> dict[str, Any]:
@@ -91,6 +73,8 @@ def measure_latency(model) -> dict[str, Any]:
         `{"latency_ms", "latency_engine"}` (`"onnxruntime"` or `"keras"`) and, when ONNX
         Runtime could not be used, `"latency_note"`: why (its first line).
     """
+    from ferzoo.serving.runtimes import latency_ms
+
     x = _batch(model)
     with tempfile.TemporaryDirectory(prefix="ferzoo-latency-") as folder:
         try:
@@ -98,8 +82,8 @@ def measure_latency(model) -> dict[str, Any]:
         except Exception as err:  # no onnxruntime or exporter, or this model does not export
             note = (str(err).strip().splitlines() or [type(err).__name__])[0]
         else:
-            return {"latency_ms": _median_ms(run, x), "latency_engine": "onnxruntime"}
-    ms = _median_ms(model.predict_on_batch, x)
+            return {"latency_ms": latency_ms(run, x, REPEATS), "latency_engine": "onnxruntime"}
+    ms = latency_ms(model.predict_on_batch, x, REPEATS)
     return {"latency_ms": ms, "latency_engine": "keras", "latency_note": note}
 
 

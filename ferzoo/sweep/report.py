@@ -483,21 +483,21 @@ def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
     folder = own_report_dir(settings)
     plots = write_plots(study, folder)
     summary = os.path.join(folder, "summary.md")
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
         files.write_text(summary, summary_markdown(study, settings, None, None, plots))
         raise SweepError(f"no trial of study {settings.study_name!r} completed")
     try:
-        best = objectives.pick_best(
-            study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
-            settings.study.direction == "maximize", settings.budgets,
-        )  # fmt: skip
+        best = objectives.pick_best(complete, settings.study.direction == "maximize",
+                                    settings.budgets)  # fmt: skip
     except ValueError as err:
         files.write_text(summary, summary_markdown(study, settings, None, None, plots))
         raise SweepError(str(err)) from None
     params = {**best.user_attrs.get("fixed", {}), **best.params}
     built = to_build(params, settings.study)
     run_dir = os.path.join(folder, "best")
-    test = _previous_test(settings, best.number) if retrain else None
+    previous = _previous_record(settings)
+    test = _previous_test(previous, settings, best.number) if retrain else None
     if retrain and test is None:
         test = retrain_best(settings, *built, run_dir, train_fn=train_fn)
     baselines = None
@@ -505,7 +505,7 @@ def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
         baselines = paper_baselines.compare(
             settings, study, params, test, folder,
             functools.partial(retrain_best, train_fn=train_fn),
-            previous=_previous_record(settings).get("baselines"),
+            previous=previous.get("baselines"),
         )  # fmt: skip
     record = best_record(settings, study, best, params, built, test, run_dir)
     record["baselines"] = jsonable(baselines)
@@ -521,9 +521,9 @@ def _previous_record(settings: SweepSettings) -> dict[str, Any]:
     return files.read_json(path) if os.path.exists(path) else {}
 
 
-def _previous_test(settings: SweepSettings, trial_number: int) -> dict[str, Any] | None:
-    """The test result best.json holds for this best trial, if it was retrained already."""
-    previous = _previous_record(settings)
+def _previous_test(previous: Mapping[str, Any], settings: SweepSettings, trial_number: int):
+    """The test result an earlier best.json (`previous`) holds for this best trial, if it was
+    retrained already (None otherwise)."""
     test = previous.get("test")
     folds = len((test or {}).get("cv", {}).get("folds", [])) if test else 0
     if previous.get("trial") == trial_number and test and folds == settings.final_folds:
