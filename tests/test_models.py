@@ -1,10 +1,10 @@
 """The model zoo: every registered model trains a step; names, overrides and input checks.
 
 Parametrized over `ferzoo.list_models()`, so a new variant is tested the moment it is registered:
-each model, in float32 and under both mixed-precision policies, takes one SGD step in which
-every trainable weight changes (timm's registry test), and outputs float32 probabilities or
-capsule lengths. Inputs are batch 2 at each model's minimum size (at least 33 px, see
-`MIN_TEST_SIZE`).
+each model in float32 (and under both mixed-precision policies the fewest models that hold every
+choice of the families' tables) takes one SGD step in which every trainable weight changes (timm's
+registry test), and outputs float32 probabilities or capsule lengths. Inputs are batch 2 at
+each model's minimum size (at least 33 px, see `MIN_TEST_SIZE`).
 """
 
 from __future__ import annotations
@@ -135,8 +135,43 @@ def _train_step(model, policy, x, labels, graph=False):
     return unchanged
 
 
-@pytest.mark.parametrize("policy", precision.POLICIES)
-@pytest.mark.parametrize("name", ferzoo.list_models())
+# The papers' models first, so that they are the ones trained under the mixed policies.
+PAPER_MODELS = ("resnet18", "msc_wca_resnet18", "wamf_resnet18", "cnn", "wca_mcnn")
+
+
+def _features(name: str) -> set:
+    """What a variant adds to its family's builder: its table row's choices, depth aside."""
+    entry = registry.get_entry(name)
+    row = {k: v for k, v in entry.defaults.items() if k != "depths"}
+    return {(entry.family, "")} | {(entry.family, k, repr(v)) for k, v in row.items()}
+
+
+def _precision_cases():
+    """Every model in float32; under the mixed policies, the fewest models that together hold
+    every choice of every family's table (greedily, the papers' models first).
+
+    A mixed policy changes dtypes layer by layer, so a model whose every choice (stem,
+    attention, fusion, head, ...) another mixed-policy case already trains adds nothing but
+    minutes: `wa_resnet18_caps` is covered by `wamf_resnet18`, each `*34` variant by its
+    `*18` twin (the mixed step runs ResNets with one block per stage, below).
+    """
+    names = ferzoo.list_models()
+    cases, covered = [(name, "float32") for name in names], set()
+    for name in [n for n in PAPER_MODELS if n in names] + names:
+        if not _features(name) <= covered:
+            covered |= _features(name)
+            cases += [(name, policy) for policy in precision.POLICIES if policy != "float32"]
+    return cases
+
+
+def test_mixed_precision_cases_hold_every_choice():
+    mixed = {n for n, p in _precision_cases() if p == "mixed_bfloat16"}
+    assert set(PAPER_MODELS) | {"wse_mcnn"} <= mixed
+    assert not mixed & {"resnet34", "wamf_resnet34", "msc_wca_resnet34", "wa_resnet18_caps"}
+    assert set().union(*map(_features, mixed)) == set().union(*map(_features, ferzoo.list_models()))
+
+
+@pytest.mark.parametrize(("name", "policy"), _precision_cases())
 def test_model_trains_a_step_in_every_precision(name, policy):
     keras.utils.set_random_seed(0)
     family = registry.get_entry(name).family
