@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from ferzoo import defaults
@@ -97,8 +96,18 @@ def draw(seed: int, strength: float, shape: tuple[int, ...]) -> Draw:
     scales the same crop, rotation and colour change up.
     """
     strength = check_strength(strength)
-    h, w = int(shape[0]), int(shape[1])
     u = np.random.default_rng(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)).uniform(0.0, 1.0, 8)
+    return draw_from(u, strength, shape)
+
+
+def draw_from(u, strength: float, shape: tuple[int, ...]) -> Draw:
+    """The choices that the 8 uniform variates `u` (in [0, 1)) make at `strength`, for an image
+    of `shape`: `u[0]` the crop's area, `u[1]` its aspect ratio, `u[2]`, `u[3]` its place
+    (top, left), `u[4] < 0.5` the flip, `u[5]` the angle, `u[6]` the brightness, `u[7]` the
+    contrast (`ferzoo.layers.face_augment.choices` is the same on the device)."""
+    strength = check_strength(strength)
+    u = np.asarray(u, np.float64)
+    h, w = int(shape[0]), int(shape[1])
     area = 1.0 - (1.0 - MIN_SCALE) * strength * u[0]
     aspect = 1.0 + ASPECT * strength * (2.0 * u[1] - 1.0)
     ch = min(float(h), h * np.sqrt(area / aspect))
@@ -118,6 +127,8 @@ def warp_matrix(d: Draw, shape: tuple[int, ...]) -> np.ndarray:
 
     Pixel centres are at integer coordinates: the crop window's edges map to the output's.
     """
+    import cv2
+
     h, w = int(shape[0]), int(shape[1])
     top, left, ch, cw = d.crop
     sx, sy = w / cw, h / ch
@@ -130,6 +141,8 @@ def warp_matrix(d: Draw, shape: tuple[int, ...]) -> np.ndarray:
 
 def apply(image: np.ndarray, d: Draw) -> np.ndarray:
     """`image` (float32 `(H, W, 3)` in [0, 1]) augmented by the choices `d`."""
+    import cv2
+
     image = np.ascontiguousarray(image, np.float32)
     h, w = image.shape[:2]
     out = cv2.warpAffine(
@@ -169,4 +182,4 @@ def augment_image(image: np.ndarray, seed: int, strength: float) -> np.ndarray:
 
 
 __all__ = ["DEFAULT_STRENGTH", "Draw", "apply", "augment_image", "check_strength", "draw",
-           "warp_matrix"]  # fmt: skip
+           "draw_from", "warp_matrix"]  # fmt: skip
