@@ -1,4 +1,10 @@
-"""Training-time augmentation for FER, in NumPy and OpenCV: the same on every pipeline and backend.
+"""Training-time augmentation for FER: the recipe, its constants, and its NumPy/OpenCV reference.
+
+Training augments on the device: `ferzoo.layers.FaceAugment`, a keras.ops layer inside the
+compiled training step (`ferzoo.training.device_input`), draws per example the 8 uniforms
+that `draw_from` reads and applies the same recipe to a batch. This module is the recipe's
+single source of constants (the layer imports them) and its NumPy/OpenCV reference
+implementation, which the tests compare the layer with; no pipeline calls it any more.
 
 `augment_image(image, seed, strength)` draws, from its own seed, the usual FER training
 augmentation of a face crop, every magnitude scaled by `strength` in (0, 1]:
@@ -11,11 +17,10 @@ augmentation of a face crop, every magnitude scaled by `strength` in (0, 1]:
 - a rotation about the centre of up to `15 * strength` degrees;
 - a brightness shift of up to `0.2 * strength` and a contrast change of up to `30 * strength` %.
 
-Crop, flip and rotation are one affine warp (one interpolation). The same `(image, seed,
-strength)` gives the same output everywhere: the tf.data pipeline calls it through
-`tf.numpy_function`, the NumPy pipeline (JAX, PyTorch, no TensorFlow) directly.
-`DEFAULT_STRENGTH` is what `ferzoo.data.load`, `ferzoo.train` and the command line use for the
-training part; validation and test parts are never augmented.
+Crop, flip and rotation are one affine warp (one interpolation). `draw(seed, ...)` turns a
+seed into 8 uniforms and `draw_from(u, ...)` turns those into the choices (`Draw`); `apply`
+applies them. `DEFAULT_STRENGTH` is what `ferzoo.data.load`, `ferzoo.train` and the command
+line use for the training part; validation and test parts are never augmented.
 
 Example:
 
@@ -32,7 +37,8 @@ Reference:
     The random resized crop works on ferzoo's cached images, which are already cropped to the
     stored face box and resized (`ferzoo.data.readers`): pixels outside the face box are not
     in the cache, so the crop can only zoom into the face box, never widen it, and the
-    rotation's corners are filled by reflecting the border (`cv2.BORDER_REFLECT_101`). The crop
+    rotation's corners are filled by reflecting the border (`cv2.BORDER_REFLECT_101` here;
+    Keras' `"reflect"` in the layer, which repeats the edge pixel: see `FaceAugment`). The crop
     keeps at least 75 % of the face's area even at full strength, so that the brows and the
     mouth corners, which carry the expression, stay in view.
 
