@@ -66,9 +66,10 @@ def choices(uniforms, strength: float, height: int, width: int) -> dict:
 
 
 def transforms(c: dict, height: int, width: int):
-    """`keras.ops.image.affine_transform`'s `(B, 8)` transforms (output pixel -> input pixel) of
-    the choices `c`: the inverse of `ferzoo.data.augment.warp_matrix` (rotation after flip
-    after crop, OpenCV's rotation about the centre), pixel centres at integer coordinates."""
+    """`(B, 8)` transforms of the choices `c` (output pixel -> input pixel, as `warp` and
+    `keras.ops.image.affine_transform` read them): the inverse of
+    `ferzoo.data.augment.warp_matrix` (rotation after flip after crop, OpenCV's rotation about
+    the centre), pixel centres at integer coordinates."""
     h, w = float(height), float(width)
     theta = c["angle"] * (math.pi / 180.0)
     cos, sin = ops.cos(theta), ops.sin(theta)
@@ -94,6 +95,43 @@ def transforms(c: dict, height: int, width: int):
     return ops.stack(rows, axis=1)
 
 
+def _reflect(index, size: int):
+    """Indices reflected into [0, size) about the edges, repeating the edge pixel
+    (`d c b a | a b c d | d c b a`, Keras' and SciPy's "reflect")."""
+    period = 2 * size
+    m = index - period * ops.floor_divide(index, period)  # in [0, 2 size)
+    return ops.where(m < size, m, period - 1 - m)
+
+
+def warp(images, t):
+    """Bilinear warp of float32 channels-last `images` by `transforms`' `(B, 8)` affine maps
+    (output pixel -> input pixel; pixel centres at integers), borders reflected: batched
+    gathers only (no per-image loop; XLA compiles it on every backend)."""
+    shape = ops.shape(images)
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    ys, xs = ops.meshgrid(
+        ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij"
+    )
+    row = [ops.reshape(t[:, k], (-1, 1, 1)) for k in range(6)]
+    sx = row[0] * xs + row[1] * ys + row[2]  # (B, H, W)
+    sy = row[3] * xs + row[4] * ys + row[5]
+    x0, y0 = ops.floor(sx), ops.floor(sy)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    flat = ops.reshape(images, (shape[0], height * width * channels))
+    offsets = ops.arange(channels, dtype="int32")
+
+    def pick(y, x):
+        pixel = _reflect(y, height) * width + _reflect(x, width)  # (B, H, W)
+        index = pixel[..., None] * channels + offsets  # (B, H, W, C)
+        values = ops.take_along_axis(flat, ops.reshape(index, (shape[0], -1)), axis=1)
+        return ops.reshape(values, shape)
+
+    top = pick(y0, x0) * (1.0 - fx) + pick(y0, x0 + 1) * fx
+    bottom = pick(y0 + 1, x0) * (1.0 - fx) + pick(y0 + 1, x0 + 1) * fx
+    return top * (1.0 - fy) + bottom * fy
+
+
 def augment_batch(images, uniforms, strength: float, data_format: str = "channels_last"):
     """`images` augmented with the choices that `uniforms` make (see `FaceAugment`).
 
@@ -110,19 +148,16 @@ def augment_batch(images, uniforms, strength: float, data_format: str = "channel
     """
     x = to_unit(images)
     first = data_format == "channels_first"
-    height, width = (x.shape[2], x.shape[3]) if first else (x.shape[1], x.shape[2])
+    if first:
+        x = ops.transpose(x, (0, 2, 3, 1))
+    height, width = x.shape[1], x.shape[2]
     c = choices(ops.cast(uniforms, "float32"), strength, height, width)
-    out = ops.image.affine_transform(
-        x,
-        transforms(c, height, width),
-        interpolation="bilinear",
-        fill_mode="reflect",
-        data_format=data_format,
-    )
+    out = warp(x, transforms(c, height, width))
     out = out + ops.reshape(c["brightness"], (-1, 1, 1, 1))
     mean = ops.mean(out, axis=(1, 2, 3), keepdims=True)
     out = (out - mean) * ops.reshape(c["contrast"], (-1, 1, 1, 1)) + mean
-    return ops.clip(out, 0.0, 1.0)
+    out = ops.clip(out, 0.0, 1.0)
+    return ops.transpose(out, (0, 3, 1, 2)) if first else out
 
 
 @keras.saving.register_keras_serializable(package="ferzoo")
@@ -170,14 +205,16 @@ class FaceAugment(keras.layers.Layer):
         (`ferzoo.data.augment`), moved into the compiled step so that the host only gathers
         uint8 pixels. `augment_batch(images, uniforms, strength)` is the same maths with the
         uniforms given, and matches `ferzoo.data.augment.apply(image, draw_from(u, strength,
-        shape))` to about 1e-2 (OpenCV's warp rounds coordinates to 1/32 pixel). Borders
-        differ: where the warp reads outside the image (the rotation's corners), Keras'
-        `"reflect"` repeats the edge pixel (`d c b a | a b c d`) where OpenCV's
-        `BORDER_REFLECT_101` does not (`d c b | a b c d`), so the two agree exactly only in
-        the interior, a pixel or so in from where the reflection starts. On TensorFlow the
-        warp has no XLA kernel: the layer sets `supports_jit = False`, so that
-        `jit_compile="auto"` compiles a model holding it with `tf.function` alone (ferzoo's
-        TensorFlow training turns op determinism on, which rules XLA out anyway).
+        shape))` to about 1e-2 where the warp reads inside the image (OpenCV's warp rounds
+        coordinates to 1/32 pixel). Borders differ: where it reads outside (the rotation's
+        corners), this layer reflects with the edge pixel repeated (`d c b a | a b c d`,
+        Keras' and SciPy's `"reflect"`) where OpenCV's `BORDER_REFLECT_101` does not
+        (`d c b | a b c d`), so the two differ there by up to a pixel's step.
+        The warp (`warp`) is four batched gathers and a bilinear blend, not
+        `keras.ops.image.affine_transform` (which gives the same pixels): that op has no XLA
+        kernel on TensorFlow (ImageProjectiveTransformV3), and on PyTorch it loops over the
+        batch in Python and interpolates along the channel axis too (2-3x slower steps in
+        our measurement); this way the layer compiles with XLA on every backend.
     """
 
     def __init__(self, strength: float = 0.5, seed: int | None = None, data_format=None, **kwargs):
@@ -188,9 +225,6 @@ class FaceAugment(keras.layers.Layer):
         self.seed = seed
         self.data_format = _checks.data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # TensorFlow's XLA has no kernel for the warp (ImageProjectiveTransformV3): a model
-        # holding this layer compiles without XLA there under `jit_compile="auto"`.
-        self.supports_jit = keras.backend.backend() != "tensorflow"
         self.built = True
 
     def call(self, inputs, training=None):

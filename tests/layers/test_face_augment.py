@@ -7,7 +7,7 @@ import pytest
 
 from ferzoo.data import augment as A
 from ferzoo.layers import FaceAugment
-from ferzoo.layers.face_augment import augment_batch, choices, transforms
+from ferzoo.layers.face_augment import augment_batch, choices, transforms, warp
 from tests.testing import run_layer_test
 
 # u with no crop (u[0] = 0: the whole area; u[1] = 0.5: aspect 1), no flip (u[4] >= 0.5), no
@@ -151,6 +151,20 @@ def test_agrees_with_the_numpy_reference_away_from_the_border():
         inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
         assert inside.mean() > 0.6, (i, d)
         np.testing.assert_allclose(out[i][inside], reference[inside], atol=1e-2, err_msg=str(d))
+
+
+def test_the_warp_is_keras_affine_transform_and_honours_channels_first():
+    """`warp` gives the pixels of `keras.ops.image.affine_transform(bilinear, reflect)` (which
+    it replaces: no XLA kernel on TensorFlow, a per-image loop on PyTorch)."""
+    x = np.random.default_rng(3).random((N, H, W, 3), dtype=np.float32)
+    u = np.random.default_rng(4).random((N, 8))
+    t = _np(transforms(choices(keras.ops.convert_to_tensor(u, "float32"), 1.0, H, W), H, W))
+    # A copy: PyTorch's affine_transform reorders its transform tensor in place.
+    expected = keras.ops.image.affine_transform(x, t.copy(), "bilinear", fill_mode="reflect")
+    np.testing.assert_allclose(_np(warp(x, t)), _np(expected), atol=1e-5)
+    last = _np(augment_batch(x, u, 1.0))
+    first = augment_batch(np.transpose(x, (0, 3, 1, 2)), u, 1.0, "channels_first")
+    np.testing.assert_allclose(np.transpose(_np(first), (0, 2, 3, 1)), last, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [{"strength": 1.5}, {"strength": "strong"},
