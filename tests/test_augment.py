@@ -142,6 +142,25 @@ def test_the_trainer_gets_uint8_pixels_gathered_by_index(pipeline):
     assert not np.array_equal(first, second)  # a new order each epoch (these seeds)
 
 
+@pytest.mark.tf_only
+def test_tf_data_pipelines_share_one_tensor_per_part():
+    """The float batches, the trainer's uint8 batches and a rebatched copy hold a part's
+    images once in TensorFlow (each conversion would copy them), and let go with the array."""
+    import gc
+
+    from ferzoo.data import batching
+
+    images, data = _loaded("tf.data")
+    data.uint8_batches()
+    data.rebatched(batch_size=3)
+    array = data.parts["train"].images
+    assert batching._TENSORS[id(array)][1] is batching._tensor(array)
+    count = len(batching._TENSORS)
+    del images, data, array
+    gc.collect()
+    assert len(batching._TENSORS) < count
+
+
 @pytest.mark.parametrize("pipeline", _pipelines())
 def test_validation_and_test_parts_are_never_augmented(pipeline):
     images, data = _loaded(pipeline)

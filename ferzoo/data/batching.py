@@ -19,10 +19,29 @@ either pipeline on every backend; the NumPy one needs no TensorFlow.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 PIPELINES = ("tf.data", "numpy")
+
+# id(array) -> (weak reference to the array, its TensorFlow tensor): see `_tensor`.
+_TENSORS: dict[int, tuple] = {}
+
+
+def _tensor(array: np.ndarray):
+    """The one TensorFlow tensor of an in-memory part's array, shared by every tf.data pipeline
+    over it (the float batches, the trainer's uint8 batches, each `rebatched`): a conversion
+    copies, and a large dataset's images should be held once. Dropped with the array."""
+    import tensorflow as tf
+
+    key = id(array)
+    hit = _TENSORS.get(key)
+    if hit is not None and hit[0]() is array:
+        return hit[1]
+    tensor = tf.convert_to_tensor(array)
+    _TENSORS[key] = (weakref.ref(array, lambda _, key=key: _TENSORS.pop(key, None)), tensor)
+    return tensor
 
 
 def _normalizer(normalization):
@@ -41,7 +60,7 @@ def tf_dataset(
     """A batched, prefetched `tf.data.Dataset` over one part (see the module docstring)."""
     import tensorflow as tf
 
-    pixels = tf.convert_to_tensor(images)
+    pixels = _tensor(images)
     targets = tf.convert_to_tensor(labels.astype(np.int32))
     normalize = None if raw else _normalizer(normalization)
 
