@@ -3,7 +3,7 @@
     import ferzoo.data
 
     data = ferzoo.data.load("synthetic_faces", protocol="subject", fold=3, image_size=64)
-    model.fit(data["train"], validation_data=data["validation"])
+    model.fit(data["train"], validation_data=data["validation"])  # float32 [0, 1], unaugmented
     data.class_names, data.sizes, data.subjects["test"]
 
 The modules, from the bottom floor up (each imports only from the floors below it):

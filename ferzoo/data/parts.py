@@ -38,10 +38,10 @@ class LoadedData(dict):
     `(B,)` labels and are accepted by `model.fit` on every backend; the training part is
     shuffled each epoch, and none is augmented: augmentation is `augment`'s strength of
     `ferzoo.layers.FaceAugment` in the model's training step, which `ferzoo.train` adds (to
-    augment in your own training loop, fit `ferzoo.training.device_input.training_model(net,
-    data)` on `data.uint8_batches()`, or put `FaceAugment(data.augment)` in front of your
-    model). `uint8_batches()` gives the same batches as uint8 pixels, unnormalised: what
-    `ferzoo.train` fits on. `rebatched(batch_size=..., augment=...)` gives new batches over
+    augment in your own `fit`, fit `ferzoo.training.device_input.training_model(net,
+    augment=data.augment, normalization=data.normalization)` on `data.uint8_batches()`, or
+    put `FaceAugment(data.augment)` in front of your model). `uint8_batches()` gives the same
+    batches as uint8 pixels, unnormalised: what `ferzoo.train` fits on. `rebatched(batch_size=..., augment=...)` gives new batches over
     the same images (sweeps try many batch sizes on one loaded dataset).
 
     Attributes:
