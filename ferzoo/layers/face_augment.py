@@ -245,4 +245,4 @@ class FaceAugment(keras.layers.Layer):
         return config
 
 
-__all__ = ["NUM_UNIFORMS", "FaceAugment", "augment_batch", "choices", "transforms"]
+__all__ = ["NUM_UNIFORMS", "FaceAugment", "augment_batch", "choices", "transforms", "warp"]
