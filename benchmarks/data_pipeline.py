@@ -11,8 +11,9 @@ Per image size, on the training part of `--dataset` (paper protocol):
   copy; no TensorFlow): images/s over the whole dataset, the second of two reads;
 - the batches `model.fit` gets from the in-memory images: tf.data, and the NumPy
   `keras.utils.PyDataset` (iterated through Keras' own PyDataset adapter, with its worker
-  threads, as `fit` does), with and without augmentation (`--augment`): the fastest of
-  `--passes` full passes after a warm-up pass;
+  threads, as `fit` does), as float32 in [0, 1] (what `ferzoo.data.load`'s users get) and as
+  uint8 (what `ferzoo.train` fits on: conversion and augmentation happen on the device, in the
+  step; issue 18): the fastest of `--passes` full passes after a warm-up pass;
 - resnet18's training images/s at that size and batch size (`ferzoo.build`, ferzoo's speed
   settings, Adam), from `--steps` timed `train_on_batch` steps after two warm-up steps.
 
@@ -76,12 +77,12 @@ def _one_pass(batches, pipeline: str) -> float:
     return time.perf_counter() - start
 
 
-def time_batches(part, pipeline: str, augment: float, batch_size: int, passes: int) -> float:
+def time_batches(part, pipeline: str, raw: bool, batch_size: int, passes: int) -> float:
     """Images/s of full passes over a training part (the fastest, after a warm-up pass)."""
     from ferzoo.data.batching import make_batches
 
     batches = make_batches(pipeline, part.images, part.labels, batch_size=batch_size,
-                           train=True, seed=0, augment=augment)  # fmt: skip
+                           train=True, seed=0, raw=raw)  # fmt: skip
     _one_pass(batches, pipeline)
     return len(part) / min(_one_pass(batches, pipeline) for _ in range(passes))
 
@@ -121,11 +122,11 @@ def measure(args, size: int) -> dict:
     row = {"size": size, "examples": len(cols.ids), "train": loaded.sizes["train"]}
     row["read"] = time_reads(found, cols, size, args.readers)
     row["batches"] = {
-        (pipeline, augment): time_batches(
-            loaded.parts["train"], pipeline, augment, args.batch_size, args.passes
+        (pipeline, raw): time_batches(
+            loaded.parts["train"], pipeline, raw, args.batch_size, args.passes
         )
         for pipeline in args.pipelines
-        for augment in (0.0, args.augment)
+        for raw in (False, True)
     }
     row["model"] = time_model(size, loaded.num_classes, args.batch_size, args.steps)
     return row
@@ -136,10 +137,10 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     from ferzoo.data.base import tensorflow_available
     from ferzoo.files import markdown_table
 
-    batch_cols = [(p, a) for p in args.pipelines for a in (0.0, args.augment)]
+    batch_cols = [(p, raw) for p in args.pipelines for raw in (False, True)]
     names = {"tf.data": "read: tf.data", "numpy": "read: data source"}
     head = (["size", *[names[r] for r in args.readers]]
-            + [f"{p} batches" + (f", augment {a:g}" if a else "") for p, a in batch_cols]
+            + [f"{p} batches" + (", uint8" if raw else "") for p, raw in batch_cols]
             + ["resnet18 training", "slowest batches / training"])  # fmt: skip
     cells = []
     for row in rows:
@@ -174,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sizes", default="48,112", help="comma-separated image sizes")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--augment", type=float, default=0.5)
     parser.add_argument("--passes", type=int, default=2, help="timed passes over the batches")
     parser.add_argument("--steps", type=int, default=5, help="timed resnet18 training steps")
     parser.add_argument("--readers", default=None, help="tf.data,numpy (default: those usable)")

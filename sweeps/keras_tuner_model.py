@@ -17,7 +17,7 @@ or, in Python:
 `hp.Choice` / `hp.Float` inside `hp.conditional_scope`s for its parents, so KerasTuner's
 Hyperband and Bayesian oracles see the conditional structure. With `dataset=None` the tuner is
 given arrays or datasets in `search(x, y, validation_data=...)`; the batch size is then applied
-to arrays only and `augment` is not searched (it needs the ferzoo pipeline).
+to arrays only and `augment` is not searched (it needs ferzoo's data).
 
 KerasTuner itself runs on every Keras backend, but on TensorFlow it imports TensorBoard (a
 dependency of ferzoo).
@@ -43,8 +43,9 @@ class FerHyperModel(keras_tuner.HyperModel):
         num_classes: classes of the dataset (ignored when `dataset` is given).
         image_size: side of the square inputs.
         dataset: a ferzoo dataset name; when given, `fit` loads it with the trial's batch size
-            and augmentation (`ferzoo.data.load`) and trains on its train part, validating on
-            its validation part.
+            (`ferzoo.data.load`) and trains on its train part, validating on its validation
+            part; the trial's augmentation is a `FaceAugment` layer in front of the model
+            (identity at inference).
         protocol, fold, seed, data_dir, manual_dir: passed to `ferzoo.data.load`.
         fixed: parameters fixed instead of searched (e.g. `{"batch_size": 8}`).
 
@@ -103,12 +104,25 @@ class FerHyperModel(keras_tuner.HyperModel):
             input_shape=(self.image_size, self.image_size, 3),
             **overrides,
         )
+        loss = loss_for(model)
+        if self.dataset is not None and train_kwargs.get("augment", 0.0) > 0:
+            model = self._augmented(model, float(train_kwargs["augment"]))
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=train_kwargs["learning_rate"]),
-            loss=loss_for(model),
+            loss=loss,
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
         return model
+
+    def _augmented(self, net: keras.Model, strength: float) -> keras.Model:
+        """`net` behind `FaceAugment(strength)`: the trial's augmentation in the training
+        step, as `ferzoo.train` does it (the batches are never augmented); an identity at
+        inference, so the tuner's best model predicts as `net` does."""
+        from ferzoo.layers import FaceAugment
+
+        inputs = keras.Input(net.inputs[0].shape[1:])
+        x = FaceAugment(strength, seed=self.seed, name="face_augment")(inputs)
+        return keras.Model(inputs, net(x), name=net.name)
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs):
         _, _, train_kwargs = search_space.to_build(self.params(hp), self.space)

@@ -1,4 +1,5 @@
-"""ferzoo.data.augment: the FER training augmentation, and how both batching paths apply it."""
+"""ferzoo.data.augment, the NumPy reference of the FER training augmentation (the training
+step applies `ferzoo.layers.FaceAugment`), and what both batching paths give the trainer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import numpy as np
 import pytest
 
 from ferzoo.data import augment as A
-from ferzoo.data import batching
 from ferzoo.data.parts import LoadedData, Part
 
 # Backend-independent: run once, on TensorFlow (scripts/test.sh).
@@ -94,7 +94,7 @@ def test_a_bad_strength_is_named(bad):
         A.augment_image(_image(), 0, bad)
 
 
-# --- the batching paths ----------------------------------------------------------------------
+# --- the batching paths: uint8 gathered by index, never augmented on the host ---------------
 
 
 def _arrays(n=10, size=24):
@@ -102,65 +102,74 @@ def _arrays(n=10, size=24):
     return images, np.arange(n, dtype=np.int32)  # label = example index: tells the source
 
 
-def test_the_numpy_path_applies_augment_image_with_its_seeds():
-    images, labels = _arrays()
-    batches = batching.numpy_batches(images, labels, batch_size=4, train=True, seed=3,
-                                     augment=0.5)  # fmt: skip
-    position = 0
-    for i in range(len(batches)):
-        x, y = batches[i]
-        for image, label in zip(x, y, strict=True):
-            seed = batching.example_seed(3, 0, position)
-            expected = A.augment_image(images[label] / np.float32(255), seed, 0.5)
-            assert np.array_equal(image, expected)
-            position += 1
-    assert position == len(labels)
-
-
-@pytest.mark.tf_only
-def test_the_tf_data_path_applies_augment_image_with_its_seeds():
-    import tensorflow as tf
-
-    images, labels = _arrays()
-    ds = batching.tf_dataset(images, labels, batch_size=4, train=True, seed=3, augment=0.5)
-    seeds = list(batching.augment_seeds(3).take(len(labels)).as_numpy_iterator())
-    first = [(x, y) for xb, yb in ds.as_numpy_iterator() for x, y in zip(xb, yb, strict=True)]
-    assert sorted(int(y) for _, y in first) == labels.tolist()  # each example once
-    for (image, label), seed in zip(first, seeds, strict=True):
-        expected = A.augment_image(images[label].astype(np.float32) / np.float32(255), seed, 0.5)
-        np.testing.assert_allclose(image, expected, atol=1e-6)
-    # The tf.numpy_function wrapper is the NumPy function: the same (image, seed), same output.
-    x = images[0].astype(np.float32) / np.float32(255)
-    out = batching.tf_augment(tf.constant(x), tf.constant(12345, tf.int64), 0.5)
-    assert np.array_equal(out.numpy(), A.augment_image(x, 12345, 0.5))
-    # A second epoch draws new seeds; a pipeline built again repeats the first epoch.
-    second = [x for xb, _ in ds.as_numpy_iterator() for x in xb]
-    again = batching.tf_dataset(images, labels, batch_size=4, train=True, seed=3, augment=0.5)
-    third = [x for xb, _ in again.as_numpy_iterator() for x in xb]
-    assert not np.allclose(np.stack(second), np.stack([x for x, _ in first]))
-    assert np.array_equal(np.stack(third), np.stack([x for x, _ in first]))
-
-
 def _pipelines():
     return ["numpy", "tf.data"] if keras.backend.backend() == "tensorflow" else ["numpy"]
 
 
-@pytest.mark.parametrize("pipeline", _pipelines())
-def test_validation_and_test_parts_are_never_augmented(pipeline):
+def _loaded(pipeline, augment=0.5, normalization=None):
     images, labels = _arrays(12)
     parts = {p: Part(images[i::3], labels[i::3], tuple(map(str, labels[i::3])))
              for i, p in enumerate(("train", "validation", "test"))}  # fmt: skip
-    data = LoadedData(parts, batch_size=2, augment=0.5, seed=0, pipeline=pipeline, name="x",
-                      protocol="subject", fold=0, num_folds=3, image_size=24,
-                      class_names=tuple("abcdefghijkl"), subjects={})  # fmt: skip
+    return images, LoadedData(parts, batch_size=2, augment=augment, seed=0, pipeline=pipeline,
+                              name="x", protocol="subject", fold=0, num_folds=3, image_size=24,
+                              class_names=tuple("abcdefghijkl"), subjects={},
+                              normalization=normalization)  # fmt: skip
+
+
+@pytest.mark.parametrize("pipeline", _pipelines())
+def test_the_trainer_gets_uint8_pixels_gathered_by_index(pipeline):
+    """`uint8_batches()`: the cached pixels themselves (no conversion, no augmentation), the
+    training part shuffled anew each epoch, the others in order; the float batches are the
+    same examples in the same order, divided by 255 (and normalised), none augmented."""
+    images, data = _loaded(pipeline, normalization={"mean": [0.5] * 3, "std": [0.25] * 3})
+    raw = data.uint8_batches()
+    for part in ("train", "validation", "test"):
+        x, order = _epoch(raw[part])
+        assert x.dtype == np.uint8 and np.array_equal(x, images[order])
+        if part == "train":
+            assert sorted(order) == sorted(data.parts["train"].labels)
+        else:
+            assert np.array_equal(order, data.parts[part].labels)  # in order
+        floats, same = _epoch(data[part])
+        if part != "train":  # tf.data reshuffles the training part on each pass
+            assert np.array_equal(same, order)
+        expected = (images[same].astype(np.float32) / np.float32(255) - 0.5) / 0.25
+        assert floats.dtype == np.float32 and np.allclose(floats, expected, atol=1e-6)
+    first, second = _epoch(raw["train"])[1], _epoch(raw["train"])[1]
+    if pipeline == "numpy":  # Keras calls on_epoch_end between epochs
+        raw["train"].on_epoch_end()
+        second = _epoch(raw["train"])[1]
+    assert not np.array_equal(first, second)  # a new order each epoch (these seeds)
+
+
+@pytest.mark.tf_only
+def test_tf_data_pipelines_share_one_tensor_per_part():
+    """The float batches, the trainer's uint8 batches and a rebatched copy hold a part's
+    images once in TensorFlow (each conversion would copy them), and let go with the array."""
+    import gc
+
+    from ferzoo.data import batching
+
+    images, data = _loaded("tf.data")
+    data.uint8_batches()
+    data.rebatched(batch_size=3)
+    array = data.parts["train"].images
+    assert batching._TENSORS[id(array)][1] is batching._tensor(array)
+    count = len(batching._TENSORS)
+    del images, data, array
+    gc.collect()
+    assert len(batching._TENSORS) < count
+
+
+@pytest.mark.parametrize("pipeline", _pipelines())
+def test_validation_and_test_parts_are_never_augmented(pipeline):
+    images, data = _loaded(pipeline)
     for part in ("validation", "test"):
         got, order = _epoch(data[part])
-        assert np.array_equal(order, parts[part].labels)  # in order: not shuffled
-        assert np.array_equal(got, parts[part].images.astype(np.float32) / np.float32(255))
-    train, order = _epoch(data["train"])  # one epoch (tf.data reshuffles on each)
-    assert not np.allclose(train, images[order].astype(np.float32) / np.float32(255))
-    plain, order = _epoch(data.rebatched(augment=0.0)["train"])
-    assert np.array_equal(plain, images[order].astype(np.float32) / np.float32(255))
+        assert np.array_equal(order, data.parts[part].labels)  # in order: not shuffled
+        assert np.array_equal(got, data.parts[part].images.astype(np.float32) / np.float32(255))
+    train, order = _epoch(data["train"])  # the host never augments: the device does
+    assert np.array_equal(train, images[order].astype(np.float32) / np.float32(255))
 
 
 def _epoch(batches):

@@ -320,3 +320,34 @@ def test_a_sweep_trial_writes_no_checkpoint(data_dir, tmp_path):
                    evaluate_test=False, checkpoint=False, resume=False, verbose=0)  # fmt: skip
     assert not (tmp_path / "trial" / "checkpoints").exists()
     assert result.best_epoch in (0, 1) and len(result.history["loss"]) == 2
+
+
+def test_training_fits_uint8_batches_through_face_augment(data_dir, tmp_path):
+    """Issue 18: `fit` gets uint8 pixels and augments them in the step (FaceAugment at the
+    run's strength); the kept network, model.keras and the metrics know nothing of it: the
+    validation loss in the history is the network's own loss on the unaugmented images."""
+    from ferzoo import data as fdata
+    from ferzoo.layers import FaceAugment
+
+    seen = {}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["input"] = self.model.inputs[0].dtype
+            seen["augment"] = [layer.strength for layer in self.model.layers
+                               if isinstance(layer, FaceAugment)]  # fmt: skip
+
+    out = tmp_path / "run"
+    result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=1, batch_size=16,
+                   augment=0.5, data_dir=data_dir, output_dir=str(out), model_overrides=SMALL,
+                   evaluate_test=False, checkpoint=False, callbacks=[Look()], verbose=0)  # fmt: skip
+    assert seen == {"input": "uint8", "augment": [0.5]}
+    saved = keras.saving.load_model(str(out / "model.keras"))
+    for model in (result.model, saved):
+        assert model.inputs[0].dtype == "float32"
+        assert not any(isinstance(layer, FaceAugment) for layer in model._flatten_layers())
+    assert [w.path for w in saved.weights] == [w.path for w in result.model.weights]
+    loaded = fdata.load("synthetic_faces/tiny", image_size=32, batch_size=16, seed=0,
+                        data_dir=data_dir)  # fmt: skip
+    metrics = result.model.evaluate(loaded["validation"], return_dict=True, verbose=0)
+    assert metrics["loss"] == pytest.approx(result.val_loss, rel=1e-4, abs=1e-5)

@@ -3,7 +3,7 @@
     import ferzoo.data
 
     data = ferzoo.data.load("synthetic_faces", protocol="subject", fold=3, image_size=64)
-    model.fit(data["train"], validation_data=data["validation"])
+    model.fit(data["train"], validation_data=data["validation"])  # float32 [0, 1], unaugmented
     data.class_names, data.sizes, data.subjects["test"]
 
 The modules, from the bottom floor up (each imports only from the floors below it):
@@ -15,7 +15,8 @@ The modules, from the bottom floor up (each imports only from the floors below i
 - `ferzoo.data.imaging`: crop to the face box, resize, RGB, [0, 1]: the same NumPy code
   for training (every pipeline), `ferzoo predict`, `ferzoo explain` and the exported models'
   users.
-- `ferzoo.data.augment`: training-time augmentation, NumPy, the same on every pipeline.
+- `ferzoo.data.augment`: the training augmentation's recipe and constants, and its NumPy
+  reference (training applies `ferzoo.layers.FaceAugment` in the step, on the device).
 - `ferzoo.data.shards`: the shard files of a prepared dataset, the TFRecord framing, the
   example ids.
 - `ferzoo.data.tfrecord_reader`, `ferzoo.data.array_record_reader`: the two readers, one per
@@ -25,7 +26,8 @@ The modules, from the bottom floor up (each imports only from the floors below i
   the reads through it: the split columns (`columns_of`) and the images, read once into memory.
 - `ferzoo.data.preparation`: the TFDS builders, preparation (`prepare`) and its ArrayRecord
   copy, class names (`info`).
-- `ferzoo.data.batching`: the batches: tf.data, or a NumPy `keras.utils.PyDataset`.
+- `ferzoo.data.batching`: the batches: tf.data, or a NumPy `keras.utils.PyDataset`; float32
+  in [0, 1] for users, uint8 for `ferzoo.train`; neither augments.
 - `ferzoo.data.parts`: `Part` and `LoadedData`, the loaded parts and their batches.
 - `ferzoo.data.loader`: `load` and `subjects`.
 

@@ -1,4 +1,10 @@
-"""Training-time augmentation for FER, in NumPy and OpenCV: the same on every pipeline and backend.
+"""Training-time augmentation for FER: the recipe, its constants, and its NumPy/OpenCV reference.
+
+Training augments on the device: `ferzoo.layers.FaceAugment`, a keras.ops layer inside the
+compiled training step (`ferzoo.training.device_input`), draws per example the 8 uniforms
+that `draw_from` reads and applies the same recipe to a batch. This module is the recipe's
+single source of constants (the layer imports them) and its NumPy/OpenCV reference
+implementation, which the tests compare the layer with; no pipeline calls it any more.
 
 `augment_image(image, seed, strength)` draws, from its own seed, the usual FER training
 augmentation of a face crop, every magnitude scaled by `strength` in (0, 1]:
@@ -11,11 +17,10 @@ augmentation of a face crop, every magnitude scaled by `strength` in (0, 1]:
 - a rotation about the centre of up to `15 * strength` degrees;
 - a brightness shift of up to `0.2 * strength` and a contrast change of up to `30 * strength` %.
 
-Crop, flip and rotation are one affine warp (one interpolation). The same `(image, seed,
-strength)` gives the same output everywhere: the tf.data pipeline calls it through
-`tf.numpy_function`, the NumPy pipeline (JAX, PyTorch, no TensorFlow) directly.
-`DEFAULT_STRENGTH` is what `ferzoo.data.load`, `ferzoo.train` and the command line use for the
-training part; validation and test parts are never augmented.
+Crop, flip and rotation are one affine warp (one interpolation). `draw(seed, ...)` turns a
+seed into 8 uniforms and `draw_from(u, ...)` turns those into the choices (`Draw`); `apply`
+applies them. `DEFAULT_STRENGTH` is what `ferzoo.data.load`, `ferzoo.train` and the command
+line use for the training part; validation and test parts are never augmented.
 
 Example:
 
@@ -32,7 +37,8 @@ Reference:
     The random resized crop works on ferzoo's cached images, which are already cropped to the
     stored face box and resized (`ferzoo.data.readers`): pixels outside the face box are not
     in the cache, so the crop can only zoom into the face box, never widen it, and the
-    rotation's corners are filled by reflecting the border (`cv2.BORDER_REFLECT_101`). The crop
+    rotation's corners are filled by reflecting the border (`cv2.BORDER_REFLECT_101` here;
+    Keras' `"reflect"` in the layer, which repeats the edge pixel: see `FaceAugment`). The crop
     keeps at least 75 % of the face's area even at full strength, so that the brows and the
     mouth corners, which carry the expression, stay in view.
 
@@ -47,7 +53,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from ferzoo import defaults
@@ -97,8 +102,18 @@ def draw(seed: int, strength: float, shape: tuple[int, ...]) -> Draw:
     scales the same crop, rotation and colour change up.
     """
     strength = check_strength(strength)
-    h, w = int(shape[0]), int(shape[1])
     u = np.random.default_rng(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)).uniform(0.0, 1.0, 8)
+    return draw_from(u, strength, shape)
+
+
+def draw_from(u, strength: float, shape: tuple[int, ...]) -> Draw:
+    """The choices that the 8 uniform variates `u` (in [0, 1)) make at `strength`, for an image
+    of `shape`: `u[0]` the crop's area, `u[1]` its aspect ratio, `u[2]`, `u[3]` its place
+    (top, left), `u[4] < 0.5` the flip, `u[5]` the angle, `u[6]` the brightness, `u[7]` the
+    contrast (`ferzoo.layers.face_augment.choices` is the same on the device)."""
+    strength = check_strength(strength)
+    u = np.asarray(u, np.float64)
+    h, w = int(shape[0]), int(shape[1])
     area = 1.0 - (1.0 - MIN_SCALE) * strength * u[0]
     aspect = 1.0 + ASPECT * strength * (2.0 * u[1] - 1.0)
     ch = min(float(h), h * np.sqrt(area / aspect))
@@ -118,6 +133,8 @@ def warp_matrix(d: Draw, shape: tuple[int, ...]) -> np.ndarray:
 
     Pixel centres are at integer coordinates: the crop window's edges map to the output's.
     """
+    import cv2
+
     h, w = int(shape[0]), int(shape[1])
     top, left, ch, cw = d.crop
     sx, sy = w / cw, h / ch
@@ -130,6 +147,8 @@ def warp_matrix(d: Draw, shape: tuple[int, ...]) -> np.ndarray:
 
 def apply(image: np.ndarray, d: Draw) -> np.ndarray:
     """`image` (float32 `(H, W, 3)` in [0, 1]) augmented by the choices `d`."""
+    import cv2
+
     image = np.ascontiguousarray(image, np.float32)
     h, w = image.shape[:2]
     out = cv2.warpAffine(
@@ -169,4 +188,4 @@ def augment_image(image: np.ndarray, seed: int, strength: float) -> np.ndarray:
 
 
 __all__ = ["DEFAULT_STRENGTH", "Draw", "apply", "augment_image", "check_strength", "draw",
-           "warp_matrix"]  # fmt: skip
+           "draw_from", "warp_matrix"]  # fmt: skip

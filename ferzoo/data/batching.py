@@ -1,30 +1,47 @@
 """Batches from in-memory parts: a tf.data pipeline or a NumPy `keras.utils.PyDataset`.
 
-Both take a part's cached uint8 images and int32 labels and yield `(float32 images in [0, 1],
-int32 labels)` batches (or, with a `normalization` such as ImageNet's mean and std for
-pretrained weights, `(x - mean) / std` of those); the training part is shuffled each epoch
-(seeded) and augmented with `ferzoo.data.augment.augment_image` (the same NumPy function in
-both: `tf_augment` calls it through `tf.numpy_function`), the other parts are neither. Each
-pipeline draws its own per-example seeds, deterministically from `seed` (`augment_seeds` for
-tf.data, `example_seed` for NumPy), as each shuffles in its own order; the k-th training
-example of an epoch is `augment_image(image, that seed, strength)` on both. `model.fit` takes
-either on every backend; the NumPy one needs no TensorFlow.
+Both take a part's cached uint8 images and int32 labels, shuffle the training part each epoch
+(seeded) and keep the other parts in order, and gather each batch by index in one vectorised
+step (`tf.gather` in tf.data, NumPy's fancy indexing in the PyDataset). They yield either
+
+- `(float32 images in [0, 1], int32 labels)`, the default (with a `normalization` such as
+  ImageNet's mean and std for pretrained weights: `(x - mean) / std` of those), what
+  `ferzoo.data.load`'s users get; or
+- with `raw=True`, `(uint8 images, int32 labels)`: what `ferzoo.train` fits on, the float
+  conversion, augmentation (`ferzoo.layers.FaceAugment`) and normalisation then happening in
+  the model's compiled step, on the device (`ferzoo.training.device_input`).
+
+Neither augments: the training augmentation is one Keras layer inside the step, the same on
+every pipeline and backend (`ferzoo.data.augment` is its NumPy reference). `model.fit` takes
+either pipeline on every backend; the NumPy one needs no TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
-from ferzoo.data.augment import augment_image
-
 PIPELINES = ("tf.data", "numpy")
 
+# id(array) -> (weak reference to the array, its TensorFlow tensor): see `_tensor`.
+_TENSORS: dict[int, tuple] = {}
 
-def example_seed(seed: int, epoch: int, position: int) -> int:
-    """The NumPy pipeline's augmentation seed of the example at `position` of an epoch."""
-    return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1)[0])
+
+def _tensor(array: np.ndarray):
+    """The one TensorFlow tensor of an in-memory part's array, shared by every tf.data pipeline
+    over it (the float batches, the trainer's uint8 batches, each `rebatched`): a conversion
+    copies, and a large dataset's images should be held once. Dropped with the array."""
+    import tensorflow as tf
+
+    key = id(array)
+    hit = _TENSORS.get(key)
+    if hit is not None and hit[0]() is array:
+        return hit[1]
+    tensor = tf.convert_to_tensor(array)
+    _TENSORS[key] = (weakref.ref(array, lambda _, key=key: _TENSORS.pop(key, None)), tensor)
+    return tensor
 
 
 def _normalizer(normalization):
@@ -36,49 +53,30 @@ def _normalizer(normalization):
     return lambda x: (x - mean) / std
 
 
-def augment_seeds(seed: int):
-    """The tf.data pipeline's per-example augmentation seeds: a stream of int64, new each epoch.
-
-    `tf_dataset` zips it, in order, with the shuffled training examples, so the k-th training
-    example of an epoch is `augment_image(image, <k-th value of this stream>, strength)`.
-    """
-    import tensorflow as tf
-
-    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-
-def tf_augment(image, seed, strength: float):
-    """`augment_image` on a float32 image tensor inside tf.data (through `tf.numpy_function`)."""
-    import tensorflow as tf
-
-    out = tf.numpy_function(
-        lambda a, k: augment_image(a, int(k), strength), [image, seed], tf.float32
-    )
-    return tf.ensure_shape(out, image.shape)
-
-
 def tf_dataset(
-    images, labels, *, batch_size: int, train: bool, seed: int, augment: float,
-    normalization=None,
+    images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
+    raw: bool = False,
 ):  # fmt: skip
-    """A batched, prefetched `tf.data.Dataset` over one part."""
+    """A batched, prefetched `tf.data.Dataset` over one part (see the module docstring)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    pixels = _tensor(images)
+    targets = tf.convert_to_tensor(labels.astype(np.int32))
+    normalize = None if raw else _normalizer(normalization)
+
+    def gather(rows):
+        x = tf.gather(pixels, rows)
+        if not raw:
+            x = tf.cast(x, tf.float32) / 255.0
+            if normalize is not None:
+                x = normalize(x)
+        return x, tf.gather(targets, rows)
+
+    ds = tf.data.Dataset.range(len(labels))
     if train:
         ds = ds.shuffle(max(len(labels), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(
-        lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    if train and augment > 0:
-        ds = tf.data.Dataset.zip((ds, augment_seeds(seed))).map(
-            lambda pair, k: (tf_augment(pair[0], k, augment), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    normalize = _normalizer(normalization)
-    if normalize is not None:
-        ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _py_dataset_base():
@@ -90,14 +88,14 @@ def _py_dataset_base():
 class _Batches:
     """The NumPy batching logic; `numpy_batches` mixes it into `keras.utils.PyDataset`."""
 
-    def _setup(self, images, labels, batch_size, train, seed, augment, normalization):
+    def _setup(self, images, labels, batch_size, train, seed, normalization, raw):
         self.images = images
         self.labels = labels.astype(np.int32)
         self.batch_size = int(batch_size)
         self.train = bool(train)
         self.seed = int(seed)
-        self.augment = float(augment)
-        self.normalize = _normalizer(normalization)
+        self.raw = bool(raw)
+        self.normalize = None if raw else _normalizer(normalization)
         self.epoch = 0
         self.order = self._order(0)
 
@@ -113,17 +111,11 @@ class _Batches:
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range [0, {len(self)})")
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        batch = self.images[rows].astype(np.float32) / np.float32(255.0)
-        if self.train and self.augment > 0:
-            start = index * self.batch_size
-            batch = np.stack(
-                [
-                    augment_image(x, example_seed(self.seed, self.epoch, start + i), self.augment)
-                    for i, x in enumerate(batch)
-                ]
-            )
-        if self.normalize is not None:
-            batch = self.normalize(batch)
+        batch = self.images[rows]
+        if not self.raw:
+            batch = batch.astype(np.float32) / np.float32(255.0)
+            if self.normalize is not None:
+                batch = self.normalize(batch)
         return batch, self.labels[rows]
 
     def on_epoch_end(self) -> None:
@@ -132,8 +124,8 @@ class _Batches:
 
 
 def numpy_batches(
-    images, labels, *, batch_size: int, train: bool, seed: int, augment: float,
-    normalization=None,
+    images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
+    raw: bool = False,
 ):  # fmt: skip
     """A `keras.utils.PyDataset` over one part (two worker threads)."""
     base = _py_dataset_base()
@@ -141,7 +133,7 @@ def numpy_batches(
     class ArrayBatches(_Batches, base):
         def __init__(self):
             base.__init__(self, workers=2, use_multiprocessing=False, max_queue_size=8)
-            self._setup(images, labels, batch_size, train, seed, augment, normalization)
+            self._setup(images, labels, batch_size, train, seed, normalization, raw)
 
     return ArrayBatches()
 
@@ -155,5 +147,4 @@ def make_batches(pipeline: str, images, labels, **kwargs):
     raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
 
 
-__all__ = ["PIPELINES", "augment_seeds", "example_seed", "make_batches", "numpy_batches",
-           "tf_augment", "tf_dataset"]  # fmt: skip
+__all__ = ["PIPELINES", "make_batches", "numpy_batches", "tf_dataset"]

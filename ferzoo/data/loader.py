@@ -85,11 +85,13 @@ def load(
         num_folds: folds of the `subject` protocol.
         image_size: side of the square images the parts yield.
         batch_size: batch size of every part.
-        seed: seeds the split, the training shuffle and the augmentation.
+        seed: seeds the split and the training shuffle (`ferzoo.train` seeds the on-device
+            augmentation with the same seed).
         augment: augmentation strength in [0, 1] of the training part (random resized crop
             of the face crop, flip, rotation, brightness and contrast; see
-            `ferzoo.data.augment`); default 0.5, 0 turns it off. Validation and test parts are
-            never augmented.
+            `ferzoo.data.augment`); default 0.5, 0 turns it off. Recorded as `data.augment`:
+            `ferzoo.train` applies it on the device, in the training step
+            (`ferzoo.layers.FaceAugment`); the batches themselves are never augmented.
         crop_face: crop each image to its stored `face_box` (else the full frame).
         data_dir: TFDS data folder; default the environment variable FERZOO_DATA_DIR, else
             TFDS's default (~/tensorflow_datasets).
@@ -106,8 +108,9 @@ def load(
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
-        (B, image_size, image_size, 3) in [0, 1], label int32 (B,))`. The images are read
-        once and held in memory as uint8 (`S * S * 3` bytes each).
+        (B, image_size, image_size, 3) in [0, 1], label int32 (B,))`, unaugmented;
+        `data.uint8_batches()` the same as uint8 (what `ferzoo.train` fits on). The images
+        are read once and held in memory as uint8 (`S * S * 3` bytes each).
 
     Raises:
         ValueError: a bad argument (named in the message), `protocol="subject"` on a dataset

@@ -34,9 +34,15 @@ class LoadedData(dict):
     The parts' images are held once in memory (uint8, cropped and resized, see
     `ferzoo.data.readers`); the batches are a `tf.data.Dataset` (`pipeline="tf.data"`) or a
     `keras.utils.PyDataset` (`pipeline="numpy"`, no TensorFlow needed). Both yield float32
-    `(B, S, S, 3)` images in [0, 1] and int32 `(B,)` labels and are accepted by `model.fit` on
-    every backend. `rebatched(batch_size=..., augment=...)` gives new batches over the same
-    images (sweeps try many batch sizes on one loaded dataset).
+    `(B, S, S, 3)` images in [0, 1] (normalised by `normalization` when it is set) and int32
+    `(B,)` labels and are accepted by `model.fit` on every backend; the training part is
+    shuffled each epoch, and none is augmented: augmentation is `augment`'s strength of
+    `ferzoo.layers.FaceAugment` in the model's training step, which `ferzoo.train` adds (to
+    augment in your own `fit`, fit `ferzoo.training.device_input.training_model(net,
+    augment=data.augment, normalization=data.normalization)` on `data.uint8_batches()`, or
+    put `FaceAugment(data.augment)` in front of your model). `uint8_batches()` gives the same
+    batches as uint8 pixels, unnormalised: what `ferzoo.train` fits on. `rebatched(batch_size=..., augment=...)` gives new batches over
+    the same images (sweeps try many batch sizes on one loaded dataset).
 
     Attributes:
         name: the dataset name as given.
@@ -79,12 +85,28 @@ class LoadedData(dict):
                     batch_size=self.batch_size,
                     train=part == "train",
                     seed=self.seed,
-                    augment=self.augment if part == "train" else 0.0,
                     normalization=normalization,
                 )
                 for part in PARTS
             }
         )
+
+    def uint8_batches(self) -> dict[str, Any]:
+        """`{part: batches}` of `(uint8 (B, S, S, 3) pixels, int32 labels)`: the same order and
+        batch size as this mapping's, neither converted, normalised nor augmented (what
+        `ferzoo.train` fits on; the step does the rest on the device)."""
+        return {
+            part: make_batches(
+                self.pipeline,
+                self.parts[part].images,
+                self.parts[part].labels,
+                batch_size=self.batch_size,
+                train=part == "train",
+                seed=self.seed,
+                raw=True,
+            )
+            for part in PARTS
+        }
 
     @property
     def sizes(self) -> dict[str, int]:

@@ -71,7 +71,8 @@ def pruning_callback_class():
         def on_train_begin(self, logs=None):
             from ferzoo.profiling import profile as profile_fn
 
-            profile = profile_fn(self.model)
+            # The network, not the wrapper `ferzoo.train` fits (ferzoo.training.device_input).
+            profile = profile_fn(getattr(self.model, "network", self.model))
             self.trial.set_user_attr("params", int(profile["params"]))
             self.trial.set_user_attr("macs", int(profile["macs"]))
 

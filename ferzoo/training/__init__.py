@@ -5,7 +5,10 @@
 (`ferzoo.data.load`, or a `LoadedData` given as is), the model (`ferzoo.build`, compiled with
 Adam, the model's loss, accuracy and macro F1), resume or start (`checkpoints`), fit (with the
 `EpochKeeper` callback: history, selection, early stopping, checkpoints), and the report
-(`report`: the kept weights, the model file, curves, test metrics).
+(`report`: the kept weights, the model file, curves, test metrics). `fit` trains the network
+behind a uint8 input and `FaceAugment` (`device_input.training_model`: conversion,
+augmentation and normalisation in the compiled step, on the device); everything else sees the
+network alone.
 
 Example:
 
@@ -16,8 +19,8 @@ Example:
 Resume: started again with the same arguments and `resume=True`, `train` loads the last
 committed state and continues with `fit(initial_epoch=<epochs done>)`, so no completed epoch is
 lost or repeated; `epochs` may be raised on resume, any other change of the training arguments
-is refused. A resumed run sees the shuffled order of a fresh pipeline, so its numbers are not
-bit-identical to an uninterrupted run's.
+is refused. A resumed run sees the shuffled order of a fresh pipeline and a fresh augmentation
+seed generator, so its numbers are not bit-identical to an uninterrupted run's.
 
 Reference:
     The recipe is the papers': Adam at 1e-3, batch 16, 200 epochs (WAMF); early stopping on the

@@ -184,6 +184,9 @@ class EpochKeeper(keras.callbacks.Callback):
         selection: the model-selection rule.
         ckpt_dir: the checkpoint folder, or None to write nothing (best weights in memory).
         best_weights: the chosen epoch's weights of a resumed run (`restore`'s result).
+        network: the network whose weights are kept and checkpointed (with its optimizer's
+            state), when `fit` trains a wrapper around it (`ferzoo.training.device_input`);
+            None: the model `fit` trains.
     """
 
     def __init__(
@@ -192,13 +195,18 @@ class EpochKeeper(keras.callbacks.Callback):
         selection: Selection,
         ckpt_dir: str | None,
         best_weights: list[np.ndarray] | None = None,
+        network: keras.Model | None = None,
     ):
         super().__init__()
+        self.network = network
         self.state = state
         self.selection = selection
         self.ckpt_dir = ckpt_dir
         self.best_weights = best_weights
         self._start = 0.0
+
+    def _net(self) -> keras.Model:
+        return self.model if self.network is None else self.network
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -220,7 +228,7 @@ class EpochKeeper(keras.callbacks.Callback):
         if self.ckpt_dir:
             st["weights_file"] = f"epoch-{epoch + 1:04d}.weights.h5"
             with files.atomic_path(os.path.join(self.ckpt_dir, st["weights_file"])) as tmp:
-                self.model.save_weights(tmp)
+                self._net().save_weights(tmp)
             commit(self.ckpt_dir, st)
 
     def _choose(self, epoch: int, logs: dict[str, float]) -> None:
@@ -230,7 +238,7 @@ class EpochKeeper(keras.callbacks.Callback):
             return
         self.state["best_key"] = list(key)
         self.state["best_epoch"] = epoch
-        self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        self.best_weights = [np.array(w) for w in self._net().get_weights()]
         if self.ckpt_dir:
             self.state["best_file"] = f"best-{epoch + 1:04d}.npz"
             with files.atomic_path(os.path.join(self.ckpt_dir, self.state["best_file"])) as tmp:

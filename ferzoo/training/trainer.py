@@ -1,6 +1,12 @@
 """`train`: the papers' recipe end to end, as five steps (data, model, resume, fit, report),
 each run's time split into data, build, compile, steps, validation and the rest
-(`ferzoo.training.timing`; timings.json and `TrainResult.timings`)."""
+(`ferzoo.training.timing`; timings.json and `TrainResult.timings`).
+
+The step fits `ferzoo.training.device_input.training_model(net)` on uint8 batches
+(`LoadedData.uint8_batches()`): the /255 conversion, the augmentation (`FaceAugment`, training
+only) and a pretrained model's normalisation run in the compiled step, on the device. It
+shares the network's weights and optimizer; the keeper, the checkpoints, the saved model and
+the test evaluation all work on the network itself."""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from ferzoo.pretrained import normalization_for
 from ferzoo.training import checkpoints, report, timing
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.config import DATA_FIELDS, RunConfig
+from ferzoo.training.device_input import training_model
 from ferzoo.training.report import TrainResult
 
 
@@ -73,13 +80,36 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
             keras.optimizers.Adam(learning_rate=c.training.learning_rate), c.model.precision
         ),
         loss=loss_for(net, label_smoothing=c.training.label_smoothing),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            MacroF1(len(data.class_names)),
-        ],
+        metrics=_metrics(data),
         **performance.default_compile_kwargs(),
     )
     return net, model if isinstance(model, str) else net.name
+
+
+def _metrics(data) -> list[keras.metrics.Metric]:
+    return [
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        MacroF1(len(data.class_names)),
+    ]
+
+
+def step_model(spec: Spec, net: keras.Model, data) -> keras.Model:
+    """Step 2b: what `fit` trains: `net` behind a uint8 input, the run's augmentation (seeded
+    by the run's seed) and the data's normalisation (`device_input.training_model`), compiled
+    with `net`'s optimizer (one optimizer state: `net.save_weights` holds it) and loss."""
+    model = training_model(
+        net,
+        augment=data.augment,
+        seed=spec.config.training.seed,
+        normalization=getattr(data, "normalization", None),
+    )
+    model.compile(
+        optimizer=net.optimizer,
+        loss=net.loss,
+        metrics=_metrics(data),
+        **performance.default_compile_kwargs(),
+    )
+    return model
 
 
 def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
@@ -134,7 +164,11 @@ def resume_or_start(spec: Spec, net: keras.Model, output_dir: str, identity: dic
     if spec.checkpoint:
         os.makedirs(ckpt_dir, exist_ok=True)
     return EpochKeeper(
-        state, spec.config.training.selection, ckpt_dir if spec.checkpoint else None, best_weights
+        state,
+        spec.config.training.selection,
+        ckpt_dir if spec.checkpoint else None,
+        best_weights,
+        network=net,
     )
 
 
@@ -161,15 +195,16 @@ def class_weights(option: Any, data) -> dict[int, float] | None:
     )
 
 
-def fit(spec: Spec, net: keras.Model, data, keeper: EpochKeeper, timer=None) -> None:
-    """Step 4: train from the first epoch not yet done, unless the run stopped early
-    (`timer`: a `timing.FitTimer`, first of the callbacks)."""
+def fit(spec: Spec, model: keras.Model, data, keeper: EpochKeeper, timer=None) -> None:
+    """Step 4: train `model` (`step_model`'s) on the uint8 batches from the first epoch not yet
+    done, unless the run stopped early (`timer`: a `timing.FitTimer`, first of the callbacks)."""
     start, epochs = int(keeper.state["epochs_done"]), spec.config.training.epochs
     if start >= epochs or keeper.state["stopped_early"]:
         return
-    net.fit(
-        data["train"],
-        validation_data=data["validation"],
+    batches = data.uint8_batches()
+    model.fit(
+        batches["train"],
+        validation_data=batches["validation"],
         class_weight=class_weights(spec.config.training.class_weight, data),
         epochs=epochs,
         initial_epoch=start,
@@ -224,7 +259,8 @@ def train(
         image_size: the side of the square input images (default 224).
         batch_size: examples per batch (default 16).
         augment: augmentation strength of the training part, in [0, 1] (default 0.5,
-            `ferzoo.defaults.AUGMENT_STRENGTH`; 0 turns it off).
+            `ferzoo.defaults.AUGMENT_STRENGTH`; 0 turns it off), applied on the device by
+            `ferzoo.layers.FaceAugment` in the training step (validation and test never).
         epochs: the most epochs to train (early stopping may end sooner).
         learning_rate: Adam's learning rate.
         seed: seeds Keras (Python, NumPy, backend) and the data order; the same seed on the same
@@ -302,13 +338,14 @@ def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
             data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
     with clock.phase("build"):
         net, model_name = build_model(spec, model, data)
+        stepper = step_model(spec, net, data)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)
     identity = identity_of(spec, data, model_name)
     keeper = resume_or_start(spec, net, out, identity)
     report.write_config(spec, data, net, out, identity, keeper.state)
     timer = timing.FitTimer()
-    fit(spec, net, data, keeper, timer)
+    fit(spec, stepper, data, keeper, timer)
     result = report.finish(spec, net, data, keeper, out, model_name)
     result.timings = clock.split(timer)
     files.write_json(os.path.join(out, "timings.json"), result.timings)
