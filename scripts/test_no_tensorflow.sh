@@ -57,7 +57,8 @@ KERAS_BACKEND=torch "$VENV/bin/ferzoo" train --model resnet18 --dataset syntheti
 
 step "sweeps/run.py, KERAS_BACKEND unset"
 env -u KERAS_BACKEND "$PY" sweeps/run.py --study demo --n-trials 2 --epochs 1 --image-size 32 \
-  --data-dir "$DIR" --results-dir "$WORK/sweep" --storage "sqlite:///$WORK/o.db"
+  --data-dir "$DIR" --results-dir "$WORK/sweep" --storage "sqlite:///$WORK/o.db" \
+  --no-baselines  # the papers' comparison runs in the wheel job and in tests/
 
 step "pytest without TensorFlow (KERAS_BACKEND=torch)"
 # (tests/layers and the rest run on torch in `make test` already; these are the ones whose

@@ -208,7 +208,10 @@ def _adaptive_average_pool(x, size=6):
     return out
 
 
-@pytest.mark.parametrize("policy", precision.POLICIES)
+# Every policy on TensorFlow, whose graph failed; float32 elsewhere (the same keras.ops pooling).
+@pytest.mark.parametrize(
+    "policy", precision.POLICIES if keras.backend.backend() == "tensorflow" else ("float32",)
+)
 @pytest.mark.parametrize(
     "name, hw",
     [
