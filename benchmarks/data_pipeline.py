@@ -10,12 +10,16 @@ Per image size, on the training part of `--dataset` (paper protocol):
   tf.data (TFRecord shards; needs TensorFlow) and through TFDS's data source (the ArrayRecord
   copy; no TensorFlow): images/s over the whole dataset, the second of two reads;
 - the batches `model.fit` gets from the in-memory images: tf.data, and the NumPy
-  `keras.utils.PyDataset` (iterated through Keras' own PyDataset adapter, with its worker
-  threads, as `fit` does), as float32 in [0, 1] (what `ferzoo.data.load`'s users get) and as
-  uint8 (what `ferzoo.train` fits on: conversion and augmentation happen on the device, in the
-  step; issue 18): the fastest of `--passes` full passes after a warm-up pass;
-- resnet18's training images/s at that size and batch size (`ferzoo.build`, ferzoo's speed
-  settings, Adam), from `--steps` timed `train_on_batch` steps after two warm-up steps.
+  `keras.utils.PyDataset` (iterated through Keras' own PyDataset adapter, as `fit` does), as
+  float32 in [0, 1] (what `ferzoo.data.load`'s users get) and as uint8 (what `ferzoo.train`
+  fits on: conversion and augmentation happen on the device, in the step; issue 18): the fastest of `--passes` full passes after a warm-up pass;
+- each of `--models` (resnet18 and msc_wca_resnet18) training at that size and batch size as
+  `ferzoo.train` runs a step (uint8 batches, the /255 conversion and `FaceAugment` in the
+  compiled step; ferzoo's speed settings, Adam), without augmentation and with `--augment`
+  (0.5), paired in one process: `--steps` timed `train_on_batch` steps after two warm-up
+  steps, each pair timed in both orders;
+- where one `ferzoo.train` epoch of resnet18 on the dataset spends its time (data, build,
+  compile, steps, validation, other; `--no-split` skips it).
 
 The pipeline and the model are timed apart, each with all the CPU it can take; in training they
 share it. A benchmark, not a test: it asserts nothing. The datasets are prepared (with their
@@ -66,7 +70,7 @@ def _one_pass(batches, pipeline: str) -> float:
     if pipeline == "tf.data":
         for _ in batches:
             pass
-    else:  # as model.fit reads a PyDataset: Keras' adapter, with the worker threads
+    else:  # as model.fit reads a PyDataset: through Keras' adapter
         from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
         adapter = PyDatasetAdapter(batches, shuffle=False)
@@ -87,27 +91,59 @@ def time_batches(part, pipeline: str, raw: bool, batch_size: int, passes: int) -
     return len(part) / min(_one_pass(batches, pipeline) for _ in range(passes))
 
 
-def time_model(size: int, num_classes: int, batch_size: int, steps: int) -> float:
-    """resnet18's training images/s (train_on_batch, after two warm-up steps)."""
+def time_model(name: str, size: int, num_classes: int, batch_size: int, steps: int,
+               augment: float) -> float:  # fmt: skip
+    """`name`'s training images/s as `ferzoo.train` runs a step: uint8 batches into
+    `device_input.training_model` (the /255 conversion and `FaceAugment(augment)` in the
+    step), `train_on_batch` after two warm-up steps."""
     import keras
 
     import ferzoo
     from ferzoo import performance
     from ferzoo.losses import loss_for
+    from ferzoo.training.device_input import training_model
 
     keras.backend.clear_session()
-    net = ferzoo.build("resnet18", num_classes=num_classes, input_shape=(size, size, 3))
+    keras.utils.set_random_seed(0)
+    net = ferzoo.build(name, num_classes=num_classes, input_shape=(size, size, 3))
     performance.optimize(net)
-    net.compile(keras.optimizers.Adam(1e-3), loss_for(net), **performance.default_compile_kwargs())
+    model = training_model(net, augment=augment, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3), loss_for(net),
+                  **performance.default_compile_kwargs())  # fmt: skip
     rng = np.random.default_rng(0)
-    x = rng.random((batch_size, size, size, 3), dtype=np.float32)
+    x = rng.integers(0, 256, (batch_size, size, size, 3), dtype=np.uint8)
     y = rng.integers(0, num_classes, batch_size).astype(np.int32)
     for _ in range(2):
-        net.train_on_batch(x, y)
+        model.train_on_batch(x, y)
     start = time.perf_counter()
     for _ in range(steps):
-        net.train_on_batch(x, y)
+        model.train_on_batch(x, y)
     return steps * batch_size / (time.perf_counter() - start)
+
+
+def time_models(args, size: int, num_classes: int) -> dict:
+    """`{(model, augment): images/s}`, each model without and with augmentation in turn, and
+    the pair again in the other order (the better of the two of each: paired, one process)."""
+    out = {}
+    for name in args.models:
+        for order in ((0.0, args.augment), (args.augment, 0.0)):
+            for augment in order:
+                rate = time_model(name, size, num_classes, args.batch_size, args.steps, augment)
+                out[name, augment] = max(out.get((name, augment), 0.0), rate)
+    return out
+
+
+def time_split(args, size: int) -> dict:
+    """One `ferzoo.train` epoch of resnet18 on the dataset: where its time went (seconds)."""
+    import tempfile
+
+    import ferzoo
+
+    with tempfile.TemporaryDirectory() as out:
+        result = ferzoo.train("resnet18", args.dataset, image_size=size, epochs=1,
+                              batch_size=args.batch_size, data_dir=args.data_dir,
+                              output_dir=out, verbose=0)  # fmt: skip
+    return result.timings
 
 
 def measure(args, size: int) -> dict:
@@ -128,8 +164,38 @@ def measure(args, size: int) -> dict:
         for pipeline in args.pipelines
         for raw in (False, True)
     }
-    row["model"] = time_model(size, loaded.num_classes, args.batch_size, args.steps)
+    row["models"] = time_models(args, size, loaded.num_classes)
+    row["model"] = row["models"]["resnet18", 0.0] if "resnet18" in args.models else None
+    row["split"] = time_split(args, size) if args.split else None
     return row
+
+
+def training_lines(args, rows: list[dict]) -> list[str]:
+    """The training table: each model without and with augmentation, and their ratio."""
+    from ferzoo.files import markdown_table
+
+    head = ["size", "model", "augment 0", f"augment {args.augment}", "ratio"]
+    cells = [[f"{row['size']} px", name, f"{row['models'][name, 0.0]:,.1f}",
+              f"{row['models'][name, args.augment]:,.1f}",
+              f"{row['models'][name, args.augment] / row['models'][name, 0.0]:.2f}x"]
+             for row in rows for name in args.models]  # fmt: skip
+    return markdown_table(head, cells)
+
+
+def split_lines(rows: list[dict]) -> list[str]:
+    """The time split of one training epoch per size (seconds, and shares of the wall)."""
+    from ferzoo.files import markdown_table
+    from ferzoo.training.timing import PARTS
+
+    rows = [row for row in rows if row["split"]]
+    if not rows:
+        return []
+    head = ["size", *PARTS, "wall"]
+    cells = [[f"{row['size']} px"]
+             + [f"{row['split'][p]:.1f} ({row['split'][p] / row['split']['wall']:.0%})"
+                for p in PARTS] + [f"{row['split']['wall']:.1f}"] for row in rows]  # fmt: skip
+    return ["One `ferzoo.train` epoch of resnet18 on the dataset (seconds, share of the wall):",
+            "", *markdown_table(head, cells), ""]  # fmt: skip
 
 
 def report(args, rows: list[dict], backend: str, load_start: float) -> str:
@@ -144,11 +210,11 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
             + ["resnet18 training", "slowest batches / training"])  # fmt: skip
     cells = []
     for row in rows:
-        slowest = min(row["batches"].values())
+        slowest, model = min(row["batches"].values()), row["model"]
         cells.append([f"{row['size']} px"] + [f"{row['read'][r]:,.0f}" for r in args.readers]
                      + [f"{row['batches'][k]:,.0f}" for k in batch_cols]
-                     + [f"{row['model']:,.1f}", f"{slowest / row['model']:,.0f}x"])  # fmt: skip
-    lines = markdown_table(head, cells)
+                     + ([f"{model:,.1f}", f"{slowest / model:,.0f}x"] if model else
+                        ["-", "-"]))  # fmt: skip
     command = "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:])
     return "\n".join([
         f"## {backend}",
@@ -161,11 +227,19 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
         f"paper protocol's training part), batch {args.batch_size}, backend {backend}, "
         f"TensorFlow {'installed' if tensorflow_available() else 'not installed'}. "
         "`read` is the one-time read of every image into memory (decode, crop, resize); the "
-        "batches are passes over the training part as `model.fit` gets them; resnet18 "
-        "training is `train_on_batch` on random images of the same size.",
+        "batches are passes over the training part as `model.fit` gets them (float32, and the "
+        "uint8 batches `ferzoo.train` fits on); training is `train_on_batch` of uint8 random "
+        "images through the conversion and `FaceAugment` in the step, as `ferzoo.train` runs "
+        "it (resnet18 training: without augmentation).",
         "",
-        *lines,
+        *markdown_table(head, cells),
         "",
+        "Training images/s without and with augmentation on the device (paired: each pair "
+        "timed in both orders, the better of the two kept):",
+        "",
+        *training_lines(args, rows),
+        "",
+        *split_lines(rows),
     ])  # fmt: skip
 
 
@@ -176,7 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="48,112", help="comma-separated image sizes")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--passes", type=int, default=2, help="timed passes over the batches")
-    parser.add_argument("--steps", type=int, default=5, help="timed resnet18 training steps")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per model")
+    parser.add_argument("--models", default="resnet18,msc_wca_resnet18")
+    parser.add_argument("--augment", type=float, default=0.5, help="the strength beside 0")
+    parser.add_argument(
+        "--no-split",
+        dest="split",
+        action="store_false",
+        help="skip the one-epoch ferzoo.train run and its time split",
+    )
     parser.add_argument("--readers", default=None, help="tf.data,numpy (default: those usable)")
     parser.add_argument("--pipelines", default=None, help="tf.data,numpy (default: as readers)")
     parser.add_argument("--output", default=None, help="write the markdown page here")
@@ -193,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     usable = ["tf.data", "numpy"] if tensorflow_available() else ["numpy"]
     args.readers = args.readers.split(",") if args.readers else usable
     args.pipelines = args.pipelines.split(",") if args.pipelines else usable
+    args.models = args.models.split(",")
     load_start = os.getloadavg()[0]
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
