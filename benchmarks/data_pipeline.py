@@ -12,7 +12,8 @@ Per image size, on the training part of `--dataset` (paper protocol):
 - the batches `model.fit` gets from the in-memory images: tf.data, and the NumPy
   `keras.utils.PyDataset` (iterated through Keras' own PyDataset adapter, as `fit` does), as
   float32 in [0, 1] (what `ferzoo.data.load`'s users get) and as uint8 (what `ferzoo.train`
-  fits on: conversion and augmentation happen on the device, in the step; issue 18): the fastest of `--passes` full passes after a warm-up pass;
+  fits on: conversion and augmentation happen on the device, in the step; issue 18): the
+  fastest of `--passes` full passes after a warm-up pass;
 - each of `--models` (resnet18 and msc_wca_resnet18) training at that size and batch size as
   `ferzoo.train` runs a step (uint8 batches, the /255 conversion and `FaceAugment` in the
   compiled step; ferzoo's speed settings, Adam), without augmentation and with `--augment`

@@ -21,7 +21,9 @@
 #   bench      benchmarks/run.py: resnet18 and msc_wca_resnet18 at 112 px, float32 and
 #              mixed_bfloat16, on jax and torch, against the PyTorch reference (AMP for bf16).
 #   sweep      the demo study, 4 trials, --gpus 0 (KERAS_BACKEND=jax), nvidia-smi sampling the
-#              GPU's utilisation meanwhile; the trials' device and precision are listed.
+#              GPU's utilisation meanwhile; the trials' device and precision are listed, with
+#              where each trial's time went (data, build, compile, steps, validation, other)
+#              and trials/hour.
 # Results: $OUT/gpu/ when OUT is set (the device tool), else results/gpu/ (--dest DIR): summary.md
 # (each step's status, time and findings), log.txt (all output), bench.md, bench.json,
 # util_<step>.csv, and under $OUT every other file in details.tar.gz (8 files come back at most).
@@ -41,7 +43,7 @@ DEADLINE=
 DEST=${OUT:+$OUT/gpu}
 DEST=${DEST:-results/gpu}
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --steps) STEPS=$2; shift 2 ;;
@@ -283,6 +285,9 @@ for t in study.trials:
           f"device {a.get('device')!r}, precision {a.get('precision')}, "
           f"CUDA_VISIBLE_DEVICES={a.get('cuda_visible_devices')!r}, "
           f"{(t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0:.0f} s")
+from ferzoo.sweep import timesheet  # where each trial's time went, and trials/hour (issue 18)
+for line in timesheet.markdown(study)[2:]:
+    print(f"    {line}" if line else "")
 PYEOF
   return $code
 }
