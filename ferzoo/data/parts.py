@@ -76,25 +76,17 @@ class LoadedData(dict):
         self.pipeline = pipeline
         for key, value in attributes.items():
             setattr(self, key, value)
-        super().__init__(
-            {
-                part: make_batches(
-                    pipeline,
-                    self.parts[part].images,
-                    self.parts[part].labels,
-                    batch_size=self.batch_size,
-                    train=part == "train",
-                    seed=self.seed,
-                    normalization=normalization,
-                )
-                for part in PARTS
-            }
-        )
+        super().__init__(self._batches(normalization=normalization))
 
     def uint8_batches(self) -> dict[str, Any]:
         """`{part: batches}` of `(uint8 (B, S, S, 3) pixels, int32 labels)`: the same order and
         batch size as this mapping's, neither converted, normalised nor augmented (what
         `ferzoo.train` fits on; the step does the rest on the device)."""
+        return self._batches(raw=True)
+
+    def _batches(self, **kwargs: Any) -> dict[str, Any]:
+        """`{part: make_batches(...)}` over the parts' images, with `kwargs` (`normalization`,
+        `raw`); only the training part is shuffled."""
         return {
             part: make_batches(
                 self.pipeline,
@@ -103,7 +95,7 @@ class LoadedData(dict):
                 batch_size=self.batch_size,
                 train=part == "train",
                 seed=self.seed,
-                raw=True,
+                **kwargs,
             )
             for part in PARTS
         }
