@@ -24,6 +24,9 @@
 #              GPU's utilisation meanwhile; the trials' device and precision are listed, with
 #              where each trial's time went (data, build, compile, steps, validation, other)
 #              and trials/hour.
+#   steploop   benchmarks/step_loop.py on jax and torch: one `ferzoo train` epoch of resnet18 at
+#              48 and 112 px with the data on the host, on the device, and (jax) 16 steps per
+#              call; step_loop.md.
 # Results: $OUT/gpu/ when OUT is set (the device tool), else results/gpu/ (--dest DIR): summary.md
 # (each step's status, time and findings), log.txt (all output), bench.md, bench.json,
 # util_<step>.csv, and under $OUT every other file in details.tar.gz (8 files come back at most).
@@ -37,7 +40,7 @@ WHL=${WHL:-.whl}
 DATA=${DATA:-.gpu-data}
 SWEEP_BACKEND=${SWEEP_BACKEND:-jax}
 BENCH_BATCH=${BENCH_BATCH:-64}
-STEPS=install,env,precision,bench,sweep
+STEPS=install,env,precision,bench,sweep,steploop
 QUICK=0
 DEADLINE=
 DEST=${OUT:+$OUT/gpu}
@@ -57,8 +60,8 @@ while [ $# -gt 0 ]; do
 done
 STEPS=$(echo "$STEPS" | tr -s ',' | sed 's/^,//; s/,$//')
 for step in ${STEPS//,/ }; do
-  case $step in install | env | precision | bench | sweep) ;;
-    *) echo "gpu_check.sh: error: unknown step $step (install, env, precision, bench, sweep)" >&2
+  case $step in install | env | precision | bench | sweep | steploop) ;;
+    *) echo "gpu_check.sh: error: unknown step $step (install, env, precision, bench, sweep, steploop)" >&2
        exit 2 ;;
   esac
 done
@@ -80,10 +83,12 @@ if [ $QUICK = 1 ]; then  # a CPU dry run: every path, tiny work
   PYTEST_WORKERS=${PYTEST_WORKERS:-0}
   BENCH_ARGS=(--sizes 32 --steps 2 --warmup 0 --rounds 1 --batch 4 --timeout 300)
   SWEEP_ARGS=(--n-trials 2 --epochs 1 --image-size 32 --no-final)
+  LOOP_ARGS=(--sizes 32 --repeats 1 --steps 2 --batch-size 8)
 else
   PRECISION_K="precision"
   BENCH_ARGS=(--sizes 112 --steps 20 --warmup 3 --rounds 1 --batch "$BENCH_BATCH" --timeout 150)
   SWEEP_ARGS=(--n-trials 4)
+  LOOP_ARGS=(--sizes 48,112 --repeats 1 --steps 16 --batch-size "$BENCH_BATCH")
 fi
 
 say() { echo "$*" | tee -a "$LOG" >>"$SUMMARY"; }
@@ -292,6 +297,17 @@ PYEOF
   return $code
 }
 
+steploop_step() {  # data on the host or the device, steps per call (issue 18, items 3 and 4)
+  local code=0 append=
+  for backend in jax torch; do
+    KERAS_BACKEND=$backend "$PY" benchmarks/step_loop.py --data-dir "$DATA" \
+      --output "$DEST/step_loop.md" $append "${LOOP_ARGS[@]}" || code=1
+    append=--append
+  done
+  [ -f "$DEST/step_loop.md" ] && grep '^|' "$DEST/step_loop.md" | sed 's/^/  /' >>"$SUMMARY"
+  return $code
+}
+
 if has install; then run install 180 install_wheels; fi
 [ -d /tmp/ferzoo-site ] && export PYTHONPATH=$PYTHONPATH:/tmp/ferzoo-site  # pip's fallback
 if ! imports_ok >/dev/null; then
@@ -321,6 +337,8 @@ if has sweep; then
     unsample sweep
   fi
 fi
+
+if has steploop; then run steploop 300 steploop_step; fi
 
 say ""
 say "Total: $(($(date +%s) - START)) s; $([ ${#FAILED[@]} = 0 ] && echo 'every step passed' || echo "failed: ${FAILED[*]}")."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from ferzoo.training.device_input import network_of, training_model
 
@@ -23,3 +24,43 @@ def test_the_training_model_augments_only_in_training():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, atol=1e-4)
     augmented = keras.ops.convert_to_numpy(model(x, training=True))
     assert not np.allclose(augmented, expected, atol=1e-2)
+
+
+def test_placement_puts_the_data_on_the_device_when_it_fits_a_quarter():
+    from ferzoo.training.device_input import DEVICE_SHARE, placement
+
+    gpu = ("gpu", 1000)
+    assert DEVICE_SHARE == 0.25
+    assert placement("auto", 250, gpu)["on"] and not placement("auto", 251, gpu)["on"]
+    assert placement("on", 10**9, gpu)["on"] and not placement("off", 1, gpu)["on"]
+    assert placement("auto", 1, ("cpu", 8))["device"] == "cpu"
+    with pytest.raises(ValueError, match="data_on_device='gpu'"):
+        placement("gpu", 1, gpu)
+
+
+def test_the_device_table_is_made_once_per_data(monkeypatch):
+    """A sweep's trials share one device copy of the data (`table_layer`'s cache): the table
+    is built and converted once for data and its `rebatched` copies; the rows index it."""
+    from ferzoo.data.parts import LoadedData, Part
+    from ferzoo.training import device_input
+
+    rng = np.random.default_rng(0)
+    parts = {p: Part(rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8), np.arange(n) % 2,
+                     tuple(str(i) for i in range(n)))
+             for p, n in (("train", 5), ("validation", 3), ("test", 2))}  # fmt: skip
+    data = LoadedData(parts, batch_size=2, augment=0.0, seed=0, pipeline="numpy",
+                      class_names=("a", "b"), name="t")  # fmt: skip
+    made = []
+    monkeypatch.setattr(LoadedData, "table", lambda self: made.append(1) or np.concatenate(
+        [self.parts["train"].images, self.parts["validation"].images]))  # fmt: skip
+    first, second = device_input.table_layer(data), device_input.table_layer(data.rebatched())
+    assert len(made) == 1
+    expected = np.concatenate([parts["train"].images, parts["validation"].images])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first(np.arange(8))), expected)
+    rows = data.row_batches()
+    assert set(rows) == {"train", "validation"}
+    x, y = rows["validation"][0]
+    assert x.dtype == np.int32 and x.tolist() == [5, 6]
+    assert y.tolist() == parts["validation"].labels[:2].tolist()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(second(x)),
+                                  parts["validation"].images[:2])  # fmt: skip

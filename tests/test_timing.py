@@ -6,6 +6,7 @@ import time
 
 import keras
 import numpy as np
+import pytest
 
 from ferzoo.training import timing
 
@@ -36,3 +37,20 @@ def test_the_parts_of_a_fit_add_up_to_its_wall_time():
     assert abs(sum(split[k] for k in timing.PARTS) - split["wall"]) < 1e-6
     total = timing.add([split, split])
     assert total["steps"] == 2 * split["steps"] and total["wall"] == 2 * split["wall"]
+
+
+def test_auto_steps_per_execution_follows_the_step_time():
+    from ferzoo.training import step_loop
+
+    assert step_loop.auto_steps(0.02, 100) == 1  # a long step: one per call
+    assert step_loop.auto_steps(0.001, 100) == 50  # 50 ms per call
+    assert step_loop.auto_steps(0.001, 7) == 7  # at most an epoch
+    assert step_loop.auto_steps(1e-6, 10**6) == step_loop.MAX_STEPS
+    assert step_loop.auto_steps(0.0, 100) == 1  # nothing measured
+    assert step_loop.tunes("auto", "jax", "gpu") and step_loop.tunes("auto", "tensorflow", "gpu")
+    assert not step_loop.tunes("auto", "torch", "gpu") and not step_loop.tunes("auto", "jax", "cpu")
+    assert not step_loop.tunes(4, "jax", "gpu")
+    assert step_loop.check(4, "jax") == 4 and step_loop.check("auto", "torch") == "auto"
+    for bad, backend in ((0, "jax"), (True, "jax"), ("2", "jax"), (2, "torch")):
+        with pytest.raises(ValueError, match="steps_per_execution"):
+            step_loop.check(bad, backend)

@@ -340,7 +340,8 @@ def test_training_fits_uint8_batches_through_face_augment(data_dir, tmp_path):
     out = tmp_path / "run"
     result = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=1, batch_size=16,
                    augment=0.5, data_dir=data_dir, output_dir=str(out), model_overrides=SMALL,
-                   evaluate_test=False, checkpoint=False, callbacks=[Look()], verbose=0)  # fmt: skip
+                   evaluate_test=False, checkpoint=False, callbacks=[Look()], verbose=0,
+                   data_on_device="off")  # fmt: skip
     assert seen == {"input": "uint8", "augment": [0.5]}
     saved = keras.saving.load_model(str(out / "model.keras"))
     for model in (result.model, saved):
@@ -351,3 +352,48 @@ def test_training_fits_uint8_batches_through_face_augment(data_dir, tmp_path):
                         data_dir=data_dir)  # fmt: skip
     metrics = result.model.evaluate(loaded["validation"], return_dict=True, verbose=0)
     assert metrics["loss"] == pytest.approx(result.val_loss, rel=1e-4, abs=1e-5)
+
+
+def test_data_on_device_gives_the_same_history_as_host_batches(data_dir, tmp_path, monkeypatch):
+    """Issue 18: a seeded 2-epoch run with the images on the device (`fit` gets int32 rows,
+    the step gathers them from an ImageTable) has the history of the run on host uint8
+    batches. On TensorFlow and JAX the device run also takes the "auto" steps-per-execution
+    path a GPU takes (one step per call in the first epoch, then several per call), forced
+    here on the CPU: the history is still the same, epoch by epoch."""
+    from ferzoo.training import step_loop
+
+    monkeypatch.setattr(step_loop, "tunes", lambda value, backend, device: backend != "torch")
+    monkeypatch.setattr(step_loop, "FAST_STEP_S", 1e9)  # every step counts as short
+    monkeypatch.setattr(step_loop, "TARGET_S", 1e9)  # and a call takes the whole epoch
+    inputs, runs = {}, {}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            inputs.setdefault(self.model.inputs[0].dtype, 0)
+
+    for where in ("off", "on"):
+        runs[where] = train("resnet18", "synthetic_faces/tiny", image_size=32, epochs=2,
+                            batch_size=16, seed=3, data_dir=data_dir, model_overrides=SMALL,
+                            output_dir=str(tmp_path / where), evaluate_test=False,
+                            checkpoint=False, callbacks=[Look()], verbose=0,
+                            data_on_device=where, steps_per_execution="auto")  # fmt: skip
+    assert set(inputs) == {"uint8", "int32"}
+    off, on = (runs[k].history for k in ("off", "on"))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(on[key], off[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    with open(tmp_path / "on" / "config.json") as f:
+        placed = json.load(f)["data_on_device"]
+    assert placed["choice"] == "on" and placed["on"] and placed["bytes"] > 0
+    steps = runs["on"].timings["steps_per_execution"]
+    assert steps == (1 if keras.backend.backend() == "torch" else 7)  # 112 images / 16
+
+
+def test_bad_step_options_are_named_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="data_on_device=.sometimes."):
+        train("resnet18", "no_such_dataset", data_on_device="sometimes",
+              output_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(ValueError, match="steps_per_execution=0"):
+        train("resnet18", "no_such_dataset", steps_per_execution=0, output_dir=str(tmp_path))
+    if keras.backend.backend() == "torch":
+        with pytest.raises(ValueError, match="PyTorch backend.*steps_per_execution=4"):
+            train("resnet18", "no_such_dataset", steps_per_execution=4, output_dir=str(tmp_path))

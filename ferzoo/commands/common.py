@@ -111,6 +111,26 @@ def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> Non
     add("--no-resume", dest="resume", action="store_false",
         help="ignore and delete an existing checkpoint")  # fmt: skip
     add("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1, 2")
+    add_step_args(add)
+
+
+def add_step_args(add) -> None:
+    """`--data-on-device` and `--steps-per-execution` (`ferzoo train` and the sweeps)."""
+    add("--data-on-device", choices=("auto", "on", "off"), default="auto",
+        help="hold the training and validation images on the device and gather each batch "
+        "there (auto: when they fit in a quarter of its memory)")  # fmt: skip
+    add("--steps-per-execution", type=_steps, default="auto", metavar="N",
+        help="training steps per Python call on TensorFlow and JAX (auto: 1, raised after "
+        "the first epoch on a GPU when steps are short)")  # fmt: skip
+
+
+def _steps(text: str) -> int | str:
+    """'auto' or an int >= 1 (argparse type)."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 1, got {text!r}")
+    return int(text)
 
 
 def _min_epochs(value: str) -> int | str:
@@ -147,6 +167,8 @@ def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         min_epochs=_min_epochs(args.min_epochs),
         model_overrides=parse_overrides(args.overrides),
         verbose=verbose,
+        data_on_device=args.data_on_device,
+        steps_per_execution=args.steps_per_execution,
     )
 
 
@@ -158,8 +180,11 @@ def print_result(name: str, result: Any) -> None:
         line += f", macro F1 {result.test['macro_f1']:.4f}"
     timings = getattr(result, "timings", None) or {}
     if timings:  # ferzoo.training.timing.PARTS, then the wall time
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k != "wall")
+        skip = ("wall", "steps_per_execution")
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k not in skip)
         line += f"\ntime (s): {parts}; wall {timings['wall']:.1f}"
+        if timings.get("steps_per_execution", 1) != 1:
+            line += f"; {timings['steps_per_execution']} steps per call"
     print(f"{line}\nwrote {result.output_dir}")
 
 

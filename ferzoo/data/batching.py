@@ -2,14 +2,19 @@
 
 Both take a part's cached uint8 images and int32 labels, shuffle the training part each epoch
 (seeded) and keep the other parts in order, and gather each batch by index in one vectorised
-step (`tf.gather` in tf.data, NumPy's fancy indexing in the PyDataset). They yield either
+step (`tf.gather` in tf.data, NumPy's fancy indexing in the PyDataset). Their `output`:
 
-- `(float32 images in [0, 1], int32 labels)`, the default (with a `normalization` such as
-  ImageNet's mean and std for pretrained weights: `(x - mean) / std` of those), what
-  `ferzoo.data.load`'s users get; or
-- with `raw=True`, `(uint8 images, int32 labels)`: what `ferzoo.train` fits on, the float
-  conversion, augmentation (`ferzoo.layers.FaceAugment`) and normalisation then happening in
-  the model's compiled step, on the device (`ferzoo.training.device_input`).
+- `"float"` (the default): `(float32 images in [0, 1], int32 labels)` (with a
+  `normalization` such as ImageNet's mean and std for pretrained weights: `(x - mean) / std`
+  of those), what `ferzoo.data.load`'s users get;
+- `"uint8"`: `(uint8 images, int32 labels)`: what `ferzoo.train` fits on with the data on the
+  host, the float conversion, augmentation (`ferzoo.layers.FaceAugment`) and normalisation
+  then happening in the model's compiled step, on the device
+  (`ferzoo.training.device_input`);
+- `"rows"`: `(int32 row indices + offset, int32 labels)`: what `ferzoo.train` fits on with the
+  data on the device, where the step gathers the images from an `ferzoo.layers.ImageTable`.
+
+The three give the same examples in the same order for the same seed.
 
 Neither augments: the training augmentation is one Keras layer inside the step, the same on
 every pipeline and backend (`ferzoo.data.augment` is its NumPy reference). `model.fit` takes
@@ -24,6 +29,7 @@ import weakref
 import numpy as np
 
 PIPELINES = ("tf.data", "numpy")
+OUTPUTS = ("float", "uint8", "rows")
 
 # id(array) -> (weak reference to the array, its TensorFlow tensor): see `_tensor`.
 _TENSORS: dict[int, tuple] = {}
@@ -55,18 +61,20 @@ def _normalizer(normalization):
 
 def tf_dataset(
     images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
-    raw: bool = False,
+    output: str = "float", offset: int = 0,
 ):  # fmt: skip
     """A batched, prefetched `tf.data.Dataset` over one part (see the module docstring)."""
     import tensorflow as tf
 
-    pixels = _tensor(images)
+    pixels = None if output == "rows" else _tensor(images)
     targets = tf.convert_to_tensor(labels.astype(np.int32))
-    normalize = None if raw else _normalizer(normalization)
+    normalize = _normalizer(normalization) if output == "float" else None
 
     def gather(rows):
+        if output == "rows":
+            return tf.cast(rows + offset, tf.int32), tf.gather(targets, rows)
         x = tf.gather(pixels, rows)
-        if not raw:
+        if output == "float":
             x = tf.cast(x, tf.float32) / 255.0
             if normalize is not None:
                 x = normalize(x)
@@ -88,14 +96,15 @@ def _py_dataset_base():
 class _Batches:
     """The NumPy batching logic; `numpy_batches` mixes it into `keras.utils.PyDataset`."""
 
-    def _setup(self, images, labels, batch_size, train, seed, normalization, raw):
+    def _setup(self, images, labels, batch_size, train, seed, normalization, output, offset):
         self.images = images
         self.labels = labels.astype(np.int32)
         self.batch_size = int(batch_size)
         self.train = bool(train)
         self.seed = int(seed)
-        self.raw = bool(raw)
-        self.normalize = None if raw else _normalizer(normalization)
+        self.output = output
+        self.offset = int(offset)
+        self.normalize = _normalizer(normalization) if output == "float" else None
         self.epoch = 0
         self.order = self._order(0)
 
@@ -111,8 +120,10 @@ class _Batches:
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range [0, {len(self)})")
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.output == "rows":
+            return (rows + self.offset).astype(np.int32), self.labels[rows]
         batch = self.images[rows]
-        if not self.raw:
+        if self.output == "float":
             batch = batch.astype(np.float32) / np.float32(255.0)
             if self.normalize is not None:
                 batch = self.normalize(batch)
@@ -125,7 +136,7 @@ class _Batches:
 
 def numpy_batches(
     images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
-    raw: bool = False,
+    output: str = "float", offset: int = 0,
 ):  # fmt: skip
     """A `keras.utils.PyDataset` over one part, gathered in the caller's thread.
 
@@ -139,13 +150,15 @@ def numpy_batches(
     class ArrayBatches(_Batches, base):
         def __init__(self):
             base.__init__(self, workers=1, use_multiprocessing=False)
-            self._setup(images, labels, batch_size, train, seed, normalization, raw)
+            self._setup(images, labels, batch_size, train, seed, normalization, output, offset)
 
     return ArrayBatches()
 
 
 def make_batches(pipeline: str, images, labels, **kwargs):
-    """`tf_dataset` or `numpy_batches` by name (`PIPELINES`)."""
+    """`tf_dataset` or `numpy_batches` by name (`PIPELINES`), with an `output` of `OUTPUTS`."""
+    if kwargs.get("output", "float") not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}. Received: output={kwargs['output']!r}")
     if pipeline == "tf.data":
         return tf_dataset(images, labels, **kwargs)
     if pipeline == "numpy":
@@ -153,4 +166,4 @@ def make_batches(pipeline: str, images, labels, **kwargs):
     raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
 
 
-__all__ = ["PIPELINES", "make_batches", "numpy_batches", "tf_dataset"]
+__all__ = ["OUTPUTS", "PIPELINES", "make_batches", "numpy_batches", "tf_dataset"]

@@ -82,11 +82,24 @@ class LoadedData(dict):
         """`{part: batches}` of `(uint8 (B, S, S, 3) pixels, int32 labels)`: the same order and
         batch size as this mapping's, neither converted, normalised nor augmented (what
         `ferzoo.train` fits on; the step does the rest on the device)."""
-        return self._batches(raw=True)
+        return self._batches(output="uint8")
 
-    def _batches(self, **kwargs: Any) -> dict[str, Any]:
-        """`{part: make_batches(...)}` over the parts' images, with `kwargs` (`normalization`,
-        `raw`); only the training part is shuffled."""
+    def table(self) -> np.ndarray:
+        """The training then the validation images as one uint8 `(N, S, S, 3)` array: what
+        `ferzoo.train` places on the device (`ferzoo.layers.ImageTable`) for `row_batches`."""
+        return np.concatenate([self.parts["train"].images, self.parts["validation"].images])
+
+    def row_batches(self) -> dict[str, Any]:
+        """`{"train", "validation"}` batches of `(int32 rows of table(), int32 labels)`: the
+        same examples, order and batch size as `uint8_batches()`'s, as indices into `table()`
+        (the validation rows follow the training ones)."""
+        offsets = {"train": 0, "validation": len(self.parts["train"])}
+        return self._batches(offsets, output="rows")
+
+    def _batches(self, offsets: dict[str, int] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """`{part: make_batches(...)}` over the parts' images (those of `offsets`, each with its
+        row offset, or all three), with `kwargs` (`normalization`, `output`); only the
+        training part is shuffled."""
         return {
             part: make_batches(
                 self.pipeline,
@@ -95,9 +108,10 @@ class LoadedData(dict):
                 batch_size=self.batch_size,
                 train=part == "train",
                 seed=self.seed,
+                **({} if offsets is None else {"offset": offsets[part]}),
                 **kwargs,
             )
-            for part in PARTS
+            for part in (PARTS if offsets is None else offsets)
         }
 
     @property

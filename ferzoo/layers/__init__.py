@@ -7,6 +7,7 @@ Every layer here uses keras and keras.ops only, is registered serializable under
 from ferzoo.layers.capsule import Capsule
 from ferzoo.layers.capsule_length import CapsuleLength
 from ferzoo.layers.face_augment import FaceAugment
+from ferzoo.layers.image_table import ImageTable
 from ferzoo.layers.morlet_activation import MorletActivation
 from ferzoo.layers.multi_scale_conv import MultiScaleConv
 from ferzoo.layers.multi_scale_fusion import MultiScaleFusion
@@ -19,6 +20,7 @@ __all__ = [
     "Capsule",
     "CapsuleLength",
     "FaceAugment",
+    "ImageTable",
     "MorletActivation",
     "MultiScaleConv",
     "MultiScaleFusion",

@@ -35,6 +35,7 @@ import signal
 import sys
 
 from ferzoo import logs
+from ferzoo.commands.common import add_step_args
 from ferzoo.precision import CHOICES as PRECISIONS
 from ferzoo.sweep import objectives
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
@@ -182,6 +183,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         help="retrain the best configuration of at most N multiply-accumulates")  # fmt: skip
     add("--keep-trial-dirs", action="store_true", help="keep each trial's training files")
     add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
+    add_step_args(add)
     add("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -251,6 +253,8 @@ def settings_from_args(args: argparse.Namespace):
         worker_id=args.worker_id or 0,
         keep_trial_dirs=args.keep_trial_dirs,
         verbose=args.verbose,
+        data_on_device=args.data_on_device,
+        steps_per_execution=args.steps_per_execution,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         monitor=args.monitor,
         min_epochs=args.min_epochs,

@@ -204,6 +204,8 @@ class SweepSettings:
     worker_id: int = 0
     keep_trial_dirs: bool = False
     verbose: int | str = 0
+    data_on_device: str = "auto"  # where each trial's images are (`ferzoo.train`'s argument)
+    steps_per_execution: int | str = "auto"  # training steps per call (`ferzoo.train`'s)
     cuda_visible_devices: str | None = None  # the GPU(s) this worker was given (--gpus)
     # Model selection of every trial and of the retrained best (`ferzoo.train`'s arguments):
     # which epoch is kept. The study's `metric` stays the objective, read at that epoch.
@@ -243,7 +245,7 @@ class SweepSettings:
         """`ferzoo.train`'s keywords shared by every run of this sweep (its trials and the final
         retrain), with the learning rate a trial chose."""
         shared = ("epochs", "seed", "monitor", "min_epochs", "precision", "weights", "verbose",
-                  "data_dir", "manual_dir")  # fmt: skip
+                  "data_dir", "manual_dir", "data_on_device", "steps_per_execution")  # fmt: skip
         return {name: getattr(self, name) for name in shared} | {
             "learning_rate": float(chosen["learning_rate"])
         }

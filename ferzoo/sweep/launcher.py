@@ -27,7 +27,8 @@ def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
         "--heartbeat": s.heartbeat_interval, "--max-retry": s.max_retry, "--verbose": s.verbose,
         "--monitor": s.monitor, "--min-epochs": s.min_epochs, "--precision": s.precision,
         "--weights": s.weights, "--cv-folds": s.cv_folds, "--max-latency-ms": s.max_latency_ms,
-        "--max-macs": s.max_macs,
+        "--max-macs": s.max_macs, "--data-on-device": s.data_on_device,
+        "--steps-per-execution": s.steps_per_execution,
         "--objectives": ",".join(s.metric_names) if s.objectives else None,
     }  # fmt: skip
     argv = [sys.executable, "-m", "ferzoo.sweep.cli"]

@@ -26,8 +26,23 @@ Example:
     model.fit(batches["train"], validation_data=batches["validation"], epochs=2)
     net.predict(...)  # the trained network, on float32 [0, 1] images
 
+Data on the device (`data_on_device`: "auto", "on" or "off"; `ferzoo train
+--data-on-device`): with "on", the training and validation images are placed on the device once,
+as the weight of an `ferzoo.layers.ImageTable` in front of FaceAugment, and `fit` is given int32
+row indices (`LoadedData.row_batches()`): the gather, too, runs in the step, and no image
+crosses from host to device again. With "off", the host gathers uint8 batches (tf.data prefetches
+them; the NumPy pipeline gathers them in the caller's thread, at about 300,000 images/s at
+112 px, results/data_pipeline.md). "auto" places the data when its bytes fit in
+`DEVICE_SHARE` of the device's memory (the smallest GPU the backend sees; on a machine
+without one, the host is the device and its RAM is the memory). Both give the same examples in
+the same order, so the same history. The device copy is made once per process and data
+(`table_layer` caches it beside the host arrays), so a sweep's trials share it.
+
 Reference:
-    Why a wrapper and not a layer inside the network: the saved and exported network must
+    Why a share of a quarter: the rest is left to the model, its activations and the
+    optimizer; CK+, JAFFE and KDEF at 112 px are tens of MB, FER2013 at 48 px 250 MB, so
+    every dataset the papers use fits on any current GPU, while AffectNet at 112 px (11 GB)
+    stays on the host of a 24 GB card. Why a wrapper and not a layer inside the network: the saved and exported network must
     stay what `ferzoo.build` made (a serving user feeds it preprocessed float32 images), and a
     pretrained network's normalisation belongs to its weights' recipe, not its graph. The
     host now only gathers uint8 pixels by index (a quarter of float32's bytes to move to the
@@ -36,12 +51,22 @@ Reference:
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import Any
 
 import keras
 import numpy as np
 
 from ferzoo.layers.face_augment import FaceAugment
+from ferzoo.layers.image_table import ImageTable
+
+DATA_ON_DEVICE = ("auto", "on", "off")
+#: The share of the device's memory that "auto" lets the data take.
+DEVICE_SHARE = 0.25
+
+# id(training images) -> (weak reference to them, the validation images, the device tensor).
+_TABLES: dict[int, tuple] = {}
 
 
 def training_model(
@@ -50,23 +75,30 @@ def training_model(
     augment: float = 0.0,
     seed: int | None = None,
     normalization: dict[str, Any] | None = None,
+    table: ImageTable | None = None,
 ) -> keras.Model:
     """`net` behind a uint8 input, `FaceAugment(augment, seed)` and the optional per-channel
-    normalisation `{"mean": [...], "std": [...]}` (see the module docstring).
+    normalisation `{"mean": [...], "std": [...]}` (see the module docstring); with a `table`,
+    behind int32 row indices into it instead (the data on the device).
 
     Args:
         net: a built Keras model taking float32 `(B, S, S, 3)` images.
         augment: the augmentation strength in [0, 1] (0: none, only the /255 conversion).
         seed: the augmentation's seed (None: a random one).
         normalization: ImageNet-style `mean` and `std` of [0, 1] pixels, or None.
+        table: the images on the device (`table_layer`), or None: uint8 images come in.
 
     Returns:
-        An uncompiled `keras.Model` from uint8 images to `net`'s outputs, with the attribute
-        `network` (`net`).
+        An uncompiled `keras.Model` from uint8 images (or rows of `table`) to `net`'s outputs,
+        with the attribute `network` (`net`).
     """
     shape = tuple(net.inputs[0].shape[1:])
-    inputs = keras.Input(shape=shape, dtype="uint8", name="pixels")
-    x = FaceAugment(augment, seed=seed, dtype="float32", name="face_augment")(inputs)
+    if table is None:
+        inputs = pixels = keras.Input(shape=shape, dtype="uint8", name="pixels")
+    else:
+        inputs = keras.Input(shape=(), dtype="int32", name="rows")
+        pixels = table(inputs)
+    x = FaceAugment(augment, seed=seed, dtype="float32", name="face_augment")(pixels)
     if normalization:
         mean = np.asarray(normalization["mean"], np.float32)
         std = np.asarray(normalization["std"], np.float32)
@@ -83,4 +115,52 @@ def network_of(model: keras.Model) -> keras.Model:
     return getattr(model, "network", model)
 
 
-__all__ = ["network_of", "training_model"]
+def check_data_on_device(value: Any) -> str:
+    """`value` if it is one of `DATA_ON_DEVICE`, else a ValueError naming it."""
+    if value not in DATA_ON_DEVICE:
+        raise ValueError(
+            f"data_on_device must be one of {DATA_ON_DEVICE}. Received: data_on_device={value!r}"
+        )
+    return value
+
+
+def device_memory() -> tuple[str, int]:
+    """`("gpu", bytes)` of the smallest GPU Keras' backend sees, or `("cpu", bytes of RAM)`."""
+    from ferzoo.devices import backend_devices, nvidia_gpus
+
+    gpus = [d for d in backend_devices() if d["kind"] == "gpu"]
+    if gpus:
+        known = [d["memory_bytes"] for d in gpus if "memory_bytes" in d]
+        known = known or [g["memory_bytes"] for g in nvidia_gpus()]  # TensorFlow's GPUs
+        if known:
+            return "gpu", int(min(known))
+    return "cpu", int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def placement(choice: str, nbytes: int, memory: tuple[str, int] | None = None) -> dict[str, Any]:
+    """Whether data of `nbytes` goes on the device under `choice` (`DATA_ON_DEVICE`), and why:
+    `{"choice", "on", "device", "bytes", "budget"}` (config.json records it)."""
+    check_data_on_device(choice)
+    kind, total = memory or device_memory()
+    budget = int(DEVICE_SHARE * total)
+    on = choice == "on" or (choice == "auto" and nbytes <= budget)
+    return {"choice": choice, "on": on, "device": kind, "bytes": int(nbytes), "budget": budget}
+
+
+def table_layer(data: Any) -> ImageTable:
+    """An `ImageTable` of `data.table()` (the training then validation images), its values
+    from one device tensor made once per process and data (see the module docstring)."""
+    train, validation = data.parts["train"].images, data.parts["validation"].images
+    key = id(train)
+    hit = _TABLES.get(key)
+    if hit is None or hit[0]() is not train or hit[1] is not validation:
+        tensor = keras.ops.convert_to_tensor(data.table())
+        _TABLES[key] = (weakref.ref(train, lambda _, key=key: _TABLES.pop(key, None)),
+                        validation, tensor)  # fmt: skip
+        hit = _TABLES[key]
+    tensor = hit[2]
+    return ImageTable(tuple(tensor.shape), tensor, name="image_table")
+
+
+__all__ = ["DATA_ON_DEVICE", "DEVICE_SHARE", "check_data_on_device", "device_memory",
+           "network_of", "placement", "table_layer", "training_model"]  # fmt: skip

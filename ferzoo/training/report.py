@@ -46,7 +46,8 @@ class TrainResult:
         epoch_time: median seconds per epoch.
         profile: `ferzoo.profile(model)`: params, trainable_params, macs.
         timings: this call's seconds per part (`ferzoo.training.timing.PARTS`: data, build,
-            compile, steps, validation, other) and `wall`; also in timings.json.
+            compile, steps, validation, other) and `wall`, and the `steps_per_execution` of
+            its last epochs (`ferzoo.training.step_loop`); also in timings.json.
     """
 
     history: dict[str, list[float]]
@@ -96,10 +97,12 @@ def enable_determinism() -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, state: dict):
+def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, state: dict,
+                 where: dict | None = None):  # fmt: skip
     """config.json, written before training starts: the typed configuration under `"config"`
-    (`RunConfig.to_json`), and beside it the checkpoint identity, how this call runs, and what
-    the data and the model turned out to be (classes, sizes, input shape, versions)."""
+    (`RunConfig.to_json`), and beside it the checkpoint identity, how this call runs (`where`
+    the data is, `ferzoo.training.device_input.placement`), and what the data and the model
+    turned out to be (classes, sizes, input shape, versions)."""
     config = {
         **identity,
         "config": spec.config.to_json(),
@@ -112,6 +115,8 @@ def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, 
         "output_dir": output_dir,
         "callbacks": [type(c).__name__ for c in spec.callbacks],
         "verbose": spec.verbose,
+        "data_on_device": where,
+        "steps_per_execution": spec.steps_per_execution,
         "optimizer": spec.config.training.optimizer,
         "loss": type(net.loss).__name__ if net.loss is not None else None,
         "class_names": list(data.class_names),

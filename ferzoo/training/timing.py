@@ -35,6 +35,14 @@ class FitTimer(keras.callbacks.Callback):
         self._first = True
         self._mark = 0.0
         self._training = False  # between an epoch's start and its validation (or end)
+        self.calls = 0  # train-function calls after the first (steps, or executions of several)
+
+    def on_train_begin(self, logs=None):
+        self._first = True  # each `fit` call compiles its train function
+
+    def step_seconds(self) -> float:
+        """The mean seconds of a call of the train function after the first (0: none yet)."""
+        return self.seconds["steps"] / self.calls if self.calls else 0.0
 
     def _take(self, part: str) -> None:
         now = time.perf_counter()
@@ -46,6 +54,7 @@ class FitTimer(keras.callbacks.Callback):
         self._training = True
 
     def on_train_batch_end(self, batch, logs=None):
+        self.calls += not self._first
         self._take("compile" if self._first else "steps")
         self._first = False
 

@@ -3,10 +3,12 @@ each run's time split into data, build, compile, steps, validation and the rest
 (`ferzoo.training.timing`; timings.json and `TrainResult.timings`).
 
 The step fits `ferzoo.training.device_input.training_model(net)` on uint8 batches
-(`LoadedData.uint8_batches()`): the /255 conversion, the augmentation (`FaceAugment`, training
-only) and a pretrained model's normalisation run in the compiled step, on the device. It
-shares the network's weights and optimizer; the keeper, the checkpoints, the saved model and
-the test evaluation all work on the network itself."""
+(`LoadedData.uint8_batches()`), or, with the data on the device, on row indices into the images
+held there (`LoadedData.row_batches()`): the gather, the /255 conversion, the augmentation
+(`FaceAugment`, training only) and a pretrained model's normalisation run in the compiled
+step, on the device. It shares the network's weights and optimizer; the keeper, the
+checkpoints, the saved model and the test evaluation all work on the network itself. How many
+steps one call runs is `ferzoo.training.step_loop`'s."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from ferzoo.data.parts import LoadedData
 from ferzoo.losses import loss_for
 from ferzoo.metrics import MacroF1
 from ferzoo.pretrained import normalization_for
-from ferzoo.training import checkpoints, report, timing
+from ferzoo.training import checkpoints, device_input, report, step_loop, timing
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.config import DATA_FIELDS, RunConfig
 from ferzoo.training.device_input import training_model
@@ -44,6 +46,12 @@ class Spec:
     checkpoint: bool = True
     output_dir: str | None = None
     verbose: Any = "auto"
+    data_on_device: str = "auto"
+    steps_per_execution: int | str = "auto"
+
+    def __post_init__(self):
+        device_input.check_data_on_device(self.data_on_device)
+        step_loop.check(self.steps_per_execution, keras.backend.backend())
 
 
 def load_data(spec: Spec, dataset: Any) -> LoadedData:
@@ -93,23 +101,35 @@ def _metrics(data) -> list[keras.metrics.Metric]:
     ]
 
 
-def step_model(spec: Spec, net: keras.Model, data) -> keras.Model:
-    """Step 2b: what `fit` trains: `net` behind a uint8 input, the run's augmentation (seeded
-    by the run's seed) and the data's normalisation (`device_input.training_model`), compiled
-    with `net`'s optimizer (one optimizer state: `net.save_weights` holds it) and loss."""
+def step_model(spec: Spec, net: keras.Model, data, table=None) -> keras.Model:
+    """Step 2b: what `fit` trains: `net` behind a uint8 input (or rows of `table`, the data
+    on the device), the run's augmentation (seeded by the run's seed) and the data's
+    normalisation (`device_input.training_model`), compiled with `net`'s optimizer (one
+    optimizer state: `net.save_weights` holds it) and loss."""
     model = training_model(
         net,
         augment=data.augment,
         seed=spec.config.training.seed,
         normalization=getattr(data, "normalization", None),
+        table=table,
     )
+    steps = spec.steps_per_execution
     model.compile(
         optimizer=net.optimizer,
         loss=net.loss,
         metrics=_metrics(data),
+        steps_per_execution=1 if steps == "auto" else steps,
         **performance.default_compile_kwargs(),
     )
     return model
+
+
+def place_data(spec: Spec, data) -> tuple[dict[str, Any], Any]:
+    """Step 1b: whether the training and validation images go on the device
+    (`device_input.placement`), and their `ImageTable` there (or None)."""
+    nbytes = sum(data.parts[part].images.nbytes for part in ("train", "validation"))
+    where = device_input.placement(spec.data_on_device, nbytes)
+    return where, device_input.table_layer(data) if where["on"] else None
 
 
 def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
@@ -195,23 +215,36 @@ def class_weights(option: Any, data) -> dict[int, float] | None:
     )
 
 
-def fit(spec: Spec, model: keras.Model, data, keeper: EpochKeeper, timer=None) -> None:
-    """Step 4: train `model` (`step_model`'s) on the uint8 batches from the first epoch not yet
-    done, unless the run stopped early (`timer`: a `timing.FitTimer`, first of the callbacks)."""
+def fit(
+    spec: Spec, model: keras.Model, data, keeper: EpochKeeper, timer: timing.FitTimer, where: dict
+) -> int:
+    """Step 4: train `model` (`step_model`'s) from the first epoch not yet done, unless the run
+    stopped early, on the row batches when the data is on the device (`where["on"]`), else on
+    the uint8 batches (`timer`: first of the callbacks; on a GPU, `where["device"]`, an "auto"
+    `steps_per_execution` may rise after the first epoch, `step_loop`).
+
+    Returns:
+        The steps per call of the last epochs.
+    """
     start, epochs = int(keeper.state["epochs_done"]), spec.config.training.epochs
     if start >= epochs or keeper.state["stopped_early"]:
-        return
-    batches = data.uint8_batches()
-    model.fit(
-        batches["train"],
+        return model.steps_per_execution
+    batches = data.row_batches() if where["on"] else data.uint8_batches()
+    arguments = dict(
         validation_data=batches["validation"],
         class_weight=class_weights(spec.config.training.class_weight, data),
-        epochs=epochs,
-        initial_epoch=start,
-        callbacks=[*([timer] if timer else []), keeper, *spec.callbacks],
+        callbacks=[timer, keeper, *spec.callbacks],
         verbose=spec.verbose,
         shuffle=False,  # the pipelines shuffle the training part (seeded)
     )
+    tunes = step_loop.tunes(spec.steps_per_execution, keras.backend.backend(), where["device"])
+    first = start + 1 if tunes else epochs
+    model.fit(batches["train"], epochs=first, initial_epoch=start, **arguments)
+    if first < epochs and not keeper.state["stopped_early"]:
+        per_epoch = -(-data.sizes["train"] // data.batch_size)
+        step_loop.use(model, step_loop.auto_steps(timer.step_seconds(), per_epoch))
+        model.fit(batches["train"], epochs=epochs, initial_epoch=first, **arguments)
+    return model.steps_per_execution
 
 
 def train(
@@ -245,6 +278,8 @@ def train(
     class_weight: Any = None,
     precision: str = "auto",
     verbose: str | int = "auto",
+    data_on_device: str = "auto",
+    steps_per_execution: int | str = "auto",
 ) -> TrainResult:
     """Train a model on a dataset with the papers' recipe and write the run's files.
 
@@ -299,6 +334,14 @@ def train(
             it; `ferzoo.precision.resolve`). A model given built keeps its own policy; the
             resolved policy is recorded in config.json.
         verbose: Keras `fit` verbosity (`"auto"`: a progress bar per epoch).
+        data_on_device: `"on"`: the training and validation images are placed on the device
+            once and each step gathers its batch there; `"off"`: the host gathers uint8
+            batches; `"auto"`: on when they fit in a quarter of the device's memory (on a
+            CPU the host is the device). The same history either way
+            (`ferzoo.training.device_input`; config.json records the choice and why).
+        steps_per_execution: training steps per Python call on TensorFlow and JAX (1 on
+            PyTorch), or `"auto"`: 1, raised after the first epoch on a GPU when a step is
+            short (`ferzoo.training.step_loop`; timings.json records the count used).
 
     Returns:
         A `TrainResult`.
@@ -322,7 +365,7 @@ def train(
         data_dir=data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern,
     )  # fmt: skip
     spec = Spec(config, tuple(callbacks or ()), evaluate_test, resume, checkpoint, output_dir,
-                verbose)  # fmt: skip
+                verbose, data_on_device, steps_per_execution)  # fmt: skip
     return run(spec, model, dataset)
 
 
@@ -336,18 +379,19 @@ def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
         data = load_data(spec, dataset)
         if spec.config.model.weights is not None:
             data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
+        where, table = place_data(spec, data)
     with clock.phase("build"):
         net, model_name = build_model(spec, model, data)
-        stepper = step_model(spec, net, data)
+        stepper = step_model(spec, net, data, table)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)
     identity = identity_of(spec, data, model_name)
     keeper = resume_or_start(spec, net, out, identity)
-    report.write_config(spec, data, net, out, identity, keeper.state)
+    report.write_config(spec, data, net, out, identity, keeper.state, where)
     timer = timing.FitTimer()
-    fit(spec, stepper, data, keeper, timer)
+    steps = fit(spec, stepper, data, keeper, timer, where)
     result = report.finish(spec, net, data, keeper, out, model_name)
-    result.timings = clock.split(timer)
+    result.timings = {**clock.split(timer), "steps_per_execution": steps}
     files.write_json(os.path.join(out, "timings.json"), result.timings)
     return result
 
