@@ -87,7 +87,7 @@ def time_batches(part, pipeline: str, raw: bool, batch_size: int, passes: int) -
     from ferzoo.data.batching import make_batches
 
     batches = make_batches(pipeline, part.images, part.labels, batch_size=batch_size,
-                           train=True, seed=0, raw=raw)  # fmt: skip
+                           train=True, seed=0, output="uint8" if raw else "float")  # fmt: skip
     _one_pass(batches, pipeline)
     return len(part) / min(_one_pass(batches, pipeline) for _ in range(passes))
 

@@ -103,10 +103,11 @@ def _reflect(index, size: int):
     return ops.where(m < size, m, period - 1 - m)
 
 
-def warp(images, t):
-    """Bilinear warp of float32 channels-last `images` by `transforms`' `(B, 8)` affine maps
-    (output pixel -> input pixel; pixel centres at integers), borders reflected: batched
-    gathers only (no per-image loop; XLA compiles it on every backend)."""
+def warp(images, t, scale: float = 1.0):
+    """Bilinear warp of channels-last `images` by `transforms`' `(B, 8)` affine maps (output
+    pixel -> input pixel; pixel centres at integers), borders reflected, times `scale`, as
+    float32: batched gathers only (no per-image loop; XLA compiles it on every backend). The
+    gathers read `images` as they are (uint8 pixels: a quarter of float32's bytes)."""
     shape = ops.shape(images)
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     ys, xs = ops.meshgrid(
@@ -125,11 +126,12 @@ def warp(images, t):
         pixel = _reflect(y, height) * width + _reflect(x, width)  # (B, H, W)
         index = pixel[..., None] * channels + offsets  # (B, H, W, C)
         values = ops.take_along_axis(flat, ops.reshape(index, (shape[0], -1)), axis=1)
-        return ops.reshape(values, shape)
+        return ops.cast(ops.reshape(values, shape), "float32")
 
     top = pick(y0, x0) * (1.0 - fx) + pick(y0, x0 + 1) * fx
     bottom = pick(y0 + 1, x0) * (1.0 - fx) + pick(y0 + 1, x0 + 1) * fx
-    return top * (1.0 - fy) + bottom * fy
+    out = top * (1.0 - fy) + bottom * fy
+    return out if scale == 1.0 else out * scale
 
 
 def augment_batch(images, uniforms, strength: float, data_format: str = "channels_last"):
@@ -146,13 +148,14 @@ def augment_batch(images, uniforms, strength: float, data_format: str = "channel
     Returns:
         float32 images of the same shape, in [0, 1].
     """
-    x = to_unit(images)
+    pixels = keras.backend.standardize_dtype(images.dtype) == "uint8"
+    x = images if pixels else to_unit(images)  # uint8: warped as it is, then scaled
     first = data_format == "channels_first"
     if first:
         x = ops.transpose(x, (0, 2, 3, 1))
     height, width = x.shape[1], x.shape[2]
     c = choices(ops.cast(uniforms, "float32"), strength, height, width)
-    out = warp(x, transforms(c, height, width))
+    out = warp(x, transforms(c, height, width), 1.0 / 255.0 if pixels else 1.0)
     out = out + ops.reshape(c["brightness"], (-1, 1, 1, 1))
     mean = ops.mean(out, axis=(1, 2, 3), keepdims=True)
     out = (out - mean) * ops.reshape(c["contrast"], (-1, 1, 1, 1)) + mean
