@@ -319,6 +319,8 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({args.format}); max |export - keras| = {diff:.3g}")
     if args.check_runtimes:
         print(format_table(ex.check_runtimes(model, args.output, info)))
+    if args.format == "onnx":
+        _print_limits(args.output)
     return 0
 
 
@@ -354,4 +356,13 @@ def _export_int8(args: argparse.Namespace, model, info: dict, opset: int | None)
     print(f"wrote {args.output} (int8, {len(calibration)} calibration images from "
           f"{args.calibration}); float export max |onnx - keras| = {diff:.3g}")  # fmt: skip
     print(q.format_comparison(rows))
+    _print_limits(args.output)
     return 0
+
+
+def _print_limits(path: str) -> None:
+    """A note per runtime known not to run the `.onnx` file (`runtimes.known_limits`)."""
+    from ferzoo.serving.runtimes import known_limits
+
+    for runtime, why in known_limits(path).items():
+        print(f"note: {runtime} cannot run {os.path.basename(path)}: {why}")

@@ -188,6 +188,50 @@ def check_runtimes(
     return rows
 
 
+#: What each runtime is known to refuse or miscompute, for reasons outside ferzoo (README,
+#: "Runtimes and int8"), by the graph's signature: see `known_limits`.
+LIMITS = {
+    "int8": "OpenCV DNN loads QDQ int8 files but computes wrong scores (0.83 from Keras on "
+    "resnet18): run int8 files in ONNX Runtime or OpenVINO",
+    "expand": "OpenCV DNN misreads the Expand that PyTorch writes for the 6x6 pool of a 1x1 "
+    "map (AlexNet-style models at 64 px or less): export at 96 px or more, or use ONNX "
+    "Runtime or OpenVINO",
+    "unsqueeze": "OpenCV DNN refuses the multi-axis Unsqueeze around jax2onnx's max pools: "
+    "export from TensorFlow or PyTorch, or use ONNX Runtime",
+    "conv6": "OpenVINO cannot convert the rank-6 Conv that jax2onnx writes for a window sum "
+    "(the AlexNet-style models' pooling): export from TensorFlow or PyTorch, or use ONNX Runtime",
+}
+
+
+def known_limits(path: str) -> dict[str, str]:
+    """`{runtime: why}` for the runtimes known not to run the `.onnx` file at `path` correctly
+    (`LIMITS`, matched on its graph: QDQ nodes, PyTorch's Expand, multi-axis Unsqueezes, a
+    Conv with a rank-6 kernel); `ferzoo export` prints them."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path, load_external_data=False)
+    nodes = list(model.graph.node)
+    ops = {n.op_type for n in nodes}
+    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+    sizes = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer}
+    for n in nodes:  # constants written as Constant nodes
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            value = numpy_helper.to_array(n.attribute[0].t)
+            ranks[n.output[0]], sizes[n.output[0]] = value.ndim, value.size
+    limits = {}
+    if "QuantizeLinear" in ops:
+        limits["opencv"] = LIMITS["int8"]
+    elif model.producer_name == "pytorch" and "Expand" in ops:
+        limits["opencv"] = LIMITS["expand"]
+    elif any(n.op_type == "Unsqueeze" and len(n.input) > 1 and sizes.get(n.input[1], 1) > 1
+             for n in nodes):  # fmt: skip
+        limits["opencv"] = LIMITS["unsqueeze"]
+    if any(n.op_type == "Conv" and ranks.get(n.input[1], 4) > 5 for n in nodes):
+        limits["openvino"] = LIMITS["conv6"]
+    return limits
+
+
 def format_table(rows: Sequence[RuntimeCheck]) -> str:
     """The rows as a Markdown table: runtime, loads, max |diff|, same shape, batch-1 latency."""
     lines = [
