@@ -235,6 +235,23 @@ def test_every_installed_runtime_matches_keras(name, tmp_path):
         assert row.same_shape and row.max_diff <= TOLERANCE[runtime], row
 
 
+def test_an_alexnet_style_model_at_64_px_runs_where_no_note_says_otherwise(tmp_path):
+    """cnn at 64 px (its last map is 1x1 before the 6x6 pool: PyTorch's Expand, rewritten as a
+    Tile): every installed runtime that `known_limits` does not name matches Keras, and every
+    one it names does fail (the notes are neither missing nor stale)."""
+    from ferzoo.serving import runtimes
+
+    keras.utils.set_random_seed(0)
+    model = ferzoo.build("cnn", num_classes=7, input_shape=(64, 64, 3), fc_units=16)
+    out = str(tmp_path / "cnn.onnx")
+    ex.export_model(model, out, "onnx")
+    limits = runtimes.known_limits(out)
+    for row in ex.check_runtimes(model, out, repeats=0):
+        works = row.loads and row.same_shape and row.max_diff <= TOLERANCE[row.runtime]
+        assert works != (row.runtime in limits), (row, limits)
+    assert "opencv" not in limits or keras.backend.backend() == "jax"
+
+
 def test_check_runtimes_prints_a_table(run, tmp_path, capsys):
     _, path = run
     out = str(tmp_path / "m.onnx")

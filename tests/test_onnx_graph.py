@@ -10,7 +10,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from ferzoo.serving import onnx_graph  # noqa: E402
+from ferzoo.serving import onnx_graph, onnx_pools  # noqa: E402
 
 # Backend-independent: run once, on TensorFlow (scripts/test.sh).
 pytestmark = pytest.mark.backend_free
@@ -203,6 +203,41 @@ def test_pytorchs_gathered_adaptive_pool_becomes_a_matmul():
     x = np.random.default_rng(6).normal(size=(2, 4, 2, 2)).astype(np.float32)
     expected = _run(model, x)
     np.testing.assert_array_equal(expected[:, :, 2, 2], x[:, :, 1, 1])
-    assert onnx_graph.gather_pool_to_matmul(model) == 1
+    assert onnx_pools.gather_pool_to_matmul(model) == 1
     assert [n.op_type for n in model.graph.node] == ["Reshape", "MatMul", "Reshape"]
     np.testing.assert_allclose(_run(model, x), expected, atol=1e-6)
+
+
+def test_a_repeat_of_a_one_pixel_map_becomes_a_rank_4_tile():
+    """The 6x6 pool of a 1x1 map, one axis (`Unsqueeze -> Expand -> Reshape` from PyTorch,
+    a rank-5 Tile from tf2onnx; OpenCV's DNN module fails on both) becomes a Tile of the unit
+    axis: the same values at every batch size. A repeat of a longer axis is left alone."""
+    inits = [
+        numpy_helper.from_array(np.array([2], np.int64), "axes"),
+        numpy_helper.from_array(np.array([1, 1, 6, 1, 1], np.int64), "shape"),
+        numpy_helper.from_array(np.array([-1, 6, 1, 4], np.int64), "target"),
+    ]
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "axes"], ["u"]),
+        helper.make_node("Expand", ["u", "shape"], ["e"]),
+        helper.make_node("Reshape", ["e", "target"], ["y"]),
+    ]
+    cases = ((1, 1, "Expand"), (2, 0, "Expand"), (1, 1, "Tile"))  # Tile: as tf2onnx writes it
+    for height, rewrites, op in cases:
+        nodes[1] = helper.make_node(op, ["u", "shape"], ["e"])
+        x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, height, 1, 4])
+        y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        graph = helper.make_graph(nodes, "g", [x_info], [y_info], initializer=inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        if height == 2:  # (B, 2, 1, 4) repeated 6 times along a new axis: (B, 12, 1, 4)
+            model.graph.initializer[2].CopyFrom(
+                numpy_helper.from_array(np.array([-1, 12, 1, 4], np.int64), "target")
+            )
+        xs = [np.random.default_rng(b).normal(size=(b, height, 1, 4)).astype(np.float32)
+              for b in (1, 3)]  # fmt: skip
+        expected = [_run(model, x) for x in xs]
+        assert onnx_pools.repeat_to_tile(model) == rewrites
+        ops = [n.op_type for n in model.graph.node]
+        assert ops == (["Tile", "Reshape"] if rewrites else ["Unsqueeze", op, "Reshape"])
+        for x, want in zip(xs, expected, strict=True):
+            np.testing.assert_array_equal(_run(model, x), want)

@@ -52,7 +52,7 @@ import numpy as np
 
 from ferzoo import files
 from ferzoo.serving import metadata as meta
-from ferzoo.serving import onnx_graph
+from ferzoo.serving import onnx_graph, onnx_pools
 from ferzoo.serving.records import _umask, readable
 
 EXPORT_FORMATS = ("onnx", "tflite", "savedmodel", "keras")
@@ -203,7 +203,8 @@ def _write_onnx(model, path: str, opset: int | None, backend: str, table: dict) 
     onnx_graph.split_concat_before_pool(graph)
     onnx_graph.static_reshapes(graph)
     onnx_graph.flatten_pooled(graph)
-    onnx_graph.gather_pool_to_matmul(graph)
+    onnx_pools.gather_pool_to_matmul(graph)
+    onnx_pools.repeat_to_tile(graph)
     onnx_graph.finish(graph, table, graph_name=model.name)
     onnx.checker.check_model(graph)
     onnx.save(graph, path)

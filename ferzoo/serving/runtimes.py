@@ -193,8 +193,7 @@ def check_runtimes(
 LIMITS = {
     "int8": "OpenCV DNN loads QDQ int8 files but computes wrong scores (0.83 from Keras on "
     "resnet18): run int8 files in ONNX Runtime or OpenVINO",
-    "expand": "OpenCV DNN misreads the Expand that PyTorch writes for the 6x6 pool of a 1x1 "
-    "map (AlexNet-style models at 64 px or less): export at 96 px or more, or use ONNX "
+    "expand": "OpenCV DNN fails on PyTorch's Expand once the batch size changes: use ONNX "
     "Runtime or OpenVINO",
     "unsqueeze": "OpenCV DNN refuses the multi-axis Unsqueeze around jax2onnx's max pools: "
     "export from TensorFlow or PyTorch, or use ONNX Runtime",

@@ -1,0 +1,143 @@
+"""Rewrites of PyTorch's adaptive average pool in exported ONNX graphs, for OpenCV's DNN module.
+
+The AlexNet-style models (cnn, mcnn, wca_mcnn, wse_mcnn) pool their last map to 6x6 before the
+classifier. When that map is smaller than 6x6, PyTorch's exporter writes the pool as
+
+- a `GatherND` of constant windows (a 2x2 map, 96 px): OpenCV has no GatherND, so
+  `gather_pool_to_matmul` writes the same means as one constant MatMul;
+- `Unsqueeze -> Expand -> Reshape` per axis (a 1x1 map, 64 px and less): OpenCV's Expand
+  layer keeps the batch of its first run and fails on the next ("DNN/Expand: invalid
+  dimension"), and tf2onnx writes Keras' repeat the same way with a rank-5 `Tile`, which
+  OpenCV refuses; `repeat_to_tile` writes one rank-4 `Tile` of that axis instead.
+
+The outputs stay equal and the batch dynamic (tests/test_onnx_graph.py; README, "Runtimes and
+int8").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferzoo.serving.onnx_graph import _attrs, _maps, _only_user, _probe_shapes, prune
+
+
+def _window_mean_matrix(indices: np.ndarray, height: int, width: int) -> np.ndarray | None:
+    """`(H*W, P*Q)`: the mean over each window of `indices` `(P, kh, Q, kw, 2)` as a matrix."""
+    if indices.ndim != 5 or indices.shape[-1] != 2:
+        return None
+    rows, kh, cols, kw, _ = indices.shape
+    matrix = np.zeros((height * width, rows * cols), np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            for p, q in indices[i, :, j, :].reshape(-1, 2):
+                matrix[int(p) * width + int(q), i * cols + j] += 1.0 / (kh * kw)
+    return matrix
+
+
+def gather_pool_to_matmul(model) -> int:
+    """PyTorch's adaptive average pool of a map smaller than its output (`Transpose(2, 3, 0, 1)
+    -> GatherND(constant windows) -> Transpose(4, 5, 0, 1, 2, 3) -> ReduceMean(-3, -1)`) becomes
+    `Reshape (B, C, H*W) -> MatMul(constant) -> Reshape (B, C, P, Q)`: the same means, in rank 3
+    and 4 (OpenCV's DNN module has no GatherND). Returns how many pools were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, consumers, initializers = _maps(graph)
+    rewritten = 0
+    for node in [n for n in graph.node if n.op_type == "GatherND"]:
+        first, second = producers.get(node.input[0]), _only_user(consumers, node.output[0])
+        mean = second and _only_user(consumers, second.output[0])
+        if not (first and second and mean) or node.input[1] not in initializers:
+            continue
+        if first.op_type != "Transpose" or _attrs(first).get("perm") != [2, 3, 0, 1]:
+            continue
+        if second.op_type != "Transpose" or _attrs(second).get("perm") != [4, 5, 0, 1, 2, 3]:
+            continue
+        axes = initializers.get(mean.input[1]) if len(mean.input) > 1 else None
+        if mean.op_type != "ReduceMean" or axes is None or _attrs(mean).get("keepdims") != 0:
+            continue
+        if sorted(int(a) % 6 for a in numpy_helper.to_array(axes)) != [3, 5]:
+            continue
+        shape = _probe_shapes(model, (1,))[0][first.input[0]]  # (1, C, H, W)
+        indices = numpy_helper.to_array(initializers[node.input[1]])
+        matrix = _window_mean_matrix(indices, shape[2], shape[3])
+        if matrix is None:
+            continue
+        base = f"{node.output[0]}_as_matmul"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], shape[2] * shape[3]]), f"{base}_in"
+                ),
+                numpy_helper.from_array(matrix, f"{base}_m"),
+                numpy_helper.from_array(
+                    np.array([-1, shape[1], indices.shape[0], indices.shape[2]]), f"{base}_out"
+                ),
+            ]
+        )
+        at = list(graph.node).index(mean)
+        new = [
+            helper.make_node("Reshape", [first.input[0], f"{base}_in"], [f"{base}_flat"]),
+            helper.make_node("MatMul", [f"{base}_flat", f"{base}_m"], [f"{base}_pooled"]),
+            helper.make_node("Reshape", [f"{base}_pooled", f"{base}_out"], [mean.output[0]]),
+        ]
+        for offset, item in enumerate(new):
+            graph.node.insert(at + offset, item)
+        for old in (node, second, mean):
+            graph.node.remove(old)
+        rewritten += 1
+        producers, consumers, initializers = _maps(graph)
+    prune(model)
+    return rewritten
+
+
+def _constant(initializers, name: str) -> list[int] | None:
+    from onnx import numpy_helper
+
+    value = initializers.get(name)
+    return None if value is None else numpy_helper.to_array(value).astype(np.int64).tolist()
+
+
+def repeat_to_tile(model) -> int:
+    """`Unsqueeze(axis k) -> Expand or Tile(ones but r at k)` on a tensor whose axis k - 1 has
+    size 1 (the 6x6 pool of a 1x1 map, repeating it r times: PyTorch writes an Expand,
+    tf2onnx a Tile) becomes `Tile(r at k - 1)` of the tensor itself, which has the same output
+    shape, so the `Reshape` after it is unchanged. Returns how many were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, consumers, initializers = _maps(graph)
+    shapes = None
+    rewritten = 0
+    for expand in [n for n in graph.node if n.op_type in ("Expand", "Tile")]:
+        unsqueeze = producers.get(expand.input[0])
+        if unsqueeze is None or unsqueeze.op_type != "Unsqueeze" or len(unsqueeze.input) < 2:
+            continue
+        if _only_user(consumers, unsqueeze.output[0]) is not expand:
+            continue
+        axes, target = _constant(initializers, unsqueeze.input[1]), _constant(initializers,
+                                                                               expand.input[1])  # fmt: skip
+        if axes is None or target is None or len(axes) != 1:
+            continue
+        k = axes[0] % len(target)
+        if k < 1 or any(d != 1 for i, d in enumerate(target) if i != k):
+            continue
+        shapes = shapes or _probe_shapes(model, (1,))[0]
+        source = shapes.get(unsqueeze.input[0])
+        if source is None or source[k - 1] != 1:
+            continue
+        repeats = np.ones(len(source), np.int64)
+        repeats[k - 1] = target[k]
+        name = f"{expand.output[0]}_repeats"
+        graph.initializer.append(numpy_helper.from_array(repeats, name))
+        at = list(graph.node).index(expand)
+        graph.node.insert(at, helper.make_node("Tile", [unsqueeze.input[0], name],
+                                               [expand.output[0]]))  # fmt: skip
+        graph.node.remove(expand)
+        rewritten += 1
+        producers, consumers, initializers = _maps(graph)
+    prune(model)
+    return rewritten
+
+
+__all__ = ["gather_pool_to_matmul", "repeat_to_tile"]
