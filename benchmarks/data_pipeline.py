@@ -244,12 +244,29 @@ def report(args, rows: list[dict], backend: str, load_start: float) -> str:
     ])  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options this benchmark shares with benchmarks/step_loop.py."""
     parser.add_argument("--dataset", default="synthetic_faces")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sizes", default="48,112", help="comma-separated image sizes")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--output", default=None, help="write the markdown page here")
+    parser.add_argument("--append", action="store_true", help="add to --output, do not replace")
+
+
+def write_page(args, title: str, page: str) -> None:
+    """`page` into `args.output` (after what is there with `--append`, else under `title`)."""
+    if not args.output:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    append = args.append and os.path.exists(args.output)
+    with open(args.output, "a" if append else "w") as f:
+        f.write("\n" + page if append else f"# {title}\n\n{page}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_arguments(parser)
     parser.add_argument("--passes", type=int, default=2, help="timed passes over the batches")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per model")
     parser.add_argument("--models", default="resnet18,msc_wca_resnet18")
@@ -262,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--readers", default=None, help="tf.data,numpy (default: those usable)")
     parser.add_argument("--pipelines", default=None, help="tf.data,numpy (default: as readers)")
-    parser.add_argument("--output", default=None, help="write the markdown page here")
-    parser.add_argument("--append", action="store_true", help="add to --output, do not replace")
     args = parser.parse_args(argv)
 
     from ferzoo import logs
@@ -284,11 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{size} px: {rows[-1]}", file=sys.stderr, flush=True)
     page = report(args, rows, keras.backend.backend(), load_start)
     print(page)
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        append = args.append and os.path.exists(args.output)
-        with open(args.output, "a" if append else "w") as f:
-            f.write("\n" + page if append else f"# Data pipeline against training speed\n\n{page}")
+    write_page(args, "Data pipeline against training speed", page)
     return 0
 
 

@@ -25,7 +25,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.data_pipeline import cpu_model  # noqa: E402
+from benchmarks.data_pipeline import common_arguments, cpu_model, write_page  # noqa: E402
 
 
 def variants(steps: int, backend: str) -> list[tuple[str, int]]:
@@ -91,27 +91,21 @@ def report(args, rows: dict[int, dict], backend: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="synthetic_faces")
-    parser.add_argument("--data-dir", default=None)
+    common_arguments(parser)
     parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--sizes", default="48,112", help="comma-separated image sizes")
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=4, help="steps per call of the third run")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each variant")
-    parser.add_argument("--output", default=None, help="write the markdown section here")
-    parser.add_argument("--append", action="store_true", help="add to --output, do not replace")
     args = parser.parse_args(argv)
+    from ferzoo import logs
+
+    logs.quiet_backends()
     import keras
 
     backend = keras.backend.backend()
     rows = {int(s): measure(args, int(s), backend) for s in args.sizes.split(",")}
-    text = report(args, rows, backend)
-    print(text)
-    if args.output:
-        title = "# Data on the device and steps per call (issue 18)\n\n"
-        exists = args.append and os.path.exists(args.output)
-        with open(args.output, "a" if exists else "w") as f:
-            f.write(("\n" if exists else title) + text)
+    page = report(args, rows, backend)
+    print(page)
+    write_page(args, "Data on the device and steps per call (issue 18)", page)
     return 0
 
 

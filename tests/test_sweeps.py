@@ -441,6 +441,15 @@ def test_unreachable_storage_is_one_line_and_exit_2(capsys):
     assert "pw@" not in err and "Traceback" not in err
 
 
+def test_several_steps_per_call_on_torch_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    code = sweep_cli.main(["--study", "demo", "--storage", f"sqlite:///{tmp_path}/o.db",
+                           "--steps-per-execution", "4"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "steps_per_execution=4" in err and not (tmp_path / "o.db").exists()
+
+
 @pytest.mark.tf_only
 def test_missing_dataset_prints_the_builder_instructions(tmp_path, capsys):
     empty = tmp_path / "manual"

@@ -227,6 +227,9 @@ def worker_plan(args: argparse.Namespace) -> list[str | None]:
 
 def settings_from_args(args: argparse.Namespace):
     """The `SweepSettings` of parsed arguments."""
+    from ferzoo.training import step_loop  # no Keras: refuse N > 1 on torch before any work
+
+    step_loop.check(args.steps_per_execution, os.environ.get("KERAS_BACKEND", ""))
     cfg = STUDIES[args.study]
     if args.dataset:
         cfg = dataclasses.replace(cfg, dataset=args.dataset)
@@ -290,7 +293,12 @@ def run(args: argparse.Namespace) -> int:
         logs.quiet_interrupts("optuna")
         from ferzoo.sweep import session
 
-        return session.run(settings_from_args(args))
+        try:
+            settings = settings_from_args(args)
+        except ValueError as err:  # a bad combination of options: one line, exit 2
+            print(f"ferzoo: error: {err}", file=sys.stderr)
+            return 2
+        return session.run(settings)
     except KeyboardInterrupt:
         if args.worker_id is None:  # a worker started by this command leaves the line to it
             print(

@@ -36,7 +36,9 @@ them; the NumPy pipeline gathers them in the caller's thread, at about 300,000 i
 `DEVICE_SHARE` of the device's memory (the smallest GPU the backend sees; on a machine
 without one, the host is the device and its RAM is the memory). Both give the same examples in
 the same order, so the same history. The device copy is made once per process and data
-(`table_layer` caches it beside the host arrays), so a sweep's trials share it.
+(`table_layer` caches it beside the host arrays), so a sweep's trials share it; each run's
+`ImageTable` weight is made from it on the device (on TensorFlow and JAX a second copy while
+the run lives, which the quarter's budget leaves room for).
 
 Reference:
     Why a share of a quarter: the rest is left to the model, its activations and the

@@ -240,7 +240,7 @@ def fit(
     tunes = step_loop.tunes(spec.steps_per_execution, keras.backend.backend(), where["device"])
     first = start + 1 if tunes else epochs
     model.fit(batches["train"], epochs=first, initial_epoch=start, **arguments)
-    if first < epochs and not keeper.state["stopped_early"]:
+    if first < epochs and not (keeper.state["stopped_early"] or model.stop_training):
         per_epoch = -(-data.sizes["train"] // data.batch_size)
         step_loop.use(model, step_loop.auto_steps(timer.step_seconds(), per_epoch))
         model.fit(batches["train"], epochs=epochs, initial_epoch=first, **arguments)
