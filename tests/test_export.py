@@ -331,7 +331,8 @@ def _graph(tmp_path, nodes, initializers=(), producer="tf2onnx"):
 def test_known_runtime_limits_are_read_from_the_graph(tmp_path):
     """`ferzoo export` names the runtimes known to fail on a file (issue 22): QDQ int8 and
     PyTorch's Expand for OpenCV, jax2onnx's multi-axis Unsqueeze (OpenCV) and rank-6 Conv
-    (OpenVINO); a plain graph has none."""
+    (OpenVINO and OpenCV), any jax2onnx graph in OpenCV (right only at its first batch size);
+    a plain graph has none."""
     from onnx import helper
 
     from ferzoo.serving.runtimes import LIMITS, known_limits
@@ -353,4 +354,6 @@ def test_known_runtime_limits_are_read_from_the_graph(tmp_path):
     path = _graph(tmp_path, unsqueeze, [("axes", np.array([0], np.int64))])
     assert known_limits(path) == {}
     path = _graph(tmp_path, conv, [("w", np.ones((1, 1, 1, 2, 1, 1), np.float32))])
-    assert known_limits(path) == {"openvino": LIMITS["conv6"]}
+    assert known_limits(path) == {"openvino": LIMITS["conv6"], "opencv": LIMITS["conv6"]}
+    path = _graph(tmp_path, [node("Relu", ["x"], ["y"])], producer="jax2onnx")
+    assert known_limits(path) == {"opencv": LIMITS["jax_batch"]}

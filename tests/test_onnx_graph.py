@@ -241,3 +241,31 @@ def test_a_repeat_of_a_one_pixel_map_becomes_a_rank_4_tile():
         assert ops == (["Tile", "Reshape"] if rewrites else ["Unsqueeze", op, "Reshape"])
         for x, want in zip(xs, expected, strict=True):
             np.testing.assert_array_equal(_run(model, x), want)
+
+
+def test_unit_axis_round_trips_around_a_pool_are_dropped():
+    """jax2onnx's `Unsqueeze(0) -> Unsqueeze(1) -> ... -> Squeeze(0, 1)` (around its 6-D
+    pools) reads the 4-D tensor itself afterwards; a Squeeze of other axes stays."""
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "a0"),
+        numpy_helper.from_array(np.array([1], np.int64), "a1"),
+        numpy_helper.from_array(np.array([0, 1], np.int64), "a01"),
+        numpy_helper.from_array(np.array([1, 0], np.int64), "a10"),
+    ]
+    for axes, dropped in (("a01", 1), ("a10", 1), ("a1", 0)):
+        nodes = [
+            helper.make_node("Unsqueeze", ["x", "a0"], ["u0"]),
+            helper.make_node("Unsqueeze", ["u0", "a1"], ["u1"]),
+            helper.make_node("Squeeze", ["u1", axes], ["s"]),
+            helper.make_node("Relu", ["s"], ["y"]),
+        ]
+        x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4, 4, 2])
+        y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        graph = helper.make_graph(nodes, "g", [x_info], [y_info], initializer=inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        x = np.random.default_rng(7).normal(size=(3, 4, 4, 2)).astype(np.float32)
+        expected = _run(model, x)
+        assert onnx_pools.drop_unit_axis_round_trips(model) == dropped
+        ops = [n.op_type for n in model.graph.node]
+        assert ops == (["Relu"] if dropped else ["Unsqueeze", "Unsqueeze", "Squeeze", "Relu"])
+        np.testing.assert_array_equal(_run(model, x), expected)

@@ -198,6 +198,7 @@ def _write_onnx(model, path: str, opset: int | None, backend: str, table: dict) 
     graph = onnx.load(path)
     if backend == "jax":
         onnx_graph.split_nd_max_pools(graph)
+        onnx_pools.drop_unit_axis_round_trips(graph)
     onnx_graph.fold_constants(graph)
     onnx_graph.fold_pad_into_max_pool(graph)
     onnx_graph.split_concat_before_pool(graph)

@@ -10,6 +10,12 @@ classifier. When that map is smaller than 6x6, PyTorch's exporter writes the poo
   dimension"), and tf2onnx writes Keras' repeat the same way with a rank-5 `Tile`, which
   OpenCV refuses; `repeat_to_tile` writes one rank-4 `Tile` of that axis instead.
 
+jax2onnx writes each max pool as `Unsqueeze(0) -> Unsqueeze(1) -> MaxPool over (1, 1, N, H, W,
+C) -> Squeeze(0, 1)`, which `onnx_graph.split_nd_max_pools` turns into a 2-D pool between a
+`Squeeze` and a two-axis `Unsqueeze`; OpenCV refuses multi-axis Unsqueezes, and
+`drop_unit_axis_round_trips` removes each `Unsqueeze ... -> Squeeze` round trip, so the pool
+reads and writes the 4-D tensors themselves.
+
 The outputs stay equal and the batch dynamic (tests/test_onnx_graph.py; README, "Runtimes and
 int8").
 """
@@ -140,4 +146,52 @@ def repeat_to_tile(model) -> int:
     return rewritten
 
 
-__all__ = ["gather_pool_to_matmul", "repeat_to_tile"]
+def _unsqueezed_source(node, producers, consumers, initializers):
+    """`(source, axes)` when `node` ends a chain of Unsqueezes (each the only use of the one
+    before) of `source` that inserts the leading axes `axes = [0, 1, ...]`, else None."""
+    axes: list[int] = []
+    source = None
+    while node is not None and node.op_type == "Unsqueeze" and len(node.input) > 1:
+        inserted = _constant(initializers, node.input[1])
+        if inserted is None:
+            return None
+        axes = inserted + axes  # the earlier Unsqueeze's axes come first
+        source = node.input[0]
+        before = producers.get(source)
+        if before is None or _only_user(consumers, source) is not node:
+            break
+        node = before
+    if source is None or axes != list(range(len(axes))):
+        return None
+    return source, axes
+
+
+def drop_unit_axis_round_trips(model) -> int:
+    """`Unsqueeze(leading axes) [-> more Unsqueezes] -> Squeeze(the same axes)` becomes its
+    source: every use of the Squeeze's output reads the source instead (see the module
+    docstring). Returns how many round trips were removed."""
+    graph = model.graph
+    producers, consumers, initializers = _maps(graph)
+    outputs = {v.name for v in graph.output}
+    removed = 0
+    for squeeze in [n for n in graph.node if n.op_type == "Squeeze" and len(n.input) > 1]:
+        axes = _constant(initializers, squeeze.input[1])
+        first = producers.get(squeeze.input[0])
+        if axes is None or first is None or squeeze.output[0] in outputs:
+            continue
+        if _only_user(consumers, first.output[0]) is not squeeze:
+            continue
+        found = _unsqueezed_source(first, producers, consumers, initializers)
+        if found is None or sorted(axes) != found[1]:
+            continue
+        for node in graph.node:
+            for i, name in enumerate(node.input):
+                if name == squeeze.output[0]:
+                    node.input[i] = found[0]
+        removed += 1
+        producers, consumers, initializers = _maps(graph)
+    prune(model)
+    return removed
+
+
+__all__ = ["drop_unit_axis_round_trips", "gather_pool_to_matmul", "repeat_to_tile"]

@@ -197,15 +197,19 @@ LIMITS = {
     "Runtime or OpenVINO",
     "unsqueeze": "OpenCV DNN refuses the multi-axis Unsqueeze around jax2onnx's max pools: "
     "export from TensorFlow or PyTorch, or use ONNX Runtime",
-    "conv6": "OpenVINO cannot convert the rank-6 Conv that jax2onnx writes for a window sum "
-    "(the AlexNet-style models' pooling): export from TensorFlow or PyTorch, or use ONNX Runtime",
+    "conv6": "OpenVINO and OpenCV DNN cannot read the rank-6 Conv that jax2onnx writes for a "
+    "window sum (the AlexNet-style models' pooling): export from TensorFlow or PyTorch, or use "
+    "ONNX Runtime",
+    "jax_batch": "OpenCV DNN computes jax2onnx's graphs right only at the batch size of a net's "
+    "first run (another batch gives wrong scores): make one net per batch size, or export from "
+    "TensorFlow or PyTorch",
 }
 
 
 def known_limits(path: str) -> dict[str, str]:
     """`{runtime: why}` for the runtimes known not to run the `.onnx` file at `path` correctly
-    (`LIMITS`, matched on its graph: QDQ nodes, PyTorch's Expand, multi-axis Unsqueezes, a
-    Conv with a rank-6 kernel); `ferzoo export` prints them."""
+    (`LIMITS`, matched on its graph: QDQ nodes, PyTorch's Expand, multi-axis Unsqueezes,
+    jax2onnx's graphs, a Conv with a rank-6 kernel); `ferzoo export` prints them."""
     import onnx
     from onnx import numpy_helper
 
@@ -226,8 +230,10 @@ def known_limits(path: str) -> dict[str, str]:
     elif any(n.op_type == "Unsqueeze" and len(n.input) > 1 and sizes.get(n.input[1], 1) > 1
              for n in nodes):  # fmt: skip
         limits["opencv"] = LIMITS["unsqueeze"]
+    elif model.producer_name.startswith("jax2onnx"):
+        limits["opencv"] = LIMITS["jax_batch"]
     if any(n.op_type == "Conv" and ranks.get(n.input[1], 4) > 5 for n in nodes):
-        limits["openvino"] = LIMITS["conv6"]
+        limits["openvino"] = limits["opencv"] = LIMITS["conv6"]
     return limits
 
 
