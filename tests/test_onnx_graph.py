@@ -69,7 +69,7 @@ def test_nd_max_pools_become_2d_pools_over_the_spatial_axes():
     x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 7, 7, 3])
     y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3, 3, 3])
     model = _model(nodes, [x_info], [y_info], [axes, axes1, both])
-    assert onnx_graph.split_nd_max_pools(model) == 1
+    assert onnx_graph.split_nd_pools(model) == 1
     x = np.random.default_rng(1).normal(size=(2, 7, 7, 3)).astype(np.float32)
     expected = np.stack(
         [
@@ -81,6 +81,38 @@ def test_nd_max_pools_become_2d_pools_over_the_spatial_axes():
         1,
     )
     np.testing.assert_array_equal(_run(model, x), expected)
+
+
+def _window_sum_graph(kernel: np.ndarray):
+    """jax2onnx's window sum on NHWC: two Unsqueezes, a Conv with a rank-6 kernel, a Squeeze."""
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "a0"),
+        numpy_helper.from_array(np.array([1], np.int64), "a1"),
+        numpy_helper.from_array(np.array([0, 1], np.int64), "a01"),
+        numpy_helper.from_array(kernel, "k"),
+    ]
+    nodes = [
+        helper.make_node("Unsqueeze", ["x", "a0"], ["u0"]),
+        helper.make_node("Unsqueeze", ["u0", "a1"], ["u1"]),
+        helper.make_node("Conv", ["u1", "k"], ["c"], strides=[1, 1, 1, 1], group=1),
+        helper.make_node("Squeeze", ["c", "a01"], ["s"]),
+        helper.make_node("Neg", ["s"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 5, 4, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4, 4, 3])
+    return _model(nodes, [x_info], [y_info], inits)
+
+
+def test_window_sums_with_a_rank_6_kernel_become_2d_average_pools():
+    model = _window_sum_graph(np.ones((1, 1, 1, 2, 1, 1), np.float32))
+    assert onnx_graph.split_nd_pools(model) == 1
+    onnx_pools.drop_unit_axis_round_trips(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert "Conv" not in ops and "AveragePool" in ops and "Unsqueeze" not in ops
+    x = np.random.default_rng(1).normal(size=(2, 5, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(_run(model, x), -(x[:, :-1] + x[:, 1:]), rtol=1e-6, atol=1e-6)
+    weighted = _window_sum_graph(np.full((1, 1, 1, 2, 1, 1), 0.5, np.float32))
+    assert onnx_graph.split_nd_pools(weighted) == 0  # not a window sum: left alone
 
 
 def test_finish_names_the_batch_and_stores_metadata():
@@ -269,3 +301,51 @@ def test_unit_axis_round_trips_around_a_pool_are_dropped():
         ops = [n.op_type for n in model.graph.node]
         assert ops == (["Relu"] if dropped else ["Unsqueeze", "Unsqueeze", "Squeeze", "Relu"])
         np.testing.assert_array_equal(_run(model, x), expected)
+
+
+@pytest.mark.parametrize("axes, keepdims", [([1, 2], 0), ([1, 2], 1), ([2, 3], 0), ([-1, -2], 1)])
+def test_a_spatial_reduce_mean_becomes_a_global_average_pool(axes, keepdims):
+    """jax2onnx's global average pool (OpenCV computes it right only at its first batch size),
+    on NHWC or NCHW, keeping the dimensions or not: `[Transpose ->] GlobalAveragePool ->
+    Flatten or [Transpose]`, the same means."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], axes=axes, keepdims=keepdims)]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 5, 4, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = _model(nodes, [x_info], [y_info])  # opset 17: the axes as an attribute
+    x = np.random.default_rng(1).normal(size=(2, 5, 4, 3)).astype(np.float32)
+    expected = x.mean(axis=tuple(axes), keepdims=bool(keepdims))
+    assert onnx_pools.mean_to_global_pool(model) == 1
+    ops = [n.op_type for n in model.graph.node]
+    assert "ReduceMean" not in ops and "GlobalAveragePool" in ops
+    np.testing.assert_allclose(_run(model, x), expected, rtol=1e-5, atol=1e-6)
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], axes=[3], keepdims=0)]
+    other = _model(nodes, [x_info], [y_info])
+    assert onnx_pools.mean_to_global_pool(other) == 0  # not a spatial mean: left alone
+
+
+def test_a_broadcast_of_a_unit_axis_to_a_computed_shape_becomes_a_rank_4_tile():
+    """jax2onnx's repeat of a 1x1 map: Reshape to rank 5 -> Expand to a shape built from the
+    batch -> Reshape back, as one Tile of the rank-4 map (OpenCV fails on that Expand)."""
+    inits = [
+        numpy_helper.from_array(np.array([-1, 1, 1, 1, 3], np.int64), "s5"),
+        numpy_helper.from_array(np.array([0], np.int64), "i0"),
+        numpy_helper.from_array(np.array([1, 6, 1, 3], np.int64), "rest"),
+        numpy_helper.from_array(np.array([-1, 6, 1, 3], np.int64), "s4"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["batch"], axis=0),
+        helper.make_node("Concat", ["batch", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "s5"], ["r5"]),
+        helper.make_node("Expand", ["r5", "target"], ["e5"]),
+        helper.make_node("Reshape", ["e5", "s4"], ["y"]),
+    ]
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 1, 3])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 6, 1, 3])
+    model = _model(nodes, [x_info], [y_info], inits)
+    x = np.random.default_rng(1).normal(size=(2, 1, 1, 3)).astype(np.float32)
+    expected = _run(model, x)
+    assert onnx_pools.broadcast_to_tile(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Tile"]
+    np.testing.assert_array_equal(_run(model, x), expected)
+    np.testing.assert_array_equal(_run(model, x[:1]), expected[:1])

@@ -21,6 +21,19 @@ def _normalize_strides(strides) -> tuple[int, int]:
     return values
 
 
+def _same_padding(kernel: int, spatial, strides) -> tuple[tuple[int, int], ...] | None:
+    """TensorFlow's "same" padding of each side, `((top, bottom), (left, right))`, when some
+    side's total `(ceil(n / s) - 1) * s + k - n` is negative (clamped to 0); None otherwise,
+    or when a size is unknown. See `MultiScaleConv`'s Reference for why."""
+    totals = [
+        None if n is None else (-(-n // s) - 1) * s + kernel - n
+        for n, s in zip(spatial, strides, strict=True)
+    ]
+    if None in totals or min(totals) >= 0:
+        return None
+    return tuple((max(t, 0) // 2, max(t, 0) - max(t, 0) // 2) for t in totals)
+
+
 @keras.saving.register_keras_serializable(package="ferzoo")
 class MultiScaleConv(keras.layers.Layer):
     """Parallel 2D convolutions with different kernel sizes, concatenated on the channel axis.
@@ -69,6 +82,13 @@ class MultiScaleConv(keras.layers.Layer):
         we read the padding as "same" (p = (k - 1) / 2 per branch) and give every branch
         the same number of filters (the baseline conv's filters), which is what makes MCNN's
         first feature map 3x wider. The "valid" option is ours, for sweeps.
+
+        Where "same" would pad a negative total (a kernel smaller than its stride, as the
+        AlexNet-style MCNN's 3x3 branch at stride 4 on 64 or 96 px), the branch pads
+        explicitly (with nothing, mostly) and convolves "valid": the same numbers and shape.
+        TFLite's XNNPACK delegate (TensorFlow 2.20) computes such a "same" conv wrong (scores
+        up to 8e-3 off; every value off in the conv itself), so an exported `.tflite` would not
+        match Keras.
     """
 
     def __init__(
@@ -118,27 +138,20 @@ class MultiScaleConv(keras.layers.Layer):
     def build(self, input_shape):
         _checks.feature_map_shape("MultiScaleConv", input_shape)
         largest = max(self.kernel_sizes)
-        self.croppings = []
+        spatial = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
+        self.borders = []  # per branch: a crop, an explicit pad or None
         self.convs = []
         for k in self.kernel_sizes:
-            margin = (largest - k) // 2
-            if self.padding == "valid" and margin > 0:
-                crop = keras.layers.Cropping2D(
-                    cropping=margin,
-                    data_format=self.data_format,
-                    dtype=self.dtype_policy,
-                    name=f"crop_{k}x{k}",
-                )
+            crop, mode = self._border(k, spatial, (largest - k) // 2)
+            branch_shape = input_shape
+            if crop is not None:
                 crop.build(input_shape)
                 branch_shape = crop.compute_output_shape(input_shape)
-            else:
-                crop = None
-                branch_shape = input_shape
             conv = keras.layers.Conv2D(
                 self.filters,
                 k,
                 strides=self.strides,
-                padding=self.padding,
+                padding=mode,
                 use_bias=self.use_bias,
                 activation=self.activation,
                 data_format=self.data_format,
@@ -151,12 +164,31 @@ class MultiScaleConv(keras.layers.Layer):
                 name=f"conv_{k}x{k}",
             )
             conv.build(branch_shape)
-            self.croppings.append(crop)
+            self.borders.append(crop)
             self.convs.append(conv)
+
+    def _border(self, kernel: int, spatial, margin: int):
+        """The layer before a branch's conv (a crop, an explicit pad, or None) and the conv's
+        padding."""
+        pads = _same_padding(kernel, spatial, self.strides) if self.padding == "same" else None
+        name = f"{kernel}x{kernel}"
+        if pads and any(sum(p) for p in pads):
+            pad = keras.layers.ZeroPadding2D(
+                pads, data_format=self.data_format, dtype=self.dtype_policy, name=f"pad_{name}"
+            )
+            return pad, "valid"
+        if pads:
+            return None, "valid"
+        if self.padding == "valid" and margin > 0:
+            crop = keras.layers.Cropping2D(
+                margin, data_format=self.data_format, dtype=self.dtype_policy, name=f"crop_{name}"
+            )
+            return crop, "valid"
+        return None, self.padding
 
     def call(self, inputs):
         outputs = []
-        for crop, conv in zip(self.croppings, self.convs, strict=True):
+        for crop, conv in zip(self.borders, self.convs, strict=True):
             x = inputs if crop is None else crop(inputs)
             outputs.append(conv(x))
         if len(outputs) == 1:

@@ -16,9 +16,11 @@ The ONNX graph is then finished by `ferzoo.serving.onnx_graph`: input `image` (f
 model's layout, RGB in [0, 1] after the stored normalisation), output `scores`, dimension 0
 `batch`, the stem's zero pad folded into its max pool, the MsC stem's concatenation moved
 after its pool, (JAX) the pools ONNX Runtime cannot run rewritten, nodes on constants
-computed, every Shape-driven Reshape given a constant target and the pooled map flattened, so
-that OpenVINO and OpenCV DNN take the graph too (`check_runtimes` runs it in each installed
-runtime; `ferzoo.serving.quantize` makes an int8 model of it).
+computed, every Shape-driven Reshape given a constant target and the pooled map flattened, and
+the adaptive pools' repeats, gathers and means (`ferzoo.serving.onnx_pools`) written in ops
+that OpenVINO and OpenCV DNN take, so that every registered model from every backend runs
+there too (`check_runtimes` runs it in each installed runtime; `ferzoo.serving.quantize`
+makes an int8 model of it).
 
 Example:
 
@@ -32,8 +34,8 @@ Reference:
     Not everything exports everywhere (Keras 3.15, tf2onnx 1.17, torch 2.13, jax2onnx 0.17):
     TFLite needs TensorFlow here (Keras' PyTorch route needs `litert_torch`, not installed;
     JAX has none). The AlexNet-style models (cnn, mcnn, wca_*, wse_mcnn) pool to 6x6 with
-    `AdaptiveAveragePooling2D`, which on TensorFlow and JAX exports only when the map before it
-    is at least 2x2 (inputs of 96 px and more); PyTorch exports them at any size.
+    `AdaptiveAveragePooling2D`, which on TensorFlow and JAX exports only from a map of at least
+    2x2; the models repeat a 1x1 map (64 px and less) first, so they export at any size.
 """
 
 from __future__ import annotations
@@ -197,15 +199,17 @@ def _write_onnx(model, path: str, opset: int | None, backend: str, table: dict) 
         _onnx_keras(model, path, opset, backend)
     graph = onnx.load(path)
     if backend == "jax":
-        onnx_graph.split_nd_max_pools(graph)
+        onnx_graph.split_nd_pools(graph)
         onnx_pools.drop_unit_axis_round_trips(graph)
     onnx_graph.fold_constants(graph)
+    onnx_pools.mean_to_global_pool(graph)
     onnx_graph.fold_pad_into_max_pool(graph)
     onnx_graph.split_concat_before_pool(graph)
     onnx_graph.static_reshapes(graph)
     onnx_graph.flatten_pooled(graph)
     onnx_pools.gather_pool_to_matmul(graph)
     onnx_pools.repeat_to_tile(graph)
+    onnx_pools.broadcast_to_tile(graph)
     onnx_graph.finish(graph, table, graph_name=model.name)
     onnx.checker.check_model(graph)
     onnx.save(graph, path)

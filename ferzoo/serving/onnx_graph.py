@@ -14,9 +14,12 @@
   fuses each Conv with its ReLU and never concatenates, scales or copies the full-resolution
   192-channel map (on msc_wca_resnet18 the Concat and the batch norm's multiply of that map
   took about 10 % of ONNX Runtime's batch-1 time).
-- `split_nd_max_pools`: jax2onnx writes `lax.reduce_window` as a 4-spatial-dimension MaxPool
+- `split_nd_pools`: jax2onnx writes `lax.reduce_window` as a 4-spatial-dimension MaxPool
   over `(1, 1, N, H, W, C)`, which ONNX allows and ONNX Runtime's CPU kernels do not ("Unsupported
   pooling size"); the rewrite pools over the two real spatial axes of the 4D tensor instead.
+  It writes the window sums of Keras' adaptive average pool the same way, as a Conv whose
+  rank-6 kernel is all ones, which OpenVINO and OpenCV DNN cannot read ("Conversion is failed
+  for: Conv"); those become a 2D AveragePool times the window's size.
 
 Example:
 
@@ -170,8 +173,52 @@ def fold_pad_into_max_pool(model) -> int:
     return folded
 
 
-def split_nd_max_pools(model) -> int:
-    """Rewrite jax2onnx's 4-spatial-axis MaxPools as 2D ones (see the module docstring).
+def _nd_pool(node, initializers):
+    """`(op, attributes, scale)` of a pool of jax2onnx over `(1, 1, N, H, W, C)`: a 4-axis
+    MaxPool, or a window sum, written as a Conv whose rank-6 kernel `(1, 1, kN, kH, kW, kC)` is
+    all ones (an AveragePool times the window's size); None for any other node."""
+    from onnx import numpy_helper
+
+    attrs = _attrs(node)
+    if node.op_type == "MaxPool" and len(attrs.get("kernel_shape", ())) == 4:
+        return "MaxPool", attrs, 1.0
+    if node.op_type != "Conv" or len(node.input) != 2 or attrs.get("group", 1) != 1:
+        return None
+    weight = initializers.get(node.input[1])
+    kernel = None if weight is None else numpy_helper.to_array(weight)
+    if kernel is None or kernel.ndim != 6 or kernel.shape[:2] != (1, 1) or np.any(kernel != 1):
+        return None
+    return "AveragePool", dict(attrs, kernel_shape=list(kernel.shape[2:])), float(kernel.size)
+
+
+def _pool_axes(attrs) -> list[int] | None:
+    """The two spatial axes `[2, 3]` (NCHW) or `[1, 2]` (NHWC) of a 4-axis pool's window, or
+    None when it also spans, strides, pads or dilates the batch or a third axis."""
+    k, s = list(attrs["kernel_shape"]), list(attrs.get("strides", [1] * 4))
+    p, d = list(attrs.get("pads", [0] * 8)), list(attrs.get("dilations", [1] * 4))
+    plain = [k[i] == 1 and s[i] == 1 and p[i] == p[i + 4] == 0 and d[i] == 1 for i in range(4)]
+    if not plain[0] or not (plain[1] or plain[3]):
+        return None
+    return [2, 3] if plain[1] else [1, 2]
+
+
+def _pool_2d(op: str, attrs, axes: list[int]) -> dict:
+    k, s = list(attrs["kernel_shape"]), list(attrs.get("strides", [1] * 4))
+    p, d = list(attrs.get("pads", [0] * 8)), list(attrs.get("dilations", [1] * 4))
+    pool = {"kernel_shape": [k[i] for i in axes], "strides": [s[i] for i in axes]}
+    pads = [p[i] for i in axes] + [p[i + 4] for i in axes]
+    if any(pads):
+        pool["pads"] = pads
+        if op == "AveragePool":
+            pool["count_include_pad"] = 1  # a window sum counts the zeros it pads with
+    if any(d[i] != 1 for i in axes):
+        pool["dilations"] = [d[i] for i in axes]
+    return pool
+
+
+def split_nd_pools(model) -> int:
+    """Rewrite jax2onnx's 4-spatial-axis MaxPools and window sums as 2D pools (see the module
+    docstring).
 
     Returns:
         How many pools were rewritten.
@@ -179,20 +226,19 @@ def split_nd_max_pools(model) -> int:
     from onnx import helper, numpy_helper
 
     graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
     nodes = []
     rewritten = 0
     for node in graph.node:
-        attrs = _attrs(node)
-        if node.op_type != "MaxPool" or len(attrs.get("kernel_shape", ())) != 4:
+        found = _nd_pool(node, initializers)
+        axes = None if found is None else _pool_axes(found[1])
+        if found is None or (axes is None and found[0] == "AveragePool"):  # left as it is
             nodes.append(node)
             continue
-        k, s = list(attrs["kernel_shape"]), list(attrs.get("strides", [1] * 4))
-        p, d = list(attrs.get("pads", [0] * 8)), list(attrs.get("dilations", [1] * 4))
-        plain = [k[i] == 1 and s[i] == 1 and p[i] == p[i + 4] == 0 and d[i] == 1 for i in range(4)]
-        if not plain[0] or not (plain[1] or plain[3]):
-            raise ValueError(f"Cannot rewrite MaxPool {node.name!r} with attributes {attrs}.")
-        axes = [2, 3] if plain[1] else [1, 2]  # NCHW, or NHWC
-        base = f"{node.name or 'max_pool'}_{rewritten}"
+        op, attrs, scale = found
+        if axes is None:
+            raise ValueError(f"Cannot rewrite {op} {node.name!r} with attributes {attrs}.")
+        base = f"{node.name or op.lower()}_{rewritten}"
         squeeze_axes = f"{base}_axes"
         graph.initializer.append(numpy_helper.from_array(np.array([0, 1], np.int64), squeeze_axes))
         current = f"{base}_4d"
@@ -202,14 +248,16 @@ def split_nd_max_pools(model) -> int:
                 helper.make_node("Transpose", [current], [f"{base}_nchw"], perm=[0, 3, 1, 2])
             )
             current = f"{base}_nchw"
-        pool = {"kernel_shape": [k[i] for i in axes], "strides": [s[i] for i in axes]}
-        pads = [p[i] for i in axes] + [p[i + 4] for i in axes]
-        if any(pads):
-            pool["pads"] = pads
-        if any(d[i] != 1 for i in axes):
-            pool["dilations"] = [d[i] for i in axes]
-        nodes.append(helper.make_node("MaxPool", [current], [f"{base}_pooled"], **pool))
+        nodes.append(
+            helper.make_node(op, [current], [f"{base}_pooled"], **_pool_2d(op, attrs, axes))
+        )
         current = f"{base}_pooled"
+        if scale != 1.0:
+            graph.initializer.append(
+                numpy_helper.from_array(np.array(scale, np.float32), f"{base}_size")
+            )
+            nodes.append(helper.make_node("Mul", [current, f"{base}_size"], [f"{base}_sum"]))
+            current = f"{base}_sum"
         if axes == [1, 2]:
             nodes.append(
                 helper.make_node("Transpose", [current], [f"{base}_nhwc"], perm=[0, 2, 3, 1])

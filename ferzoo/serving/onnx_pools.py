@@ -1,4 +1,4 @@
-"""Rewrites of PyTorch's adaptive average pool in exported ONNX graphs, for OpenCV's DNN module.
+"""Rewrites of the exporters' pools in ONNX graphs, for OpenVINO and OpenCV's DNN module.
 
 The AlexNet-style models (cnn, mcnn, wca_mcnn, wse_mcnn) pool their last map to 6x6 before the
 classifier. When that map is smaller than 6x6, PyTorch's exporter writes the pool as
@@ -8,13 +8,18 @@ classifier. When that map is smaller than 6x6, PyTorch's exporter writes the poo
 - `Unsqueeze -> Expand -> Reshape` per axis (a 1x1 map, 64 px and less): OpenCV's Expand
   layer keeps the batch of its first run and fails on the next ("DNN/Expand: invalid
   dimension"), and tf2onnx writes Keras' repeat the same way with a rank-5 `Tile`, which
-  OpenCV refuses; `repeat_to_tile` writes one rank-4 `Tile` of that axis instead.
+  OpenCV refuses; `repeat_to_tile` writes one rank-4 `Tile` of that axis instead. jax2onnx
+  writes it as `Reshape -> Expand` to a shape computed from the batch `-> Reshape`, which
+  `broadcast_to_tile` writes as the same rank-4 `Tile`.
 
 jax2onnx writes each max pool as `Unsqueeze(0) -> Unsqueeze(1) -> MaxPool over (1, 1, N, H, W,
-C) -> Squeeze(0, 1)`, which `onnx_graph.split_nd_max_pools` turns into a 2-D pool between a
-`Squeeze` and a two-axis `Unsqueeze`; OpenCV refuses multi-axis Unsqueezes, and
-`drop_unit_axis_round_trips` removes each `Unsqueeze ... -> Squeeze` round trip, so the pool
-reads and writes the 4-D tensors themselves.
+C) -> Squeeze(0, 1)` (and the adaptive pool's window sums as a Conv with a rank-6 kernel),
+which `onnx_graph.split_nd_pools` turns into a 2-D pool between a `Squeeze` and a two-axis
+`Unsqueeze`; OpenCV refuses multi-axis Unsqueezes, and `drop_unit_axis_round_trips` removes
+each `Unsqueeze ... -> Squeeze` round trip, so the pool reads and writes the 4-D tensors
+themselves. jax2onnx's global average pool is a `ReduceMean` over the spatial axes, which
+OpenCV computes right only at the batch size of a net's first run (1.0 off after it);
+`mean_to_global_pool` writes a `GlobalAveragePool`.
 
 The outputs stay equal and the batch dynamic (tests/test_onnx_graph.py; README, "Runtimes and
 int8").
@@ -146,6 +151,61 @@ def repeat_to_tile(model) -> int:
     return rewritten
 
 
+def _tiled_axis(source, expanded, target, result) -> tuple[int, int] | None:
+    """`(j, r)` when `Reshape(source -> expanded) -> Expand(target) -> Reshape(-> result)`
+    (shapes at batch 2) only inserts unit axes, repeats one of them r times and drops unit
+    axes again, so that it equals tiling `source`'s unit axis j r times; else None."""
+    changed = [k for k, (a, b) in enumerate(zip(expanded, target, strict=True)) if a != b]
+    if len(changed) != 1 or expanded[changed[0]] != 1:
+        return None
+
+    def real(shape):
+        return [d for d in shape if d != 1]
+
+    k, r = changed[0], target[changed[0]]
+    if real(source) != real(expanded) or real(target) != real(result):
+        return None
+    before = len(real(expanded[:k]))
+    for j, size in enumerate(source):
+        tiled = [*source[:j], r, *source[j + 1 :]]
+        if size == 1 and len(real(source[:j])) == before and tuple(tiled) == tuple(result):
+            return j, r
+    return None
+
+
+def broadcast_to_tile(model) -> int:
+    """`Reshape -> Expand(a shape computed from the batch) -> Reshape` that repeats one unit
+    axis (jax2onnx's 6x6 pool of a 1x1 map, 64 px and less) becomes one rank-4 `Tile` of the
+    first Reshape's input: OpenCV's DNN module fails on that Expand once the batch changes.
+    Returns how many were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producers, consumers, _ = _maps(graph)
+    shapes = None
+    rewritten = 0
+    for expand in [n for n in graph.node if n.op_type == "Expand"]:
+        first, last = producers.get(expand.input[0]), _only_user(consumers, expand.output[0])
+        if first is None or last is None or first.op_type != "Reshape" or last.op_type != "Reshape":
+            continue
+        shapes = shapes or _probe_shapes(model, (2,))[0]
+        found = _tiled_axis(*(shapes.get(name, ()) for name in (first.input[0], expand.input[0],
+                                                                 expand.output[0], last.output[0])))  # fmt: skip
+        if found is None:
+            continue
+        repeats = np.ones(len(shapes[first.input[0]]), np.int64)
+        repeats[found[0]] = found[1]
+        name = f"{expand.output[0]}_repeats"
+        graph.initializer.append(numpy_helper.from_array(repeats, name))
+        at = list(graph.node).index(last)
+        graph.node.insert(at, helper.make_node("Tile", [first.input[0], name], [last.output[0]]))
+        graph.node.remove(last)
+        rewritten += 1
+        producers, consumers, _ = _maps(graph)
+    prune(model)
+    return rewritten
+
+
 def _unsqueezed_source(node, producers, consumers, initializers):
     """`(source, axes)` when `node` ends a chain of Unsqueezes (each the only use of the one
     before) of `source` that inserts the leading axes `axes = [0, 1, ...]`, else None."""
@@ -194,4 +254,59 @@ def drop_unit_axis_round_trips(model) -> int:
     return removed
 
 
-__all__ = ["drop_unit_axis_round_trips", "gather_pool_to_matmul", "repeat_to_tile"]
+def _reduced_axes(node, initializers, rank: int) -> list[int] | None:
+    axes = _attrs(node).get("axes")  # opset < 18
+    if axes is None and len(node.input) > 1:
+        axes = _constant(initializers, node.input[1])
+    return None if axes is None else sorted(int(a) % rank for a in axes)
+
+
+def mean_to_global_pool(model) -> int:
+    """`ReduceMean` over the two spatial axes of a 4-D map (jax2onnx's global average pool,
+    on NHWC axes 1 and 2 or NCHW axes 2 and 3) becomes `[Transpose ->] GlobalAveragePool ->
+    Flatten` (or a Transpose back, when it keeps the dimensions): OpenCV's DNN module computes
+    that ReduceMean right only at the batch size of a net's first run. Returns how many were
+    rewritten."""
+    from onnx import helper
+
+    graph = model.graph
+    _, _, initializers = _maps(graph)
+    shapes = None
+    rewritten = 0
+    for mean in [n for n in graph.node if n.op_type == "ReduceMean"]:
+        shapes = shapes or _probe_shapes(model, (1,))[0]
+        rank = len(shapes.get(mean.input[0], ()))
+        axes = _reduced_axes(mean, initializers, rank) if rank == 4 else None
+        if axes not in ([1, 2], [2, 3]):
+            continue
+        base = f"{mean.output[0]}_as_pool"
+        new, current = [], mean.input[0]
+        if axes == [1, 2]:
+            new.append(
+                helper.make_node("Transpose", [current], [f"{base}_nchw"], perm=[0, 3, 1, 2])
+            )
+            current = f"{base}_nchw"
+        new.append(helper.make_node("GlobalAveragePool", [current], [f"{base}_pooled"]))
+        if _attrs(mean).get("keepdims", 1) == 0:
+            new.append(helper.make_node("Flatten", [f"{base}_pooled"], [mean.output[0]], axis=1))
+        elif axes == [1, 2]:
+            new.append(helper.make_node("Transpose", [f"{base}_pooled"], [mean.output[0]],
+                                        perm=[0, 2, 3, 1]))  # fmt: skip
+        else:
+            new[-1].output[0] = mean.output[0]
+        at = list(graph.node).index(mean)
+        for offset, item in enumerate(new):
+            graph.node.insert(at + offset, item)
+        graph.node.remove(mean)
+        rewritten += 1
+    prune(model)
+    return rewritten
+
+
+__all__ = [
+    "broadcast_to_tile",
+    "drop_unit_axis_round_trips",
+    "gather_pool_to_matmul",
+    "mean_to_global_pool",
+    "repeat_to_tile",
+]

@@ -193,23 +193,22 @@ def check_runtimes(
 LIMITS = {
     "int8": "OpenCV DNN loads QDQ int8 files but computes wrong scores (0.83 from Keras on "
     "resnet18): run int8 files in ONNX Runtime or OpenVINO",
-    "expand": "OpenCV DNN fails on PyTorch's Expand once the batch size changes: use ONNX "
-    "Runtime or OpenVINO",
-    "unsqueeze": "OpenCV DNN refuses the multi-axis Unsqueeze around jax2onnx's max pools: "
-    "export from TensorFlow or PyTorch, or use ONNX Runtime",
-    "conv6": "OpenVINO and OpenCV DNN cannot read the rank-6 Conv that jax2onnx writes for a "
-    "window sum (the AlexNet-style models' pooling): export from TensorFlow or PyTorch, or use "
+    "expand": "OpenCV DNN fails on an Expand to a shape read from the batch, or on PyTorch's, "
+    "once the batch size changes: use ONNX Runtime or OpenVINO",
+    "unsqueeze": "OpenCV DNN refuses a multi-axis Unsqueeze (jax2onnx writes them around its "
+    "pools): export from TensorFlow or PyTorch, or use ONNX Runtime",
+    "conv6": "OpenVINO and OpenCV DNN cannot read a Conv with a rank-6 kernel (a jax2onnx window "
+    "sum that the export did not rewrite as a pool): export from TensorFlow or PyTorch, or use "
     "ONNX Runtime",
-    "jax_batch": "OpenCV DNN computes jax2onnx's graphs right only at the batch size of a net's "
-    "first run (another batch gives wrong scores): make one net per batch size, or export from "
-    "TensorFlow or PyTorch",
 }
 
 
 def known_limits(path: str) -> dict[str, str]:
     """`{runtime: why}` for the runtimes known not to run the `.onnx` file at `path` correctly
-    (`LIMITS`, matched on its graph: QDQ nodes, PyTorch's Expand, multi-axis Unsqueezes,
-    jax2onnx's graphs, a Conv with a rank-6 kernel); `ferzoo export` prints them."""
+    (`LIMITS`, matched on its graph: QDQ nodes, PyTorch's Expand or one to a computed shape,
+    multi-axis Unsqueezes, a Conv with a rank-6 kernel); `ferzoo export` prints them. The
+    export rewrites every case it knows in ferzoo's models (`onnx_pools`), so these are what
+    is left."""
     import onnx
     from onnx import numpy_helper
 
@@ -225,13 +224,12 @@ def known_limits(path: str) -> dict[str, str]:
     limits = {}
     if "QuantizeLinear" in ops:
         limits["opencv"] = LIMITS["int8"]
-    elif model.producer_name == "pytorch" and "Expand" in ops:
+    elif any(n.op_type == "Expand" and (model.producer_name == "pytorch" or n.input[1] not in ranks)
+             for n in nodes):  # fmt: skip
         limits["opencv"] = LIMITS["expand"]
     elif any(n.op_type == "Unsqueeze" and len(n.input) > 1 and sizes.get(n.input[1], 1) > 1
              for n in nodes):  # fmt: skip
         limits["opencv"] = LIMITS["unsqueeze"]
-    elif model.producer_name.startswith("jax2onnx"):
-        limits["opencv"] = LIMITS["jax_batch"]
     if any(n.op_type == "Conv" and ranks.get(n.input[1], 4) > 5 for n in nodes):
         limits["openvino"] = limits["opencv"] = LIMITS["conv6"]
     return limits

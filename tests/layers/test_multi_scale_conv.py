@@ -88,3 +88,22 @@ def test_bad_padding_and_strides():
         MultiScaleConv(4, padding="causal")
     with pytest.raises(ValueError, match=r"strides=\(0, 1\)"):
         MultiScaleConv(4, strides=(0, 1))
+
+
+@pytest.mark.parametrize(
+    "shape, strides, padded",
+    [((16, 16), 4, False), ((8, 9), (4, 2), True), ((9, 9), 2, False)],
+)
+def test_same_padding_below_zero_is_written_out_and_gives_the_same_numbers(shape, strides, padded):
+    """Where "same" pads a negative total (a 3x3 kernel at stride 4 on 16 px), the branch
+    convolves "valid" after any explicit pad (TFLite's XNNPACK miscomputes such a "same"
+    conv); the output is still "same"'s."""
+    layer = MultiScaleConv(2, kernel_sizes=(3,), strides=strides)
+    x = np.random.default_rng(0).standard_normal((1, *shape, 3)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    conv = layer.convs[0]
+    s = (strides, strides) if isinstance(strides, int) else strides
+    expected = keras.ops.conv(x, conv.kernel, strides=s, padding="same") + conv.bias
+    np.testing.assert_allclose(y, keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-5)
+    assert conv.padding == ("valid" if shape != (9, 9) else "same")
+    assert (layer.borders[0] is not None) == padded
