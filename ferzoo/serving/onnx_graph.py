@@ -184,6 +184,8 @@ def _nd_pool(node, initializers):
         return "MaxPool", attrs, 1.0
     if node.op_type != "Conv" or len(node.input) != 2 or attrs.get("group", 1) != 1:
         return None
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        return None
     weight = initializers.get(node.input[1])
     kernel = None if weight is None else numpy_helper.to_array(weight)
     if kernel is None or kernel.ndim != 6 or kernel.shape[:2] != (1, 1) or np.any(kernel != 1):
