@@ -9,8 +9,9 @@ weights (the capsule kernels scaled up 30x, as in tests/test_export.py, so that 
 heads' scores differ between faces): `export_model` writes the `.onnx` file (itself checked in
 ONNX Runtime against Keras), `check_runtimes` runs it in every installed runtime (ONNX Runtime,
 OpenVINO, OpenCV DNN: random inputs at batch 1 and then 3 in one net, and drawn faces) and
-`known_limits` lists the notes `ferzoo export` would print. A row per model: each runtime's
-largest difference from Keras, or its error. A check run by hand, not a test: it asserts
+`known_limits` lists the notes `ferzoo export` would print. A row per model: the spread of
+Keras' scores over the faces (max - min: near 0, the scores hardly differ and a small
+difference means little), each runtime's largest difference from Keras, or its error. A check run by hand, not a test: it asserts
 nothing, and the page says what failed.
 """
 
@@ -21,6 +22,8 @@ import datetime
 import os
 import sys
 import tempfile
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,7 +53,8 @@ def check_model(name: str, size: int, folder: str) -> dict:
         ex.export_model(model, path, "onnx")
     except Exception as err:  # noqa: BLE001 (the page reports it)
         return {"export": f"error: {str(err).splitlines()[0][:120]}"}
-    cells = {"export": "ok"}
+    scores = keras.ops.convert_to_numpy(model(ex._face_batch(model, None)))
+    cells = {"export": "ok", "spread": f"{np.ptp(scores):.2f}"}
     for row in ex.check_runtimes(model, path, repeats=0):
         if not row.loads:
             cells[row.runtime] = f"error: {(row.error or '')[:120]}"
@@ -86,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from ferzoo.serving import runtimes
 
     names = args.models.split(",") if args.models else list(ferzoo.list_models())
-    columns = ["export", *[r for r in runtimes.RUNTIMES if runtimes.installed(r)], "notes"]
+    installed = [r for r in runtimes.RUNTIMES if runtimes.installed(r)]
+    columns = ["export", "spread", *installed, "notes"]
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
@@ -97,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     page = (
         f"## {backend}, {args.size} px ({datetime.date.today()})\n\n"
         f"`KERAS_BACKEND={backend} python benchmarks/export_runtimes.py --size {args.size}`; "
-        f"max |runtime - Keras| over batch 1, batch 3 and drawn faces; {versions()}.\n\n"
-        + "\n".join(lines)
-        + "\n"
+        "spread: max - min of Keras' scores on the faces; each runtime: max |runtime - Keras| "
+        f"over batch 1, batch 3 and drawn faces; {versions()}.\n\n" + "\n".join(lines) + "\n"
     )
     write_page(args, "Every model's ONNX export in every runtime", page)
     return 0
