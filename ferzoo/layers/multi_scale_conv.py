@@ -84,9 +84,9 @@ class MultiScaleConv(keras.layers.Layer):
         first feature map 3x wider. The "valid" option is ours, for sweeps.
 
         Where "same" would pad a negative total (a kernel smaller than its stride, as the
-        AlexNet-style MCNN's 3x3 branch at stride 4 on 64 or 96 px), the branch pads
+        AlexNet-style MCNN's 3x3 branch at stride 4 on 64, 96 or 224 px), the branch pads
         explicitly (with nothing, mostly) and convolves "valid": the same numbers and shape.
-        TFLite's XNNPACK delegate (TensorFlow 2.20) computes such a "same" conv wrong (scores
+        TFLite's XNNPACK delegate (TensorFlow 2.21) computes such a "same" conv wrong (scores
         up to 8e-3 off; every value off in the conv itself), so an exported `.tflite` would not
         match Keras.
     """
