@@ -131,14 +131,17 @@ def check_num_classes(model: Any, class_names: Sequence[str]) -> None:
 
 
 def predict_dataset(model: Any, dataset: Iterable) -> tuple[np.ndarray, np.ndarray]:
-    """Run `model` over a batched `(image, label)` dataset.
+    """Run `model` over a batched `(image, label)` dataset, each batch through the model's
+    compiled predict function (`predict_on_batch`: traced once per model and batch shape, where
+    a plain call would run op by op on TensorFlow and JAX).
 
     Returns:
         `(labels (N,), scores (N, num_classes))` as NumPy arrays.
     """
     labels, scores = [], []
+    run = getattr(model, "predict_on_batch", None) or (lambda x: model(x, training=False))
     for images, batch_labels in dataset:
-        out = model(images, training=False)
+        out = run(images)
         scores.append(np.asarray(_to_numpy(out), np.float32))
         labels.append(np.asarray(_to_numpy(batch_labels)).reshape(-1))
     if not labels:
@@ -296,6 +299,22 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str | None = 
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def write_history_folds(histories: dict[int, dict[str, list[float]]], path: str) -> None:
+    """Write several folds' histories as one CSV (`write_history`'s, after a `fold` column);
+    one fold's is `write_history`'s own."""
+    if len(histories) == 1:
+        write_history(next(iter(histories.values())), path)
+        return
+    keys = list(dict.fromkeys(k for h in histories.values() for k in h))
+    rows: list[list[Any]] = [["fold", "epoch", *keys]]
+    for fold, history in histories.items():
+        length = max((len(v) for v in history.values()), default=0)
+        for i in range(length):
+            cells = (history[k][i] if i < len(history.get(k, [])) else "" for k in keys)
+            rows.append([fold, i + 1, *cells])
+    _atomic_write_text(path, _csv_text(rows))
 
 
 def write_history(history: dict[str, list[float]], path: str) -> None:

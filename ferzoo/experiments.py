@@ -107,6 +107,9 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Train `model` on each fold (under `output/fold-<k>/`) and summarize the test metrics.
 
+    The folds share one built and compiled model, reset to a fresh build's state for each
+    (`ferzoo.training.reuse`): the same numbers as separate builds, one compilation.
+
     Args:
         model: a registered model name.
         dataset: a dataset name.
@@ -117,16 +120,14 @@ def cross_validate(
     Returns:
         The content of cv.json: `folds` (rows), and `{"mean", "std"}` per metric.
     """
-    import keras
-
     from ferzoo.training import train
+    from ferzoo.training.reuse import Models
 
-    rows = []
+    rows, models = [], Models(capacity=1)  # every fold trains one compiled model, reset
     for fold in folds:
-        keras.backend.clear_session()
         result = train(
             model, dataset, fold=fold, output_dir=os.path.join(output, f"fold-{fold}"),
-            **train_kwargs,
+            models=models, **train_kwargs,
         )  # fmt: skip
         rows.append(fold_row(fold, result))
     summary = {

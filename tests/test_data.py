@@ -176,3 +176,22 @@ def test_missing_manual_data_gives_the_instructions(data_dir, tmp_path):
     instructions = ferzoo.datasets.builder_class("jaffe").MANUAL_DOWNLOAD_INSTRUCTIONS.strip()
     assert instructions.splitlines()[0] in str(error.value)
     assert "Traceback" not in str(error.value)
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("pipeline", ["tf.data", "numpy"])
+def test_the_folds_of_a_dataset_share_its_images_and_device_table(data_dir, pipeline):
+    """The images are read once for every fold (`source`), the device table is made once
+    (`table_layer`), and each fold's rows index the examples its uint8 batches hold."""
+    from ferzoo.training.device_input import table_layer
+
+    folds = [data.load(TINY, protocol="subject", fold=k, image_size=32, batch_size=4,
+                       data_dir=data_dir, pipeline=pipeline) for k in (0, 1)]  # fmt: skip
+    assert folds[0].source is folds[1].source and not folds[0].source.flags.writeable
+    assert table_layer(folds[0]) is table_layer(folds[1].rebatched(batch_size=8))
+    for fold in folds:
+        rows, pixels = fold.row_batches(), fold.uint8_batches()
+        for part in ("train", "validation"):
+            for (r, y1), (x, y2) in zip(rows[part], pixels[part], strict=True):
+                np.testing.assert_array_equal(fold.source[np.asarray(r)], np.asarray(x))
+                np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))

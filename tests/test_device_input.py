@@ -17,7 +17,8 @@ def test_the_training_model_augments_only_in_training():
     norm = {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}
     model = training_model(net, augment=0.5, seed=0, normalization=norm)
     assert network_of(model) is net and network_of(net) is net
-    assert model.inputs[0].dtype == "uint8" and len(model.weights) == len(net.weights) == 2
+    assert model.inputs[0].dtype == "uint8" and len(net.weights) == 2
+    assert len(model.weights) == 3  # and the augmentation's magnitudes
     x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
     expected = net((x / np.float32(255) - np.float32(norm["mean"])) / np.float32(norm["std"]))
     expected = keras.ops.convert_to_numpy(expected)

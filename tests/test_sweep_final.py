@@ -124,3 +124,71 @@ def test_a_study_resumed_with_another_selection_rule_is_refused(tmp_path):
     sweep.create_or_load_study(settings, storage)  # resumes
     with pytest.raises(sweep.StudyMismatchError, match=r"min_epochs='auto' \(now 3\)"):
         sweep.create_or_load_study(_settings(tmp_path, study_name="old", min_epochs=3), storage)
+
+
+def test_only_the_runs_the_final_stage_can_want_are_kept(tmp_path):
+    """A completing trial keeps its runs when it is a paper design or the best so far within
+    the budgets (ties: the lower number, as `pick_best`); a new best forgets the beaten ones;
+    what is kept reads back whole, and a missing or damaged fold reads as nothing."""
+    import numpy as np
+
+    from ferzoo.sweep import kept
+
+    settings = _settings(tmp_path)
+    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    study = sweep.create_or_load_study(settings, storage)
+    _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6)])
+    assert kept.worth_keeping(study, 2, 0.7, settings, {})
+    assert not kept.worth_keeping(study, 2, 0.5, settings, {})
+    assert not kept.worth_keeping(study, 2, 0.6, settings, {})  # trial 1 has it first
+    assert kept.worth_keeping(study, 2, 0.1, settings, {"paper_model": "resnet18"})
+    tight = _settings(tmp_path, max_macs=4000)  # every trial so far is over the budget
+    assert kept.worth_keeping(study, 2, 0.1, tight, {"macs": 3000})
+    assert not kept.worth_keeping(study, 2, 0.9, tight, {"macs": 5000})
+
+    run = {"identity": {"model": "resnet18"}, "epochs": 2,
+           "state": {"history": {"loss": [1.0, 0.5]}, "best_epoch": 1, "epochs_done": 2},
+           "weights": [np.ones((2, 3), np.float32), np.zeros(3, np.float32)]}  # fmt: skip
+    for number in (0, 1):
+        kept.write(settings, number, [(0, run), (1, run)])
+    back = kept.read(settings, 1, 1)
+    assert back["identity"] == run["identity"] and back["source"] == {"trial": 1, "fold": 1}
+    np.testing.assert_array_equal(back["weights"][0], run["weights"][0])
+    assert kept.read(settings, 1, 2) is None and kept.read(settings, None, 0) is None
+    (Path(kept.trial_dir(settings, 1)) / "fold-0" / "weights.npz").write_bytes(b"not a zip")
+    assert kept.read(settings, 1, 0) is None  # trained again, not a crash
+    assert kept.forget_beaten(settings, study, best=1) == [0]
+    assert kept.read(settings, 0, 0) is None and kept.read(settings, 1, 1) is not None
+
+
+def test_the_sweeps_last_line_and_device_busy_say_the_folds_and_the_steps(tmp_path):
+    from datetime import datetime, timedelta
+
+    from ferzoo.sweep import timesheet
+    from ferzoo.sweep.session import last_line
+
+    settings = _settings(tmp_path)
+    cv = {"accuracy": {"mean": 0.849, "std": 0.106}, "folds": [{}, {}, {}]}
+    best = {"trial": 3, "value": 0.9, "test": {"accuracy": 0.9655, "cv": cv}}
+    line = last_line(settings, best, "runs/sweeps/demo")
+    assert "test accuracy 0.8490 ± 0.1060 over 3 final fold(s)" in line and "0.9655" not in line
+    assert "not retrained" in last_line(settings, {"trial": 3, "value": 0.9, "test": None}, "x")
+
+    start = datetime(2026, 12, 7, 12, 0, 0)
+    trials = [  # two trials of one worker, back to back: 40 s of steps in 80 s
+        SimpleNamespace(user_attrs={"time": {"steps": 30.0}, "worker": 0}, datetime_start=start,
+                        datetime_complete=start + timedelta(seconds=50)),
+        SimpleNamespace(user_attrs={"time": {"steps": 10.0}, "worker": 0},
+                        datetime_start=start + timedelta(seconds=50),
+                        datetime_complete=start + timedelta(seconds=80)),
+    ]  # fmt: skip
+    fake = SimpleNamespace(get_trials=lambda deepcopy=False, states=(): trials)
+    assert timesheet.device_busy(fake) == pytest.approx(40.0 / 80.0)
+
+
+def test_no_reuse_reaches_the_settings_and_the_workers():
+    args = sweep_cli.build_parser().parse_args(["--study", "demo", "--no-reuse"])
+    settings = sweep_cli.settings_from_args(args)
+    assert settings.reuse is False and "--no-reuse" in launcher._worker_argv(settings, 0)
+    default = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(["--study", "demo"]))
+    assert default.reuse is True and "--no-reuse" not in launcher._worker_argv(default, 0)

@@ -21,8 +21,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+import ferzoo
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
+from ferzoo.sweep import timesheet
+from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import RUN, TINY, subprocess_env
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -162,7 +165,7 @@ def test_a_two_objective_sweep_draws_its_front_and_retrains_the_best_under_a_bud
     for t in trials:
         split = t.user_attrs["time"]
         duration = (t.datetime_complete - t.datetime_start).total_seconds()
-        parts = sum(split[k] for k in ("data", "build", "compile", "steps", "validation", "other"))
+        parts = sum(split[k] for k in timesheet.PARTS)  # data, build, compile, steps, ...
         assert abs(parts - duration) <= 0.05 * duration, (split, duration)
         assert min(split["build"], split["compile"], split["steps"], split["validation"]) > 0
         assert f"| {t.number} | {split['data']:.1f} | {split['build']:.1f} |" in summary
@@ -289,3 +292,46 @@ def test_postgresql_serves_a_study_that_two_workers_share(tmp_path, tiny_data_di
             log.close()
     assert codes == [0, 0], [(tmp_path / f"host{i}.log").read_text()[-2000:] for i in range(2)]
     _check_no_duplicates(_trials(url, name), 2)
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_the_final_stage_writes_what_the_trials_trained_and_trains_no_fold_again(
+    tmp_path, tiny_data_dir, monkeypatch
+):
+    """Issue 30: a sweep whose best is one of the papers' designs, scored on 3 folds and
+    finalized on the same 3: the final stage fits nothing, and its test figures are the
+    trial's own fold models' test scores."""
+    import keras
+
+    from ferzoo import data, evaluate
+    from ferzoo.sweep import kept
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    folds = ("--cv-folds", "3", "--final-folds", "3")
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, *folds, "--no-final")) == 0
+    fits = []
+    fit = keras.Model.fit
+    monkeypatch.setattr(keras.Model, "fit", lambda m, *a, **k: fits.append(1) or fit(m, *a, **k))
+    assert sweep_cli.main(_sweep_args(tmp_path, tiny_data_dir, url, 2, *folds)) == 0
+    assert fits == []  # the best, and the other paper design beside it, were not trained again
+
+    out = tmp_path / "results" / "demo"
+    best = json.loads((out / "best.json").read_text())
+    summary = (out / "summary.md").read_text()
+    assert "Reused, not trained again: fold(s) 0, 1, 2" in summary
+    settings = sweep.SweepSettings(study=STUDIES["demo"], study_name="demo", storage_url=url,
+                                   results_dir=str(tmp_path / "results"))  # fmt: skip
+    for row in best["test"]["cv"]["folds"]:
+        assert row["reused_from"] == {"trial": best["trial"], "fold": row["fold"]}
+        run = kept.read(settings, best["trial"], row["fold"])
+        net = ferzoo.build("resnet18", num_classes=7, input_shape=(32, 32, 3),
+                           **best["model_overrides"])  # fmt: skip
+        net.set_weights(run["weights"])
+        fold = data.load(TINY, protocol="subject", fold=row["fold"], num_folds=10,
+                         image_size=32, batch_size=8, data_dir=tiny_data_dir)  # fmt: skip
+        scores = evaluate.evaluate_model(net, fold["test"], list(fold.class_names))
+        assert row["accuracy"] == pytest.approx(scores["accuracy"], abs=1e-9)
+        assert f"| {row['fold']} | {scores['accuracy']:.4f} |" in summary
+        files = {p.name for p in (out / "best" / f"fold-{row['fold']}").iterdir()}
+        assert {"model.keras", "metrics.json", "config.json", "curves.png", "history.csv"} <= files

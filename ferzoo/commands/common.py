@@ -180,8 +180,9 @@ def print_result(name: str, result: Any) -> None:
         line += f", macro F1 {result.test['macro_f1']:.4f}"
     timings = getattr(result, "timings", None) or {}
     if timings:  # ferzoo.training.timing.PARTS, then the wall time
-        skip = ("wall", "steps_per_execution")
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k not in skip)
+        from ferzoo.training.timing import PARTS
+
+        parts = ", ".join(f"{k} {timings[k]:.1f}" for k in PARTS if k in timings)
         line += f"\ntime (s): {parts}; wall {timings['wall']:.1f}"
         if timings.get("steps_per_execution", 1) != 1:
             line += f"; {timings['steps_per_execution']} steps per call"

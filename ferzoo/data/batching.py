@@ -11,8 +11,9 @@ step (`tf.gather` in tf.data, NumPy's fancy indexing in the PyDataset). Their `o
   host, the float conversion, augmentation (`ferzoo.layers.FaceAugment`) and normalisation
   then happening in the model's compiled step, on the device
   (`ferzoo.training.device_input`);
-- `"rows"`: `(int32 row indices + offset, int32 labels)`: what `ferzoo.train` fits on with the
-  data on the device, where the step gathers the images from an `ferzoo.layers.ImageTable`.
+- `"rows"`: `(int32 rows of the device table, int32 labels)` (`rows[i]` is example `i`'s row):
+  what `ferzoo.train` fits on with the data on the device, where the step gathers the images
+  from an `ferzoo.layers.ImageTable`.
 
 The three give the same examples in the same order for the same seed.
 
@@ -59,20 +60,33 @@ def _normalizer(normalization):
     return lambda x: (x - mean) / std
 
 
+def _table_rows(rows, n: int, output: str) -> np.ndarray | None:
+    """The int32 table row of each of a part's `n` examples ("rows" output: required)."""
+    if output != "rows":
+        return None
+    if rows is None or len(rows) != n:
+        raise ValueError(
+            f"output='rows' needs the table row of each of the part's {n} examples. Received: "
+            f"rows of length {None if rows is None else len(rows)}"
+        )
+    return np.asarray(rows, np.int32)
+
+
 def tf_dataset(
     images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
-    output: str = "float", offset: int = 0,
+    output: str = "float", rows=None,
 ):  # fmt: skip
     """A batched, prefetched `tf.data.Dataset` over one part (see the module docstring)."""
     import tensorflow as tf
 
     pixels = None if output == "rows" else _tensor(images)
+    table_rows = _table_rows(rows, len(labels), output)
     targets = tf.convert_to_tensor(labels.astype(np.int32))
     normalize = _normalizer(normalization) if output == "float" else None
 
     def gather(rows):
         if output == "rows":
-            return tf.cast(rows + offset, tf.int32), tf.gather(targets, rows)
+            return tf.gather(table_rows, rows), tf.gather(targets, rows)
         x = tf.gather(pixels, rows)
         if output == "float":
             x = tf.cast(x, tf.float32) / 255.0
@@ -96,14 +110,14 @@ def _py_dataset_base():
 class _Batches:
     """The NumPy batching logic; `numpy_batches` mixes it into `keras.utils.PyDataset`."""
 
-    def _setup(self, images, labels, batch_size, train, seed, normalization, output, offset):
+    def _setup(self, images, labels, batch_size, train, seed, normalization, output, rows):
         self.images = images
         self.labels = labels.astype(np.int32)
         self.batch_size = int(batch_size)
         self.train = bool(train)
         self.seed = int(seed)
         self.output = output
-        self.offset = int(offset)
+        self.rows = _table_rows(rows, len(labels), output)
         self.normalize = _normalizer(normalization) if output == "float" else None
         self.epoch = 0
         self.order = self._order(0)
@@ -121,7 +135,7 @@ class _Batches:
             raise IndexError(f"batch index {index} out of range [0, {len(self)})")
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         if self.output == "rows":
-            return (rows + self.offset).astype(np.int32), self.labels[rows]
+            return self.rows[rows], self.labels[rows]
         batch = self.images[rows]
         if self.output == "float":
             batch = batch.astype(np.float32) / np.float32(255.0)
@@ -136,7 +150,7 @@ class _Batches:
 
 def numpy_batches(
     images, labels, *, batch_size: int, train: bool, seed: int, normalization=None,
-    output: str = "float", offset: int = 0,
+    output: str = "float", rows=None,
 ):  # fmt: skip
     """A `keras.utils.PyDataset` over one part, gathered in the caller's thread.
 
@@ -150,7 +164,7 @@ def numpy_batches(
     class ArrayBatches(_Batches, base):
         def __init__(self):
             base.__init__(self, workers=1, use_multiprocessing=False)
-            self._setup(images, labels, batch_size, train, seed, normalization, output, offset)
+            self._setup(images, labels, batch_size, train, seed, normalization, output, rows)
 
     return ArrayBatches()
 

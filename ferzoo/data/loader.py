@@ -9,6 +9,7 @@ columns read (`ferzoo.data.readers.columns_of`), split by the protocol
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 
@@ -43,17 +44,38 @@ def default_pipeline() -> str:
     return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
 
 
+# (data folder, reader, image size, crop) -> a weak reference to every image, read: the folds
+# of a sweep and their rebatched copies read a dataset once (see `read_all`).
+_READ: dict[tuple, weakref.ref] = {}
+
+
+def read_all(found, cols, image_size: int, crop_face: bool, reader: str) -> np.ndarray:
+    """Every image of a prepared dataset, cropped and resized: read once while any data loaded
+    from it lives (a `LoadedData` keeps it as `source`), so the next fold is only a split.
+    The array is read-only: parts and tables are made from it, never written into it."""
+    key = (os.fspath(found.data_dir), reader, int(image_size), bool(crop_face))
+    held = _READ.get(key)
+    images = held() if held is not None else None
+    if images is None:
+        images = readers.read_images(found, cols, image_size, crop_face, reader)
+        images.flags.writeable = False
+        _READ[key] = weakref.ref(images, lambda _, key=key: _READ.pop(key, None))
+    return images
+
+
 def read_parts(
     found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data"
-) -> dict[str, Part]:
-    """Every part of a split, its images read, cropped and resized once."""
-    images = readers.read_images(found, cols, image_size, crop_face, reader)
+) -> tuple[dict[str, Part], np.ndarray]:
+    """Every part of a split, and the whole dataset's images they are taken from (`read_all`:
+    read, cropped and resized once)."""
+    images = read_all(found, cols, image_size, crop_face, reader)
     ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
-    return {
+    parts = {
         part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
-                   tuple(ids[index[part]].tolist()))
+                   tuple(ids[index[part]].tolist()), np.asarray(index[part], np.int64))
         for part in PARTS
     }  # fmt: skip
+    return parts, images
 
 
 def load(
@@ -136,9 +158,9 @@ def load(
     if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
         name = dataset_name(found)
     index = split_columns(name, cols, protocol, fold, num_folds, seed)
-    parts = read_parts(found, cols, index, int(image_size), crop_face, reader)
+    parts, source = read_parts(found, cols, index, int(image_size), crop_face, reader)
     return LoadedData(
-        parts,
+        parts, source=source,
         batch_size=int(batch_size), augment=float(augment), seed=seed, pipeline=pipeline,
         reader=reader, name=name, protocol=protocol, fold=fold, num_folds=num_folds,
         image_size=int(image_size),
@@ -193,5 +215,5 @@ def subjects(
     return protocols.part_subjects(name, cols.subject_ids, index)
 
 
-__all__ = ["check_load_args", "columns", "default_pipeline", "load", "read_parts",
+__all__ = ["check_load_args", "columns", "default_pipeline", "load", "read_all", "read_parts",
            "split_columns", "subjects"]  # fmt: skip

@@ -14,18 +14,22 @@ from ferzoo.data.protocols import PARTS
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """One part in memory: uint8 `(N, S, S, 3)` images, int32 labels, TFDS example ids."""
+    """One part in memory: uint8 `(N, S, S, 3)` images, int32 labels, TFDS example ids, and
+    where each example is in the whole dataset's images (`rows` of `LoadedData.source`; None
+    for a part made on its own)."""
 
     images: np.ndarray
     labels: np.ndarray
     ids: tuple[str, ...]
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def where(self, keep: np.ndarray) -> Part:
         """The examples where `keep` (a boolean mask) is true."""
-        return Part(self.images[keep], self.labels[keep], tuple(np.asarray(self.ids)[keep]))
+        rows = None if self.rows is None else self.rows[keep]
+        return Part(self.images[keep], self.labels[keep], tuple(np.asarray(self.ids)[keep]), rows)
 
 
 class LoadedData(dict):
@@ -84,22 +88,46 @@ class LoadedData(dict):
         `ferzoo.train` fits on; the step does the rest on the device)."""
         return self._batches(output="uint8")
 
+    def _whole(self) -> bool:
+        """Whether the table is the whole dataset's images (`source`, which every part's
+        `rows` index), rather than the training then validation images."""
+        fitted = (self.parts[p].rows is not None for p in ("train", "validation"))
+        return getattr(self, "source", None) is not None and all(fitted)
+
+    def table_key(self) -> tuple[np.ndarray, ...]:
+        """The arrays `table()` is made of: data whose keys are the same objects has the same
+        table (`ferzoo.training.device_input.table_layer` caches its device copy by them)."""
+        if self._whole():
+            return (self.source,)
+        return (self.parts["train"].images, self.parts["validation"].images)
+
     def table(self) -> np.ndarray:
-        """The training then the validation images as one uint8 `(N, S, S, 3)` array: what
-        `ferzoo.train` places on the device (`ferzoo.layers.ImageTable`) for `row_batches`."""
+        """The uint8 `(N, S, S, 3)` images that `ferzoo.train` places on the device
+        (`ferzoo.layers.ImageTable`) for `row_batches`: the whole dataset's images as `load`
+        read them (`source`: the same array for every fold and batch size of a dataset, so the
+        folds of a sweep share one device copy and one compiled step), or, for data made of
+        parts alone, the training then the validation images."""
+        if self._whole():
+            return self.source
         return np.concatenate([self.parts["train"].images, self.parts["validation"].images])
 
     def row_batches(self) -> dict[str, Any]:
         """`{"train", "validation"}` batches of `(int32 rows of table(), int32 labels)`: the
-        same examples, order and batch size as `uint8_batches()`'s, as indices into `table()`
-        (the validation rows follow the training ones)."""
-        offsets = {"train": 0, "validation": len(self.parts["train"])}
-        return self._batches(offsets, output="rows")
+        same examples, order and batch size as `uint8_batches()`'s, as indices into `table()`."""
+        if self._whole():
+            rows = {p: self.parts[p].rows for p in ("train", "validation")}
+        else:
+            n = len(self.parts["train"])
+            rows = {
+                "train": np.arange(n),
+                "validation": n + np.arange(len(self.parts["validation"])),
+            }
+        return self._batches(rows, output="rows")
 
-    def _batches(self, offsets: dict[str, int] | None = None, **kwargs: Any) -> dict[str, Any]:
-        """`{part: make_batches(...)}` over the parts' images (those of `offsets`, each with its
-        row offset, or all three), with `kwargs` (`normalization`, `output`); only the
-        training part is shuffled."""
+    def _batches(self, rows: dict[str, np.ndarray] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """`{part: make_batches(...)}` over the parts' images (those of `rows`, each with its
+        examples' rows of `table()`, or all three), with `kwargs` (`normalization`,
+        `output`); only the training part is shuffled."""
         return {
             part: make_batches(
                 self.pipeline,
@@ -108,10 +136,10 @@ class LoadedData(dict):
                 batch_size=self.batch_size,
                 train=part == "train",
                 seed=self.seed,
-                **({} if offsets is None else {"offset": offsets[part]}),
+                **({} if rows is None else {"rows": rows[part]}),
                 **kwargs,
             )
-            for part in (PARTS if offsets is None else offsets)
+            for part in (PARTS if rows is None else rows)
         }
 
     @property

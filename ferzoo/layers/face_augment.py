@@ -35,12 +35,20 @@ def to_unit(images):
     return ops.cast(images, "float32")
 
 
-def choices(uniforms, strength: float, height: int, width: int) -> dict:
+def magnitudes(strength: float) -> list[float]:
+    """`strength` times each range of the recipe, as the step multiplies the uniforms by them:
+    crop area, aspect ratio, rotation (degrees), brightness, contrast."""
+    s = float(strength)
+    return [(1.0 - MIN_SCALE) * s, ASPECT * s, MAX_ROTATION * s, BRIGHTNESS * s, CONTRAST * s]
+
+
+def choices(uniforms, strength, height: int, width: int) -> dict:
     """The per-example choices of `ferzoo.data.augment.draw_from`, batched.
 
     Args:
         uniforms: float `(B, 8)` in [0, 1).
-        strength: in [0, 1].
+        strength: in [0, 1]; or the float32 `(5,)` tensor (or variable) of its `magnitudes`,
+            which gives the same numbers as the strength they were computed from.
         height, width: the images' size.
 
     Returns:
@@ -48,9 +56,13 @@ def choices(uniforms, strength: float, height: int, width: int) -> dict:
         (1.0 or 0.0), `angle` (degrees, counter-clockwise), `brightness`, `contrast`.
     """
     u = [uniforms[:, i] for i in range(NUM_UNIFORMS)]
-    s, h, w = float(strength), float(height), float(width)
-    area = 1.0 - (1.0 - MIN_SCALE) * s * u[0]
-    aspect = 1.0 + ASPECT * s * (2.0 * u[1] - 1.0)
+    if isinstance(strength, int | float):
+        m = magnitudes(strength)
+    else:
+        m = [strength[i] for i in range(5)]
+    h, w = float(height), float(width)
+    area = 1.0 - m[0] * u[0]
+    aspect = 1.0 + m[1] * (2.0 * u[1] - 1.0)
     ch = ops.minimum(h, h * ops.sqrt(area / aspect))
     cw = ops.minimum(w, w * ops.sqrt(area * aspect))
     return {
@@ -59,9 +71,9 @@ def choices(uniforms, strength: float, height: int, width: int) -> dict:
         "crop_height": ch,
         "crop_width": cw,
         "flip": ops.cast(u[4] < 0.5, "float32"),
-        "angle": MAX_ROTATION * s * (2.0 * u[5] - 1.0),
-        "brightness": BRIGHTNESS * s * (2.0 * u[6] - 1.0),
-        "contrast": 1.0 + CONTRAST * s * (2.0 * u[7] - 1.0),
+        "angle": m[2] * (2.0 * u[5] - 1.0),
+        "brightness": m[3] * (2.0 * u[6] - 1.0),
+        "contrast": 1.0 + m[4] * (2.0 * u[7] - 1.0),
     }
 
 
@@ -142,7 +154,8 @@ def augment_batch(images, uniforms, strength: float, data_format: str = "channel
     Args:
         images: `(B, H, W, 3)` (or channels first) uint8 pixels, or floats in [0, 1].
         uniforms: float `(B, 8)` in [0, 1), one row per example.
-        strength: in [0, 1] (0 still flips where `u[4] < 0.5`, as `draw_from` does).
+        strength: in [0, 1] (0 still flips where `u[4] < 0.5`, as `draw_from` does); or the
+            `(5,)` tensor of its `magnitudes` (`choices`).
         data_format: `"channels_last"` or `"channels_first"`.
 
     Returns:
@@ -180,7 +193,10 @@ class FaceAugment(keras.layers.Layer):
 
     Args:
         strength: float in [0, 1], the scale of every magnitude. Defaults to `0.5`
-            (`ferzoo.data.augment.DEFAULT_STRENGTH`).
+            (`ferzoo.data.augment.DEFAULT_STRENGTH`). The step reads it from a non-trainable
+            float32 weight, `magnitudes` (the strength times each range, `magnitudes()`: the
+            numbers a constant strength gave), so a sweep that changes only the strength
+            reuses the compiled step (`ferzoo.training.reuse`).
         seed: int or None, the seed of the layer's `SeedGenerator` (None: a random one).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
@@ -222,20 +238,46 @@ class FaceAugment(keras.layers.Layer):
 
     def __init__(self, strength: float = 0.5, seed: int | None = None, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.strength = check_strength(strength)
+        strength = check_strength(strength)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"seed must be an int or None. Received: seed={seed!r}")
         self.seed = seed
         self.data_format = _checks.data_format(data_format)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self._strength = strength
+        self.magnitudes = self.add_weight(
+            shape=(5,),
+            dtype="float32",
+            initializer=lambda shape, dtype=None: np.asarray(magnitudes(strength), np.float32),
+            trainable=False,
+            name="magnitudes",
+        )
         self.built = True
 
+    @property
+    def strength(self) -> float:
+        """The augmentation strength. Setting it assigns the layer's variable, which the
+        compiled step reads: no retrace (`ferzoo.training.reuse`), as long as it stays zero or
+        non-zero (at 0 the step only converts, a graph of its own)."""
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        value = check_strength(value)
+        if (value == 0.0) != (self._strength == 0.0):
+            raise ValueError(
+                "strength can change between non-zero values on a built step, not to or from 0 "
+                f"(another graph). Received: strength={value!r} for a layer at {self._strength}"
+            )
+        self._strength = value
+        self.magnitudes.assign(np.asarray(magnitudes(value), np.float32))
+
     def call(self, inputs, training=None):
-        if not training or self.strength == 0.0:
+        if not training or self._strength == 0.0:
             return ops.cast(to_unit(inputs), self.compute_dtype)
         batch = ops.shape(inputs)[0]
         uniforms = keras.random.uniform((batch, NUM_UNIFORMS), seed=self.seed_generator)
-        out = augment_batch(inputs, uniforms, self.strength, self.data_format)
+        out = augment_batch(inputs, uniforms, self.magnitudes, self.data_format)
         return ops.cast(out, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -248,4 +290,5 @@ class FaceAugment(keras.layers.Layer):
         return config
 
 
-__all__ = ["NUM_UNIFORMS", "FaceAugment", "augment_batch", "choices", "transforms", "warp"]
+__all__ = ["NUM_UNIFORMS", "FaceAugment", "augment_batch", "choices", "magnitudes", "transforms",
+           "warp"]  # fmt: skip

@@ -85,7 +85,8 @@ def compare(
             entry |= {"same_as_best": False, "cv": old["cv"]}
         else:
             built = space.to_build(params, settings.study)
-            test = retrain(settings, *built, os.path.join(folder, FOLDER, name))
+            test = retrain(settings, *built, os.path.join(folder, FOLDER, name),
+                           trial=design["trial"])  # fmt: skip
             entry |= {"same_as_best": False, "cv": test["cv"]}
         results[name] = entry
     return results
@@ -144,6 +145,11 @@ def comparison_markdown(
             lines.append(f"- The best configuration is {name} itself.")
         else:
             lines.append(f"- The best configuration {_verdict(best_cv, name, entry['cv'], folds)}.")
+    reused = [name for name, entry in baselines.items() if not entry["same_as_best"]
+              and any(r.get("reused_from") for r in entry["cv"]["folds"])]  # fmt: skip
+    if reused:
+        lines.append(f"- Not trained again: {', '.join(reused)} (the folds of the trials that "
+                     "ran them, kept when they completed and tested now).")  # fmt: skip
     missing = left_out(settings)
     if missing:
         lines.append(f"- Not compared: {', '.join(missing)} (the `{cfg.space}` space cannot "

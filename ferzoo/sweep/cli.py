@@ -182,6 +182,10 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     add("--max-macs", type=_positive(int), default=None, metavar="N",
         help="retrain the best configuration of at most N multiply-accumulates")  # fmt: skip
     add("--keep-trial-dirs", action="store_true", help="keep each trial's training files")
+    add("--no-reuse", action="store_true",
+        help="build and compile every run afresh, and let the final stage train everything "
+        "again (default: one compiled model per architecture and worker, reset for each run; "
+        "the final stage writes the runs complete trials kept)")  # fmt: skip
     add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
     add_step_args(add)
     add("--worker-id", type=int, default=None, help=argparse.SUPPRESS)
@@ -255,6 +259,7 @@ def settings_from_args(args: argparse.Namespace):
         max_retry=args.max_retry,
         worker_id=args.worker_id or 0,
         keep_trial_dirs=args.keep_trial_dirs,
+        reuse=not args.no_reuse,
         verbose=args.verbose,
         data_on_device=args.data_on_device,
         steps_per_execution=args.steps_per_execution,

@@ -203,6 +203,10 @@ class SweepSettings:
     max_retry: int = 2
     worker_id: int = 0
     keep_trial_dirs: bool = False
+    # One compiled model per architecture and worker, reset for each run, and the final stage
+    # writing what complete trials kept rather than training it again (`ferzoo.training.reuse`,
+    # `ferzoo.sweep.kept`); False: every run built, compiled and trained afresh.
+    reuse: bool = True
     verbose: int | str = 0
     data_on_device: str = "auto"  # where each trial's images are (`ferzoo.train`'s argument)
     steps_per_execution: int | str = "auto"  # training steps per call (`ferzoo.train`'s)

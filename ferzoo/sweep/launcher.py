@@ -37,6 +37,8 @@ def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
             argv += [flag, str(value)]
     if s.keep_trial_dirs:
         argv.append("--keep-trial-dirs")
+    if not s.reuse:
+        argv.append("--no-reuse")
     return [*argv, "--no-final", "--worker-id", str(worker_id)]
 
 

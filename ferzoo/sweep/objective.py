@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -10,13 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from ferzoo import devices, precision
 from ferzoo import evaluate as ev
 from ferzoo.files import jsonable
-from ferzoo.sweep import objectives
+from ferzoo.sweep import kept, objectives
 from ferzoo.sweep.config import (
     TRIAL_ARTIFACTS,
     DuplicateTrial,
@@ -56,14 +58,24 @@ def duplicate_of(trial: optuna.Trial) -> int | None:
     return None
 
 
-def time_split(start: float, loading: float, splits: list[dict[str, float]]) -> dict[str, float]:
-    """A trial's seconds per part (`ferzoo.training.timing.PARTS`) and `wall`, since `start`
-    (`time.perf_counter()`): its folds' training splits, `loading` seconds of data (the first
-    trial of a worker loads it), and `other`, the rest of the wall time (the validation
-    confusion matrix, artifacts, the latency measurement, the trials' bookkeeping)."""
-    parts = ("data", "build", "compile", "steps", "validation")
-    total = {k: float(sum(split.get(k, 0.0) for split in splits)) for k in parts}
+#: A trial's own parts beside its folds' (`ferzoo.training.timing.PARTS`): scoring each fold
+#: (its validation confusion matrix, its attributes), the latency, the dashboard's artifacts,
+#: keeping the runs for the final stage.
+TRIAL_PARTS = ("scoring", "latency", "artifacts", "keeping")
+
+
+def time_split(start: float, loading: float, splits: list[dict[str, float]],
+               parts: dict[str, float] | None = None) -> dict[str, float]:  # fmt: skip
+    """A trial's seconds per part and `wall`, since `start` (`time.perf_counter()`): its
+    folds' training splits (`ferzoo.training.timing.PARTS`), `loading` seconds of data (the
+    first trial of a worker loads it), the trial's own `parts` (`TRIAL_PARTS`), and `other`,
+    the rest of the wall time (the trials' bookkeeping in the storage)."""
+    from ferzoo.training.timing import PARTS  # Keras: a trial has trained by now
+
+    fold_parts = [p for p in PARTS if p != "other"]
+    total = {k: float(sum(split.get(k, 0.0) for split in splits)) for k in fold_parts}
     total["data"] += loading
+    total |= {k: float((parts or {}).get(k, 0.0)) for k in TRIAL_PARTS}
     wall = time.perf_counter() - start
     total["other"] = max(0.0, wall - sum(total.values()))
     return {k: round(v, 3) for k, v in {**total, "wall": wall}.items()}
@@ -82,7 +94,11 @@ class Objective:
     """One trial: sample a configuration, train it on the training part, score it on validation.
 
     The dataset is loaded once per worker and shared by its trials (`LoadedData.rebatched`
-    gives each trial its batch size and augmentation over the same images).
+    gives each trial its batch size and augmentation over the same images), and so is each
+    architecture's compiled model (`models`, `ferzoo.training.reuse.Models`: the folds of a
+    trial, the trials that change only the learning rate or the augmentation strength, and
+    the final stage of this process train it without building or compiling it again).
+    A complete trial that the final stage may want keeps its runs (`ferzoo.sweep.kept`).
 
     Args:
         settings: the sweep's settings.
@@ -91,6 +107,7 @@ class Objective:
             batch_size and augment.
         train_fn: the trainer (default `ferzoo.train`); tests may pass a stand-in.
         load_fn: the data loader (default `ferzoo.data.load`).
+        models: the compiled models to share (default: a new `Models` on first use).
 
     Returns (when called):
         The trial's value: the study's metric at the epoch the training run kept (chosen by
@@ -106,14 +123,26 @@ class Objective:
         *,
         train_fn: Callable[..., Any] | None = None,
         load_fn: Callable[..., Any] | None = None,
+        models: Any = None,
     ):
         self.settings = settings
         self.suggest = suggest
         self.train_fn = train_fn
         self.load_fn = load_fn
+        self._models = models
         self._store = None
         self._data: dict[int, Any] = {}  # fold -> the loaded dataset
         self._time: dict[str, Any] = {}  # the running trial's clock (`time_split`'s arguments)
+
+    @property
+    def models(self):
+        """The worker's compiled models (`ferzoo.training.reuse.Models`, made on first use:
+        `import ferzoo.sweep` stays free of Keras)."""
+        if self._models is None:
+            from ferzoo.training.reuse import Models
+
+            self._models = Models()
+        return self._models
 
     @property
     def artifact_store(self) -> optuna.artifacts.FileSystemArtifactStore:
@@ -153,14 +182,18 @@ class Objective:
         s = self.settings
         import keras
 
-        self._time = {"start": time.perf_counter(), "loading": 0.0, "splits": []}
-        keras.backend.clear_session()
+        self._time = {"start": time.perf_counter(), "loading": 0.0, "splits": [], "parts": {}}
+        if not len(self.models):  # a process that keeps compiled models keeps its session
+            keras.backend.clear_session()
         workdir = tempfile.mkdtemp(prefix=f"ferzoo-{s.study_name}-trial{trial.number}-")
         done = False
         try:
             value = self._run(trial, workdir)
             done = True
             return value
+        except optuna.TrialPruned:
+            done = True  # its time counts too (the device was busy in its steps)
+            raise
         finally:
             if s.keep_trial_dirs:
                 keep = os.path.join(s.study_dir, "trials", f"trial-{trial.number}")
@@ -169,7 +202,6 @@ class Objective:
                 shutil.move(workdir, keep)
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-            keras.backend.clear_session()
             if done:  # the whole call, its clean-up included
                 trial.set_user_attr("time", time_split(**self._time))
 
@@ -185,38 +217,64 @@ class Objective:
             trial.set_user_attr("fixed", jsonable(s.fixed))
 
     def _run(self, trial: optuna.Trial, workdir: str) -> float | tuple[float, ...]:
-        s, cfg = self.settings, self.settings.study
-        model_name, overrides, train_kwargs = self.suggest(trial, cfg, s.fixed)
+        s = self.settings
+        model_name, overrides, train_kwargs = self.suggest(trial, s.study, s.fixed)
         earlier = duplicate_of(trial)
         if earlier is not None:
             trial.set_user_attr("duplicate_of", earlier)
             raise DuplicateTrial(f"trial {earlier} already ran these parameters")
         self._record(trial, model_name, overrides)
-        folds, values = s.trial_folds, []
+        folds, scores, runs = s.trial_folds, [], []
         for k, fold in enumerate(folds):
             fold_dir = workdir if len(folds) == 1 else os.path.join(workdir, f"fold-{fold}")
             begin = time.perf_counter()
             data = self.data(int(train_kwargs["batch_size"]),
                              float(train_kwargs.get("augment", 0.0)), fold)  # fmt: skip
             self._time["loading"] += time.perf_counter() - begin
-            result = self._train_fold(trial, model_name, overrides, train_kwargs, data, fold_dir,
-                                      step_offset=k * s.epochs)  # fmt: skip
+            try:
+                result = self._train_fold(trial, model_name, overrides, train_kwargs, data,
+                                          fold_dir, step_offset=k * s.epochs)  # fmt: skip
+            except optuna.TrialPruned as pruned:
+                self._time["splits"].append(getattr(pruned, "timings", None) or {})
+                raise
             self._time["splits"].append(getattr(result, "timings", None) or {})
-            values.append(self._score(trial, result, data, fold_dir))
+            with self._phase("scoring"):
+                scores.append({**self._score(trial, result, data, fold), "dir": fold_dir})
+                if self.keeps:  # the network trains the next fold: copy what it kept now
+                    from ferzoo.training.trainer import kept_of
+
+                    runs.append((fold, kept_of(result, s.epochs)))
             if len(folds) > 1:
+                values = [score["value"] for score in scores]
                 trial.set_user_attr("cv_folds", folds[: k + 1])
                 trial.set_user_attr("fold_values", values)
                 trial.set_user_attr("fold_std", statistics.stdev(values) if k else 0.0)
-        value = float(statistics.fmean(values))
+        value = float(statistics.fmean(score["value"] for score in scores))
         if s.measures_latency:  # the last fold's model: every fold trains the same design
-            for key, attr in objectives.measure_latency(result.model).items():
-                trial.set_user_attr(key, attr)
+            with self._phase("latency"):
+                for key, attr in objectives.measure_latency(result.model).items():
+                    trial.set_user_attr(key, attr)
+        with self._phase("artifacts"):
+            self._artifacts(trial, scores, workdir)
+        with self._phase("keeping"):
+            self._keep(trial, value, runs)
         if not s.objectives:
             return value
         return (value, *(float(trial.user_attrs[key]) for key in s.objectives))
 
+    @contextlib.contextmanager
+    def _phase(self, name: str):
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            parts = self._time["parts"]
+            parts[name] = parts.get(name, 0.0) + time.perf_counter() - begin
+
     def _train_fold(self, trial, model_name, overrides, train_kwargs, data, out, step_offset):
-        """One fold of a trial: `ferzoo.train` with the pruning callback, no test part."""
+        """One fold of a trial: `ferzoo.train` with the pruning callback, no test part, the
+        compiled model of this worker's earlier runs of the architecture (`self.models`), and
+        only the run's summary files."""
         s, cfg = self.settings, self.settings.study
         train = self.train_fn
         if train is None:
@@ -239,12 +297,17 @@ class Objective:
                 evaluate_test=False,
                 resume=False,
                 checkpoint=False,
+                outputs="summary",
+                models=self.models if s.reuse else None,
             )
         except InfeasibleSizeError as err:  # this backbone cannot take the image size
             trial.set_user_attr("infeasible", str(err).splitlines()[0])
             raise InfeasibleTrial(str(err).splitlines()[0]) from None
 
-    def _score(self, trial: optuna.Trial, result: Any, data: Any, workdir: str) -> float:
+    def _score(self, trial: optuna.Trial, result: Any, data: Any, fold: int) -> dict[str, Any]:
+        """One fold's value (the study's metric at the kept epoch), recorded as user
+        attributes, and its validation confusion matrix (the kept weights on the validation
+        part, never the test part) for the trial's artifacts."""
         cfg = self.settings.study
         history = result.history
         if cfg.metric not in history or result.best_epoch < 0:
@@ -252,6 +315,7 @@ class Objective:
                 f"the training history has no {cfg.metric!r} (keys: {sorted(history)})"
             )
         value = float(history[cfg.metric][result.best_epoch])
+        metrics = ev.evaluate_model(result.model, data["validation"], list(data.class_names))
         profile = result.profile or {}
         for key, attr in (
             ("params", int(profile.get("params", 0))),
@@ -260,30 +324,53 @@ class Objective:
             ("best_epoch", int(result.best_epoch)),
             ("epochs_run", len(history.get("loss", []))),
             ("val_loss", float(result.val_loss)),
+            ("val_macro_f1", float(metrics["macro_f1"])),
         ):
             trial.set_user_attr(key, attr)
-        self._validation_confusion(trial, result, data, workdir)
-        self._upload(trial, workdir)
-        return value
+        return {"value": value, "fold": fold, "history": history,
+                "confusion": metrics["confusion_matrix"],
+                "class_names": metrics["class_names"]}  # fmt: skip
 
-    def _validation_confusion(self, trial, result, data, workdir: str) -> None:
-        """The confusion matrix on the validation part (never the test part) as a PNG."""
-        metrics = ev.evaluate_model(result.model, data["validation"], list(data.class_names))
-        trial.set_user_attr("val_macro_f1", float(metrics["macro_f1"]))
+    def _artifacts(self, trial: optuna.Trial, scores: list[dict], workdir: str) -> None:
+        """The trial's files for the dashboard, once at its end (a pruned trial has none):
+        the validation confusion matrix summed over its folds, the first fold's curves,
+        history.csv (a `fold` column with several folds) and config.json."""
+        first = scores[0]
+        matrix = np.sum([np.asarray(score["confusion"]) for score in scores], axis=0)
+        folds = ", ".join(str(score["fold"]) for score in scores)
         ev.plot_confusion_matrix(
-            metrics["confusion_matrix"],
-            metrics["class_names"],
-            os.path.join(workdir, "val_confusion_matrix.png"),
-            title=f"trial {trial.number}: validation confusion matrix",
-        )
-
-    def _upload(self, trial: optuna.Trial, workdir: str) -> None:
+            matrix, first["class_names"], os.path.join(workdir, "val_confusion_matrix.png"),
+            title=f"trial {trial.number}: validation confusion matrix (fold {folds})",
+        )  # fmt: skip
+        ev.plot_curves(first["history"], os.path.join(workdir, "curves.png"),
+                       title=f"trial {trial.number}, fold {first['fold']}")  # fmt: skip
+        ev.write_history_folds({s["fold"]: s["history"] for s in scores},
+                               os.path.join(workdir, "history.csv"))  # fmt: skip
+        config = os.path.join(first["dir"], "config.json")
+        if os.path.exists(config) and first["dir"] != workdir:
+            shutil.copyfile(config, os.path.join(workdir, "config.json"))
         for name in TRIAL_ARTIFACTS:
             path = os.path.join(workdir, name)
             if os.path.exists(path):
                 optuna.artifacts.upload_artifact(
                     artifact_store=self.artifact_store, file_path=path, study_or_trial=trial
                 )
+
+    @property
+    def keeps(self) -> bool:
+        """Whether complete trials keep their runs for the final stage (`ferzoo.sweep.kept`,
+        which this process or a later one runs): with reuse on, and the real trainer."""
+        return self.settings.reuse and self.train_fn is None
+
+    def _keep(self, trial: optuna.Trial, value: float, runs: list) -> None:
+        """Keep the trial's runs for the final stage when it may want them."""
+        if not self.keeps:
+            return
+        attrs = trial.user_attrs
+        if kept.worth_keeping(trial.study, trial.number, value, self.settings, attrs):
+            kept.write(self.settings, trial.number, runs)
+            if not attrs.get("paper_model"):
+                kept.forget_beaten(self.settings, trial.study, trial.number)
 
 
 __all__ = ["Objective", "Suggest", "TrialState", "device_description", "duplicate_of", "is_surplus"]

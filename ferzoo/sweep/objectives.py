@@ -89,7 +89,11 @@ def measure_latency(model) -> dict[str, Any]:
 
 def within(trial, budgets: dict[str, float]) -> bool:
     """Whether `trial` records every budgeted cost and each is within its budget."""
-    attrs = trial.user_attrs
+    return within_attrs(trial.user_attrs, budgets)
+
+
+def within_attrs(attrs: dict[str, Any], budgets: dict[str, float]) -> bool:
+    """Whether the user attributes `attrs` hold every budgeted cost, each within its budget."""
     return all(attrs.get(key) is not None and attrs[key] <= limit for key, limit in budgets.items())
 
 
@@ -159,4 +163,4 @@ def plot_pareto(study, names: Sequence[str], path: str) -> None:
 
 
 __all__ = ["COSTS", "describe_budgets", "measure_latency", "parse",
-           "pareto_markdown", "pick_best", "plot_pareto", "within"]  # fmt: skip
+           "pareto_markdown", "pick_best", "plot_pareto", "within", "within_attrs"]  # fmt: skip

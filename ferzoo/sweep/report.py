@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ferzoo import experiments, files
 from ferzoo.files import jsonable
 from ferzoo.sweep import baselines as paper_baselines
-from ferzoo.sweep import objectives, timesheet
+from ferzoo.sweep import kept, objectives, timesheet
 from ferzoo.sweep.claims import Claim
 from ferzoo.sweep.config import (
     StudyConfig,
@@ -296,14 +296,31 @@ def _test_section(test: Mapping[str, Any]) -> list[str]:
     (`ferzoo cv`'s table, without its title), then mean ± std."""
     cv = test["cv"]
     table = experiments.cv_markdown(cv).split("\n", 1)[1]
+    note = reuse_note(cv)
     return [
         "## The best configuration retrained, on the test part",
         "",
         f"{len(cv['folds'])} fold(s) of the {cv['protocol']} protocol; "
         f"{test.get('num_examples', '?')} test examples in fold {test.get('fold', '?')}.",
         *table.splitlines(),
+        *(["", note] if note else []),
         "",
     ]
+
+
+def reuse_note(cv: Mapping[str, Any]) -> str | None:
+    """One line on the folds whose runs a trial kept (`ferzoo.sweep.kept`) and that were
+    written out rather than trained again, or None where every fold was trained."""
+    reused = [r for r in cv["folds"] if r.get("reused_from")]
+    if not reused:
+        return None
+    trials = sorted({r["reused_from"]["trial"] for r in reused})
+    folds = ", ".join(str(r["fold"]) for r in reused)
+    whose = " and ".join(f"trial {t}" for t in trials)
+    trained = len(cv["folds"]) - len(reused)
+    return (f"Reused, not trained again: fold(s) {folds} are {whose}'s own runs (the same "
+            f"training), kept when it completed and tested only now; {trained} fold(s) "
+            "trained here.")  # fmt: skip
 
 
 def final_folds(settings: SweepSettings) -> list[int]:
@@ -332,14 +349,12 @@ def final_folds(settings: SweepSettings) -> list[int]:
     return [(cfg.fold + i) % cfg.num_folds for i in range(n)]
 
 
-def _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, train_fn):
-    import keras
-
+def _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, train_fn, trial,
+                  models):  # fmt: skip
+    """One final fold: the run trial `trial` kept of it written out (`kept`, `trainer.replay`:
+    not trained again), or else trained. Returns `(result, where it came from or None)`."""
     cfg = settings.study
-    keras.backend.clear_session()
-    return train_fn(
-        model_name,
-        cfg.dataset,
+    keywords = dict(
         protocol=cfg.protocol,
         fold=fold,
         num_folds=cfg.num_folds,
@@ -352,32 +367,49 @@ def _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, trai
         evaluate_test=True,
         resume=False,
     )
+    stored = kept.read(settings, trial, fold) if settings.reuse else None
+    if stored is not None:
+        from ferzoo.training import trainer
+
+        spec = trainer.spec_of(model_name, cfg.dataset, **keywords)
+        result = trainer.replay(spec, model_name, cfg.dataset, stored, models)
+        if result is not None:
+            return result, stored["source"]
+    if models is None:
+        import keras
+
+        keras.backend.clear_session()
+    return train_fn(model_name, cfg.dataset, **keywords, models=models), None
 
 
 def retrain_best(
     settings: SweepSettings, model_name: str, overrides: dict, train_kwargs: dict, run_dir: str,
-    train_fn: Callable[..., Any] | None = None,
+    train_fn: Callable[..., Any] | None = None, *, trial: int | None = None, models: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train the best configuration again on `final_folds(settings)` and test each fold.
+    """Train the best configuration again on `final_folds(settings)` and test each fold, or
+    write the runs that trial `trial` kept of them (`ferzoo.sweep.kept`: its own fold models,
+    the same training, tested now) where it kept them.
 
     One fold trains into `run_dir`; several into `run_dir/fold-<k>/`, with `run_dir/cv.json`
-    and `cv.md` as `ferzoo cv` writes them.
+    and `cv.md` as `ferzoo cv` writes them. `models` (`ferzoo.training.reuse.Models`): the
+    compiled models to train with.
 
     Returns:
         The study's fold's test metrics (`TEST_KEYS`), its `val_accuracy`, `best_epoch`,
         `fold`, `chance` (uniform and majority) and `subjects` per part, and `cv`: the rows of
-        every fold and mean ± std (`ferzoo.experiments.fold_row`, `mean_std`).
+        every fold (`reused_from`: the trial and fold a row's run was kept from, or None) and
+        mean ± std (`ferzoo.experiments.fold_row`, `mean_std`).
     """
     if train_fn is None:
         from ferzoo.training import train as train_fn
     folds = final_folds(settings)
-    results = []
+    rows, first = [], None
     for fold in folds:
         out = run_dir if len(folds) == 1 else os.path.join(run_dir, f"fold-{fold}")
-        results.append(
-            _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out, train_fn)
-        )
-    rows = [experiments.fold_row(fold, r) for fold, r in zip(folds, results, strict=True)]
+        result, source = _retrain_fold(settings, model_name, overrides, train_kwargs, fold, out,
+                                       train_fn, trial, models)  # fmt: skip
+        rows.append({**experiments.fold_row(fold, result), "reused_from": source})
+        first = first or result
     cfg = settings.study
     cv = {"model": model_name, "dataset": cfg.dataset, "protocol": cfg.protocol, "folds": rows}
     cv |= {k: experiments.mean_std([r[k] for r in rows])
@@ -385,7 +417,6 @@ def retrain_best(
     if len(folds) > 1:
         files.write_json(os.path.join(run_dir, "cv.json"), cv)
         files.write_text(os.path.join(run_dir, "cv.md"), experiments.cv_markdown(cv))
-    first = results[0]
     test = {k: first.test[k] for k in TEST_KEYS if first.test and k in first.test}
     return {
         **test,
@@ -445,6 +476,7 @@ def finalize(
     *,
     retrain: bool = True,
     train_fn: Callable[..., Any] | None = None,
+    models: Any = None,
 ) -> dict[str, Any]:
     """Retrain the best configuration, test it, and write the study's folder.
 
@@ -476,10 +508,10 @@ def finalize(
     """
     study = optuna.load_study(study_name=settings.study_name, storage=storage)
     with Claim(storage, settings.study_name, interval=settings.heartbeat_interval or 30):
-        return _finalize(settings, study, to_build, retrain, train_fn)
+        return _finalize(settings, study, to_build, retrain, train_fn, models)
 
 
-def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
+def _finalize(settings, study, to_build, retrain, train_fn, models) -> dict[str, Any]:
     folder = own_report_dir(settings)
     plots = write_plots(study, folder)
     summary = os.path.join(folder, "summary.md")
@@ -498,13 +530,13 @@ def _finalize(settings, study, to_build, retrain, train_fn) -> dict[str, Any]:
     run_dir = os.path.join(folder, "best")
     previous = _previous_record(settings)
     test = _previous_test(previous, settings, best.number) if retrain else None
+    retrain_fn = functools.partial(retrain_best, train_fn=train_fn, models=models)
     if retrain and test is None:
-        test = retrain_best(settings, *built, run_dir, train_fn=train_fn)
+        test = retrain_fn(settings, *built, run_dir, trial=best.number)
     baselines = None
     if test is not None and settings.baselines:
         baselines = paper_baselines.compare(
-            settings, study, params, test, folder,
-            functools.partial(retrain_best, train_fn=train_fn),
+            settings, study, params, test, folder, retrain_fn,
             previous=previous.get("baselines"),
         )  # fmt: skip
     record = best_record(settings, study, best, params, built, test, run_dir)
@@ -532,4 +564,4 @@ def _previous_test(previous: Mapping[str, Any], settings: SweepSettings, trial_n
 
 
 __all__ = ["OWNER_FILE", "best_record", "final_folds", "finalize", "own_report_dir",
-           "retrain_best", "summary_markdown", "write_plots"]  # fmt: skip
+           "retrain_best", "reuse_note", "summary_markdown", "write_plots"]  # fmt: skip

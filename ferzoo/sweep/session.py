@@ -99,10 +99,34 @@ def _suggest(settings: SweepSettings):
     return functools.partial(space.suggest, image_size=settings.image_size)
 
 
-def _run_here(study, settings: SweepSettings) -> None:
+def _compilation_cache(settings: SweepSettings) -> None:
+    """Compiled programs kept across processes (JAX: `<results dir>/jax_cache`), said once."""
+    from ferzoo.training.reuse import persistent_cache
+
+    applied = persistent_cache(os.path.join(settings.results_dir, "jax_cache"))
+    if applied and not settings.launched:
+        log(f"compiled programs are kept in {applied['folder']} (JAX's compilation cache)")
+
+
+def _run_here(study, settings: SweepSettings, objective: Objective) -> None:
     start = time.monotonic()
-    ran = run_worker(study, Objective(settings, _suggest(settings)), settings, log=log)
+    ran = run_worker(study, objective, settings, log=log)
     log(f"[worker {settings.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s")
+
+
+def last_line(settings: SweepSettings, best: dict, folder: str) -> str:
+    """What a sweep prints last: the best trial's validation value and the retrained test
+    accuracy, mean ± std over the final folds."""
+    cv = (best.get("test") or {}).get("cv") or {}
+    accuracy = cv.get("accuracy") or {}
+    folds = len(cv.get("folds", []))
+    if accuracy:
+        tested = (f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {folds} "
+                  f"final fold(s)")  # fmt: skip
+    else:
+        tested = "not retrained"
+    return (f"best: trial {best['trial']} {settings.study.metric}={best['value']:.4f}; "
+            f"{tested}; see {os.path.join(folder, 'summary.md')}")  # fmt: skip
 
 
 def _sweep(settings: SweepSettings, storage) -> int:
@@ -118,6 +142,7 @@ def _sweep(settings: SweepSettings, storage) -> int:
     papers = enqueue_paper_models(study, settings) if settings.worker_id == 0 else []
     if papers:
         log(f"the first trials are the papers' models: {', '.join(papers)}")
+    objective = Objective(settings, _suggest(settings))
     if _remaining(study, settings) <= 0 and not settings.launched:
         _say_nothing_to_run(study, settings)
     else:
@@ -126,23 +151,19 @@ def _sweep(settings: SweepSettings, storage) -> int:
             if code:
                 return code
         else:
-            _run_here(study, settings)
+            _run_here(study, settings, objective)
     counts = count_trials(study)
     log(f"study {settings.study_name!r}: " + ", ".join(
         f"{n} {s.name.lower()}" for s, n in counts.items() if n))  # fmt: skip
     if not settings.final:
         return 0
+    models = objective.models if settings.reuse else None  # this worker's compiled models
     try:
-        best = finalize(settings, storage, space.to_build)
+        best = finalize(settings, storage, space.to_build, models=models)
     except ClaimHeld as held:  # the same command, run twice: the other process retrains
         print(held)
         return 0
-    test = best.get("test") or {}
-    print(
-        f"best: trial {best['trial']} {settings.study.metric}={best['value']:.4f}; "
-        f"retrained test accuracy={test.get('accuracy', float('nan')):.4f}; "
-        f"see {os.path.join(folder, 'summary.md')}"
-    )
+    print(last_line(settings, best, folder))
     return 0
 
 
@@ -210,6 +231,7 @@ def _run(settings: SweepSettings) -> int:
         if not settings.launched:  # the workers inherit its KERAS_BACKEND
             backend.announce()  # after the argument and storage checks, whose errors are one line
             prepare_data(settings)
+        _compilation_cache(settings)
         return _sweep(settings, storage)
     except DatasetNotReadyError as err:  # carries the builder's download instructions
         return fail(str(err), 1)
@@ -221,4 +243,4 @@ def _run(settings: SweepSettings) -> int:
         return fail(str(err).splitlines()[0], 2)
 
 
-__all__ = ["prepare_data", "run"]
+__all__ = ["last_line", "prepare_data", "run"]

@@ -67,7 +67,8 @@ DATA_ON_DEVICE = ("auto", "on", "off")
 #: The share of the device's memory that "auto" lets the data take.
 DEVICE_SHARE = 0.25
 
-# id(training images) -> (weak reference to them, the validation images, the device tensor).
+# id(first array of a table key) -> (weak reference to it, the key's other arrays, the
+# `ImageTable` layer holding the images on the device): see `table_layer`.
 _TABLES: dict[int, tuple] = {}
 
 
@@ -150,18 +151,21 @@ def placement(choice: str, nbytes: int, memory: tuple[str, int] | None = None) -
 
 
 def table_layer(data: Any) -> ImageTable:
-    """An `ImageTable` of `data.table()` (the training then validation images), its values
-    from one device tensor made once per process and data (see the module docstring)."""
-    train, validation = data.parts["train"].images, data.parts["validation"].images
-    key = id(train)
+    """The `ImageTable` of `data.table()`: one layer, and one device copy of the images, per
+    process and table (`LoadedData.table_key()`: the whole dataset's images, shared by every
+    fold, batch size and augmentation of a sweep). Every step model that takes rows of this
+    data shares the layer and its weight (see the module docstring)."""
+    first, *rest = data.table_key()
+    key = id(first)
     hit = _TABLES.get(key)
-    if hit is None or hit[0]() is not train or hit[1] is not validation:
-        tensor = keras.ops.convert_to_tensor(data.table())
-        _TABLES[key] = (weakref.ref(train, lambda _, key=key: _TABLES.pop(key, None)),
-                        validation, tensor)  # fmt: skip
+    stale = hit is None or hit[0]() is not first or len(hit[1]) != len(rest)
+    if stale or any(a is not b for a, b in zip(hit[1], rest, strict=True)):
+        images = data.table()
+        layer = ImageTable(images.shape, images, name="image_table")
+        _TABLES[key] = (weakref.ref(first, lambda _, key=key: _TABLES.pop(key, None)),
+                        tuple(rest), layer)  # fmt: skip
         hit = _TABLES[key]
-    tensor = hit[2]
-    return ImageTable(tuple(tensor.shape), tensor, name="image_table")
+    return hit[2]
 
 
 __all__ = ["DATA_ON_DEVICE", "DEVICE_SHARE", "check_data_on_device", "device_memory",

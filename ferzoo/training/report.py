@@ -46,8 +46,11 @@ class TrainResult:
         epoch_time: median seconds per epoch.
         profile: `ferzoo.profile(model)`: params, trainable_params, macs.
         timings: this call's seconds per part (`ferzoo.training.timing.PARTS`: data, build,
-            compile, steps, validation, other) and `wall`, and the `steps_per_execution` of
-            its last epochs (`ferzoo.training.step_loop`); also in timings.json.
+            compile, steps, validation, other) and `wall`, the `steps_per_execution` of its
+            last epochs (`ferzoo.training.step_loop`) and whether the network and its compiled
+            step were `reused` (`ferzoo.training.reuse`); also in timings.json.
+        identity: what a checkpoint of this run must match (`trainer.identity_of`), and what
+            a kept run must match to stand for this one (`ferzoo.training.trainer.replay`).
     """
 
     history: dict[str, list[float]]
@@ -62,6 +65,7 @@ class TrainResult:
     epoch_time: float
     profile: dict[str, int]
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    identity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def dataset_name(data) -> str:
@@ -177,19 +181,23 @@ def save_model(net: keras.Model, path: str) -> None:
 
 
 def finish(spec, net: keras.Model, data, keeper, output_dir: str, model_name: str):
-    """Step 5: keep the chosen weights, save the model, write the curves and the test metrics."""
+    """Step 5: keep the chosen weights, save the model, write the curves and the test metrics
+    (with `spec.outputs` "summary", neither the model nor the curves: a sweep trial's fold)."""
     weights = keeper.chosen_weights()
     if weights is not None:
         net.set_weights(weights)
     history = keeper.state["history"]
     best = int(keeper.state["best_epoch"])
-    save_model(net, os.path.join(output_dir, "model.keras"))
+    everything = spec.outputs == "all"
+    if everything:
+        save_model(net, os.path.join(output_dir, "model.keras"))
     profile = profile_of(net)
     times = history.get("epoch_time", [])
     epoch_time = float(statistics.median(times)) if times else math.nan
     title = f"{model_name} on {dataset_name(data)} ({data.protocol}, fold {data.fold})"
     ev.write_history(history, os.path.join(output_dir, "history.csv"))
-    ev.plot_curves(history, os.path.join(output_dir, "curves.png"), title=title)
+    if everything:
+        ev.plot_curves(history, os.path.join(output_dir, "curves.png"), title=title)
     val = {k: _at(history, f"val_{k}", best) for k in ("loss", "accuracy", "macro_f1")}
     test = None
     if spec.evaluate_test:

@@ -1,11 +1,12 @@
 """Where a run's time goes: data, model build, the first step (compilation), the training steps,
-validation, and the rest.
+validation, the run's files (`report`: config.json, history, curves, model.keras, the test
+evaluation), and the rest.
 
 `Clock` times the phases outside `fit` (`with clock.phase("data"): ...`); `FitTimer`, a Keras
 callback placed first in `fit`'s callbacks, times the phases inside it on every backend (it
 reads the clock at Keras' callback hooks only). `Clock.split(timer)` gives the seconds of each
-part, `other` being the wall time since the clock started that no part claims (callbacks
-after each epoch, checkpoints, the report's files, test evaluation).
+part, `other` being the wall time since the clock started that no part claims (the callbacks
+after each epoch: selection, checkpoints, pruning).
 
 Reference:
     "compile" is the first training step of the call, which on every backend includes tracing
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 
 import keras
 
-PARTS = ("data", "build", "compile", "steps", "validation", "other")
+PARTS = ("data", "build", "compile", "steps", "validation", "report", "other")
 
 
 class FitTimer(keras.callbacks.Callback):

@@ -13,12 +13,15 @@ steps one call runs is `ferzoo.training.step_loop`'s."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 import shutil
 from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from ferzoo import data as fdata
 from ferzoo import defaults, files, performance, precision
@@ -27,11 +30,17 @@ from ferzoo.data.parts import LoadedData
 from ferzoo.losses import loss_for
 from ferzoo.metrics import MacroF1
 from ferzoo.pretrained import normalization_for
-from ferzoo.training import checkpoints, device_input, report, step_loop, timing
+from ferzoo.training import checkpoints, device_input, report, reuse, step_loop, timing
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.config import DATA_FIELDS, RunConfig
 from ferzoo.training.device_input import training_model
 from ferzoo.training.report import TrainResult
+from ferzoo.training.reuse import Models
+
+#: What a run writes: "all" its files (README's list in `ferzoo.training.report`), "summary"
+#: config.json, history.csv, timings.json and the test metrics only (a sweep trial's fold: no
+#: model.keras and no curves, which the trial does not keep).
+OUTPUTS = ("all", "summary")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +57,15 @@ class Spec:
     verbose: Any = "auto"
     data_on_device: str = "auto"
     steps_per_execution: int | str = "auto"
+    outputs: str = "all"
 
     def __post_init__(self):
         device_input.check_data_on_device(self.data_on_device)
         step_loop.check(self.steps_per_execution, keras.backend.backend())
+        if self.outputs not in OUTPUTS:
+            raise ValueError(
+                f"outputs must be one of {OUTPUTS}. Received: outputs={self.outputs!r}"
+            )
 
 
 def load_data(spec: Spec, dataset: Any) -> LoadedData:
@@ -62,8 +76,9 @@ def load_data(spec: Spec, dataset: Any) -> LoadedData:
     return fdata.load(c.data.dataset, seed=c.training.seed, **c.data.load_arguments())
 
 
-def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
-    """Step 2: the compiled model (built by name, or the given one) and its name."""
+def build_model(spec: Spec, model: Any, data, compiled: bool = True) -> tuple[keras.Model, str]:
+    """Step 2: the network (built by name, or the given one), compiled unless `compiled` is
+    False, and its name."""
     c = spec.config
     if isinstance(model, str):
         import ferzoo  # the public `ferzoo.build` (the registry, every family registered)
@@ -80,17 +95,19 @@ def build_model(spec: Spec, model: Any, data) -> tuple[keras.Model, str]:
     else:
         net = model
     ev.check_num_classes(net, data.class_names)
-    # The measured per-backend speed defaults (results/bench.md): fused batch norm on TF and
-    # torch, convolutions without layout copies on torch (same outputs), compile settings.
-    performance.optimize(net)
-    net.compile(
-        optimizer=precision.optimizer_for(
-            keras.optimizers.Adam(learning_rate=c.training.learning_rate), c.model.precision
-        ),
-        loss=loss_for(net, label_smoothing=c.training.label_smoothing),
-        metrics=_metrics(data),
-        **performance.default_compile_kwargs(),
-    )
+    if compiled:
+        # The measured per-backend speed defaults (results/bench.md): fused batch norm on TF
+        # and torch, convolutions without layout copies on torch (same outputs), compile
+        # settings.
+        performance.optimize(net)
+        net.compile(
+            optimizer=precision.optimizer_for(
+                keras.optimizers.Adam(learning_rate=c.training.learning_rate), c.model.precision
+            ),
+            loss=loss_for(net, label_smoothing=c.training.label_smoothing),
+            metrics=_metrics(data),
+            **performance.default_compile_kwargs(),
+        )
     return net, model if isinstance(model, str) else net.name
 
 
@@ -101,11 +118,11 @@ def _metrics(data) -> list[keras.metrics.Metric]:
     ]
 
 
-def step_model(spec: Spec, net: keras.Model, data, table=None) -> keras.Model:
+def step_model(spec: Spec, net: keras.Model, data, table=None, compiled: bool = True):
     """Step 2b: what `fit` trains: `net` behind a uint8 input (or rows of `table`, the data
     on the device), the run's augmentation (seeded by the run's seed) and the data's
-    normalisation (`device_input.training_model`), compiled with `net`'s optimizer (one
-    optimizer state: `net.save_weights` holds it) and loss."""
+    normalisation (`device_input.training_model`), compiled (unless `compiled` is False) with
+    `net`'s optimizer (one optimizer state: `net.save_weights` holds it) and loss."""
     model = training_model(
         net,
         augment=data.augment,
@@ -113,6 +130,8 @@ def step_model(spec: Spec, net: keras.Model, data, table=None) -> keras.Model:
         normalization=getattr(data, "normalization", None),
         table=table,
     )
+    if not compiled:
+        return model
     steps = spec.steps_per_execution
     model.compile(
         optimizer=net.optimizer,
@@ -125,11 +144,36 @@ def step_model(spec: Spec, net: keras.Model, data, table=None) -> keras.Model:
 
 
 def place_data(spec: Spec, data) -> tuple[dict[str, Any], Any]:
-    """Step 1b: whether the training and validation images go on the device
-    (`device_input.placement`), and their `ImageTable` there (or None)."""
-    nbytes = sum(data.parts[part].images.nbytes for part in ("train", "validation"))
+    """Step 1b: whether the data's images go on the device (`device_input.placement`), and
+    the `ImageTable` holding them there (one per process and table; or None)."""
+    nbytes = sum(array.nbytes for array in data.table_key())
     where = device_input.placement(spec.data_on_device, nbytes)
     return where, device_input.table_layer(data) if where["on"] else None
+
+
+def networks(spec: Spec, model: Any, data, table, models: Models | None):
+    """Steps 2 and 2b: the network and the compiled step that trains it, built under the run's
+    seed, or taken from `models` (`ferzoo.training.reuse`: reset to what that build would
+    give) when the model is a registered name.
+
+    Returns:
+        `(network, step, model name, reused)`.
+    """
+    c = spec.config
+
+    def fresh(seed: int, compiled: bool = True):
+        keras.utils.set_random_seed(seed)  # the same draws for a build and its reuse
+        net, _ = build_model(spec, model, data, compiled)
+        return net, step_model(spec, net, data, table, compiled)
+
+    if models is None or not isinstance(model, str):
+        net, step = fresh(c.training.seed)
+        return net, step, model if isinstance(model, str) else net.name, False
+    key = reuse.key_of(spec, model, data, table)
+    net, step, reused = models.acquire(
+        key, c.training.seed, c.training.learning_rate, data.augment, fresh, holds=table
+    )
+    return net, step, model, reused
 
 
 def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
@@ -238,6 +282,7 @@ def fit(
         shuffle=False,  # the pipelines shuffle the training part (seeded)
     )
     tunes = step_loop.tunes(spec.steps_per_execution, keras.backend.backend(), where["device"])
+    tunes = tunes and model.steps_per_execution == 1  # a reused step keeps its tuned count
     first = start + 1 if tunes else epochs
     model.fit(batches["train"], epochs=first, initial_epoch=start, **arguments)
     if first < epochs and not (keeper.state["stopped_early"] or model.stop_training):
@@ -280,6 +325,8 @@ def train(
     verbose: str | int = "auto",
     data_on_device: str = "auto",
     steps_per_execution: int | str = "auto",
+    outputs: str = "all",
+    models: Models | None = None,
 ) -> TrainResult:
     """Train a model on a dataset with the papers' recipe and write the run's files.
 
@@ -342,6 +389,13 @@ def train(
         steps_per_execution: training steps per Python call on TensorFlow and JAX (1 on
             PyTorch), or `"auto"`: 1, raised after the first epoch on a GPU when a step is
             short (`ferzoo.training.step_loop`; timings.json records the count used).
+        outputs: `"all"` (every file of `ferzoo.training.report`) or `"summary"` (config.json,
+            history.csv, timings.json and the test metrics: no model.keras and no curves, as a
+            sweep trial's folds write).
+        models: a `ferzoo.training.reuse.Models` to take a registered model's network and
+            compiled step from, reset to the state this run's seed would build (sweeps and
+            `ferzoo cv` train one architecture many times); None: build afresh. With it,
+            `TrainResult.model` is shared with the next run of the same architecture.
 
     Returns:
         A `TrainResult`.
@@ -365,13 +419,14 @@ def train(
         data_dir=data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern,
     )  # fmt: skip
     spec = Spec(config, tuple(callbacks or ()), evaluate_test, resume, checkpoint, output_dir,
-                verbose, data_on_device, steps_per_execution)  # fmt: skip
-    return run(spec, model, dataset)
+                verbose, data_on_device, steps_per_execution, outputs)  # fmt: skip
+    return run(spec, model, dataset, models)
 
 
-def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
+def run(spec: Spec, model: str | keras.Model, dataset: Any, models: Models | None = None):
     """`train`'s five steps on a checked `Spec` (`model` and `dataset` as `train` takes them;
-    their names and arguments are the configuration's)."""
+    their names and arguments are the configuration's); with `models`, a registered model's
+    network and compiled step are taken from it (`ferzoo.training.reuse`)."""
     clock = timing.Clock()
     keras.utils.set_random_seed(spec.config.training.seed)
     report.enable_determinism()
@@ -381,19 +436,89 @@ def run(spec: Spec, model: str | keras.Model, dataset: Any) -> TrainResult:
             data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
         where, table = place_data(spec, data)
     with clock.phase("build"):
-        net, model_name = build_model(spec, model, data)
-        stepper = step_model(spec, net, data, table)
+        net, stepper, model_name, reused = networks(spec, model, data, table, models)
     out = spec.output_dir or report.default_output_dir(data, model_name)
     os.makedirs(out, exist_ok=True)
     identity = identity_of(spec, data, model_name)
     keeper = resume_or_start(spec, net, out, identity)
-    report.write_config(spec, data, net, out, identity, keeper.state, where)
+    with clock.phase("report"):
+        report.write_config(spec, data, net, out, identity, keeper.state, where)
     timer = timing.FitTimer()
-    steps = fit(spec, stepper, data, keeper, timer, where)
-    result = report.finish(spec, net, data, keeper, out, model_name)
-    result.timings = {**clock.split(timer), "steps_per_execution": steps}
+    try:
+        steps = fit(spec, stepper, data, keeper, timer, where)
+    except Exception as stopped:  # a callback's (a pruned trial's): its time goes with it
+        stopped.timings = clock.split(timer)
+        raise
+    with clock.phase("report"):
+        result = report.finish(spec, net, data, keeper, out, model_name)
+    result.timings = {**clock.split(timer), "steps_per_execution": steps, "reused": reused}
+    result.identity = identity
     files.write_json(os.path.join(out, "timings.json"), result.timings)
     return result
 
 
-__all__ = ["Spec", "TrainResult", "run", "train"]
+#: `Spec`'s fields besides the configuration: how a call runs.
+RUN_FIELDS = ("callbacks", "evaluate_test", "resume", "checkpoint", "output_dir", "verbose",
+              "data_on_device", "steps_per_execution", "outputs")  # fmt: skip
+
+
+def spec_of(model: Any, dataset: Any, **keywords: Any) -> Spec:
+    """The `Spec` that `train(model, dataset, **keywords)` runs (`models` aside)."""
+    how = {k: keywords.pop(k) for k in RUN_FIELDS if k in keywords}
+    how["callbacks"] = tuple(how.get("callbacks") or ())
+    return Spec(RunConfig.of(model, dataset, **keywords), **how)
+
+
+def kept_of(result: TrainResult, epochs: int) -> dict[str, Any]:
+    """What `replay` needs of a finished run of `epochs` epochs: its identity, its keeper's
+    history and kept epoch, and the kept weights (copied: the network may train on)."""
+    state = {"history": result.history, "best_epoch": int(result.best_epoch),
+             "epochs_done": len(result.history.get("loss", []))}  # fmt: skip
+    weights = [np.array(w) for w in result.model.get_weights()]
+    return {"identity": result.identity, "epochs": int(epochs), "state": state, "weights": weights}
+
+
+def same_run(identity: dict[str, Any], epochs: int, kept: dict[str, Any]) -> bool:
+    """Whether `kept` (`kept_of`) was trained as a run of `identity` and `epochs` would be."""
+    as_text = functools.partial(json.dumps, sort_keys=True, default=str)
+    return kept.get("epochs") == epochs and as_text(kept.get("identity")) == as_text(identity)
+
+
+def replay(spec: Spec, model: str, dataset: Any, kept: dict[str, Any],
+           models: Models | None = None) -> TrainResult | None:  # fmt: skip
+    """A run trained already (a sweep trial's fold: `kept_of`), written as `run` writes a
+    finished one (config.json, model.keras, curves, the test metrics) with no training step:
+    the network built (or taken from `models`) with the kept weights and history.
+
+    Returns:
+        The `TrainResult` (`timings["replayed"]` true), or None, with nothing written, when
+        `kept` is not this run (`same_run`): then `run` must train it.
+    """
+    clock = timing.Clock()
+    report.enable_determinism()
+    with clock.phase("data"):
+        data = load_data(spec, dataset)
+        if spec.config.model.weights is not None:
+            data = data.rebatched(normalization=normalization_for(spec.config.model.weights))
+    identity = identity_of(spec, data, model)
+    if not same_run(identity, spec.config.training.epochs, kept):
+        return None
+    with clock.phase("data"):
+        where, table = place_data(spec, data)
+    with clock.phase("build"):
+        net, _, _, reused = networks(spec, model, data, table, models)
+    out = spec.output_dir or report.default_output_dir(data, model)
+    os.makedirs(out, exist_ok=True)
+    state = {**checkpoints.new_state(identity), **kept["state"]}
+    keeper = EpochKeeper(state, spec.config.training.selection, None, kept["weights"], net)
+    with clock.phase("report"):
+        report.write_config(spec, data, net, out, identity, state, where)
+        result = report.finish(spec, net, data, keeper, out, model)
+    result.timings = {**clock.split(), "reused": reused, "replayed": True}
+    result.identity = identity
+    files.write_json(os.path.join(out, "timings.json"), result.timings)
+    return result
+
+
+__all__ = ["OUTPUTS", "RUN_FIELDS", "Spec", "TrainResult", "kept_of", "replay", "run", "same_run",
+           "spec_of", "train"]  # fmt: skip

@@ -42,7 +42,8 @@ def test_harness(tmp_path):
         (2, 16, 16, 3),
         (2, 16, 16, 3),
         expected_num_trainable_weights=0,
-        expected_num_non_trainable_weights=0,  # the seed state is not a weight
+        # The strength's magnitudes, which the compiled step reads (the seed state is no weight).
+        expected_num_non_trainable_weights=1,
         tmp_path=tmp_path,
     )
 
