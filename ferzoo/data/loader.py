@@ -15,16 +15,24 @@ import numpy as np
 from ferzoo import defaults
 from ferzoo.data import preparation, protocols, readers
 from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
-from ferzoo.data.base import Columns, dataset_name
+from ferzoo.data.base import Columns, dataset_name, face_facts
 from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
 from ferzoo.data.parts import LoadedData, Part
 from ferzoo.data.protocols import PARTS
 
 
-def check_load_args(protocol, fold, num_folds, image_size, batch_size, augment) -> None:
+def check_load_args(
+    protocol, fold, num_folds, image_size, batch_size, augment, align=False, detector=None
+) -> None:
     """The ValueErrors of `load`, raised before any data is read."""
     protocols.check_protocol(protocol)
+    if not isinstance(align, bool):
+        raise ValueError(f"align must be True or False. Received: align={align!r}")
+    if detector is not None:
+        from ferzoo.face import check_detector
+
+        check_detector(detector)
     protocols.check_folds(fold, num_folds)
     check_image_size(image_size)
     if (
@@ -44,10 +52,10 @@ def default_pipeline() -> str:
 
 
 def read_parts(
-    found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data"
+    found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data", align=False
 ) -> dict[str, Part]:
-    """Every part of a split, its images read, cropped and resized once."""
-    images = readers.read_images(found, cols, image_size, crop_face, reader)
+    """Every part of a split, its images read, cropped (or aligned) and resized once."""
+    images = readers.read_images(found, cols, image_size, crop_face, reader, align)
     ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
     return {
         part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
@@ -72,6 +80,8 @@ def load(
     subject_pattern: str | None = None,
     pipeline: str | None = None,
     reader: str | None = None,
+    align: bool = False,
+    detector: str | None = None,
 ) -> LoadedData:
     """Load a dataset's train / validation / test parts under an evaluation protocol.
 
@@ -105,6 +115,13 @@ def load(
             needs TensorFlow) or "numpy" (TFDS's data source on the ArrayRecord copy that
             `ferzoo data build` writes; no TensorFlow). Both give the same examples, ids and
             pixels (`ferzoo.data.readers`). Default: tf.data when TensorFlow is installed.
+        align: align each face by its stored five landmarks (a similarity transform to
+            `ferzoo.face.TEMPLATE`, `ferzoo.data.imaging`) instead of cropping its box; faces
+            stored without landmarks (the cascade's, the fallback's) keep the box crop. The
+            landmarks are stored with every prepared dataset, so this needs no rebuild.
+        detector: the face detector a dataset prepared now uses (`ferzoo.face.DETECTORS`;
+            None: "yunet"); naming another than the one a prepared dataset was built with is a
+            ValueError. The one used, its version and `align` are `LoadedData.face`.
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
@@ -126,24 +143,26 @@ def load(
         >>> tuple(images.shape), labels.dtype.name
         ((16, 32, 32, 3), 'int32')
     """
-    check_load_args(protocol, fold, num_folds, image_size, batch_size, augment)
+    check_load_args(protocol, fold, num_folds, image_size, batch_size, augment, align, detector)
     pipeline = pipeline or default_pipeline()
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
     reader = readers.check_reader(reader)
-    found = preparation.prepared(name, data_dir, manual_dir, subject_pattern)
+    found = preparation.prepared(name, data_dir, manual_dir, subject_pattern, detector=detector)
     cols = readers.columns_of(found, reader)
     if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
         name = dataset_name(found)
     index = split_columns(name, cols, protocol, fold, num_folds, seed)
-    parts = read_parts(found, cols, index, int(image_size), crop_face, reader)
+    parts = read_parts(found, cols, index, int(image_size), crop_face, reader, align)
+    face = face_facts(found) if crop_face else None
     return LoadedData(
         parts,
         batch_size=int(batch_size), augment=float(augment), seed=seed, pipeline=pipeline,
         reader=reader, name=name, protocol=protocol, fold=fold, num_folds=num_folds,
         image_size=int(image_size),
         class_names=tuple(found.info.features["label"].names),
-        subjects=protocols.part_subjects(name, cols.subject_ids, index),
+        subjects=protocols.part_subjects(name, cols.subject_ids, index), align=align,
+        face=None if face is None else {**face, "align": align},
     )  # fmt: skip
 
 
