@@ -20,6 +20,9 @@ EPOCHS = 200
 LEARNING_RATE = 1e-3
 PATIENCE = 30
 MIN_DELTA = 1e-5
+#: The face detectors (`ferzoo.face.DETECTORS`, which implements them) and the default one.
+DETECTOR_NAMES = ("yunet", "haar")
+DETECTOR = "yunet"
 
-__all__ = ["AUGMENT_STRENGTH", "BATCH_SIZE", "EPOCHS", "IMAGE_SIZE", "LEARNING_RATE",
-           "MIN_DELTA", "NUM_FOLDS", "PATIENCE", "PROTOCOL"]  # fmt: skip
+__all__ = ["AUGMENT_STRENGTH", "BATCH_SIZE", "DETECTOR", "DETECTOR_NAMES", "EPOCHS",
+           "IMAGE_SIZE", "LEARNING_RATE", "MIN_DELTA", "NUM_FOLDS", "PATIENCE", "PROTOCOL"]  # fmt: skip

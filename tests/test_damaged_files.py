@@ -22,7 +22,7 @@ from tests.testing import cli_error_line, error_lines
 SMALL = {"depths": (1, 1, 1, 1), "widths": (16, 16, 16, 16)}
 SMALL_SET = ["--set", "depths=(1,1,1,1)", "--set", "widths=(16,16,16,16)"]
 DATASET = "synthetic_faces/tiny"
-VERSION = os.path.join("synthetic_faces", "tiny", "1.1.0")  # the prepared folder in a data dir
+VERSION = os.path.join("synthetic_faces", "tiny", "1.2.0")  # the prepared folder in a data dir
 TFRECORD = "synthetic_faces-train.tfrecord-00000-of-00001"
 ARRAY_RECORD = "synthetic_faces-train.array_record-00000-of-00001"
 

@@ -118,8 +118,13 @@ class AffectNetConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for AffectNet's manually annotated images (manual download)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "face_landmarks (five points, (y, x) in [0, 1], all -1 where none) beside "
+        "face_box; faces found by YuNet unless built with --detector haar; the detector and "
+        "its version in the metadata.",
+    }
     BUILDER_CONFIGS = [
         AffectNetConfig(name="8", description="The 8 emotions (with contempt).", num_classes=8),
         AffectNetConfig(name="7", description="7 emotions (contempt dropped).", num_classes=7),

@@ -162,8 +162,13 @@ def _open_csv(path: Path) -> Iterator[list[str]]:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for FER2013 and FER+ (manual download)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "face_landmarks (five points, (y, x) in [0, 1], all -1 where none) beside "
+        "face_box; faces found by YuNet unless built with --detector haar; the detector and "
+        "its version in the metadata.",
+    }
     BUILDER_CONFIGS = [
         Fer2013Config(name="original", description="FER2013's own 7 classes."),
         Fer2013Config(

@@ -49,8 +49,13 @@ def is_class_root(tree: manual.Tree, folder: Path) -> bool:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for FESR (manual download from Kaggle)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "face_landmarks (five points, (y, x) in [0, 1], all -1 where none) beside "
+        "face_box; faces found by YuNet unless built with --detector haar; the detector and "
+        "its version in the metadata.",
+    }
     PROTOCOL_FACTS = facts.ProtocolFacts(
         official_splits=True,
         fractions=(0.8, 0.1, 0.1),

@@ -68,8 +68,13 @@ class RafDbConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for RAF-DB basic (manual download)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "face_landmarks (five points, (y, x) in [0, 1], all -1 where none) beside "
+        "face_box; faces found by YuNet unless built with --detector haar; the detector and "
+        "its version in the metadata.",
+    }
     BUILDER_CONFIGS = [
         RafDbConfig(name="aligned", description="The 100x100 aligned faces.", images="aligned"),
         RafDbConfig(

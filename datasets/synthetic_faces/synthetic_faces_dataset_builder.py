@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ferzoo import face, synthetic
-from ferzoo.datasets import facts
+from ferzoo.datasets import facts, manual
 
 
 @dataclasses.dataclass
@@ -28,11 +28,14 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for synthetic_faces."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Stronger expression cues (bigger brow, eye and mouth changes, thicker lips and "
         "brows), intensity floor 0.55 -> 0.65, occlusion in 20 % of images (was 25 %).",
+        "1.2.0": "face_landmarks (five points, (y, x) in [0, 1], all -1 where none) beside "
+        "face_box; faces found by YuNet unless built with --detector haar; the detector and "
+        "its version in the metadata.",
     }
     BUILDER_CONFIGS = [
         SyntheticFacesConfig(
@@ -61,10 +64,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     "label": tfds.features.ClassLabel(names=list(synthetic.CLASS_NAMES)),
                     "subject_id": tfds.features.Text(),
                     "face_box": tfds.features.BBoxFeature(),
+                    "face_landmarks": tfds.features.Tensor(shape=(5, 2), dtype=np.float32),
                     "filename": tfds.features.Text(),
                 }
             ),
             supervised_keys=("image", "label"),
+            metadata=manual.face_metadata(),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -79,14 +84,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             size=config.image_size,
             seed=config.seed,
         ):
-            box = face.face_box(item["image"])
+            found = face.largest_face(item["image"])
             yield (
                 item["filename"],
                 {
                     "image": item["image"],
                     "label": item["label"],
                     "subject_id": item["subject_id"],
-                    "face_box": tfds.features.BBox(*np.asarray(box, np.float32).tolist()),
+                    "face_box": tfds.features.BBox(*found.box.tolist()),
+                    "face_landmarks": found.landmarks,
                     "filename": item["filename"],
                 },
             )

@@ -80,7 +80,23 @@ def add_data_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None
         help="folder holding your licensed copy (image_folder: your folder of faces)")  # fmt: skip
     add("--subject-pattern", default=None, metavar="REGEX",
         help="image_folder: the first group of REGEX in each file name is the subject id")  # fmt: skip
+    add_face_args(parser)
     add_backend_arg(parser)
+
+
+def add_detector_arg(parser: argparse.ArgumentParser) -> None:
+    """`--detector NAME`: the face detector of a dataset prepared now (`ferzoo data build`)."""
+    parser.add_argument("--detector", choices=defaults.DETECTOR_NAMES, default=None,
+                        help="face detector of a dataset prepared now (default yunet; a "
+                        "prepared dataset keeps the one it was built with)")  # fmt: skip
+
+
+def add_face_args(parser: argparse.ArgumentParser) -> None:
+    """`--detector` and `--align` (the faces a run trains on)."""
+    add_detector_arg(parser)
+    parser.add_argument("--align", action="store_true",
+                        help="align each face by its five landmarks (rotated and scaled to a "
+                        "canonical eye position) instead of cropping its box")  # fmt: skip
 
 
 def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
@@ -146,7 +162,8 @@ def _min_epochs(value: str) -> int | str:
 
 # Parsed arguments that `ferzoo.data.load` and `ferzoo.train` take under the same name; the
 # fold, the image size and the batch size each command sets its own way.
-_DATA_ARGS = ("protocol", "num_folds", "seed", "data_dir", "manual_dir", "subject_pattern")
+_DATA_ARGS = ("protocol", "num_folds", "seed", "data_dir", "manual_dir", "subject_pattern",
+              "align", "detector")  # fmt: skip
 _TRAIN_ARGS = ("image_size", "epochs", "batch_size", "patience", "min_delta", "monitor",
                "augment", "label_smoothing", "class_weight", "weights", "precision", "resume")  # fmt: skip
 
@@ -189,5 +206,5 @@ def print_result(name: str, result: Any) -> None:
     print(f"{line}\nwrote {result.output_dir}")
 
 
-__all__ = ["add_backend_arg", "add_data_args", "add_train_args", "data_kwargs", "parse_overrides",
+__all__ = ["add_backend_arg", "add_data_args", "add_detector_arg", "add_face_args", "add_train_args", "data_kwargs", "parse_overrides",
            "print_result", "set_backend", "train_kwargs"]  # fmt: skip

@@ -1,6 +1,7 @@
 """`ferzoo data`: build a dataset's TFDS files, show its classes, check a protocol for leakage.
 
     ferzoo data build jaffe --manual-dir ~/Downloads/jaffe
+    ferzoo data build jaffe --manual-dir ~/Downloads/jaffe --detector haar --data-dir ~/tfds-haar
     ferzoo data info kdef
     ferzoo data check jaffe --protocol subject --num-folds 10
 
@@ -11,6 +12,8 @@ command line's start-up imports (apache-beam, mlcroissant; see `pip install -e "
 from __future__ import annotations
 
 import argparse
+
+from ferzoo.commands.common import add_detector_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     build = actions.add_parser("build", help="prepare the TFDS files from manual_dir")
     common(build)
+    add_detector_arg(build)
     build.set_defaults(func=_build)
 
     info = actions.add_parser("info", help="class names and sizes")
@@ -39,10 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ferzoo import data
+    from ferzoo.data.base import face_facts
+    from ferzoo.data.preparation import prepared
 
-    path = data.prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
-    print(f"{args.name}: prepared in {path}")
+    found = prepared(args.name, args.data_dir, args.manual_dir, add_copy=True,
+                     detector=args.detector)  # fmt: skip
+    facts = face_facts(found) or {}
+    print(f"{args.name}: prepared in {found.data_dir}; faces by "
+          f"{facts.get('detector', 'no detector')} ({facts.get('detector_version', '-')})")  # fmt: skip
     return 0
 
 

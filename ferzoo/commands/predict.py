@@ -19,6 +19,7 @@ import functools
 import os
 import sys
 
+from ferzoo import defaults
 from ferzoo.commands.train import add_backend_arg, set_backend
 
 
@@ -60,6 +61,10 @@ def _count(name: str, text: str | None, minimum: int = 1) -> int | None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-names", nargs="+", default=None, help="override the stored names")
+    p.add_argument("--detector", choices=defaults.DETECTOR_NAMES, default=None,
+                   help="the face detector (default: the one the model's training data was "
+                   "prepared with, else yunet); faces are aligned when the model was trained "
+                   "on aligned faces")  # fmt: skip
     p.add_argument(
         "--no-detect",
         dest="detect",
@@ -74,8 +79,9 @@ def _register_predict(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="classify the faces in images, folders, videos or a camera",
-        description="Find the faces (Haar detector), crop each as the datasets did (the box "
-        "widened by 10 %%), classify them in batches with a .keras model (Keras) or an .onnx "
+        description="Find the faces (YuNet or the Haar cascade: --detector), crop each as the "
+        "datasets did (the box widened by 10 %%, or aligned by the landmarks for a model trained "
+        "on aligned faces), classify them in batches with a .keras model (Keras) or an .onnx "
         "file (ONNX Runtime, no Keras), and write a CSV or JSON table: a row per face, and per "
         "video frame (a frame without a face gets a row saying so).",
     )
@@ -233,6 +239,7 @@ def run_predict(args: argparse.Namespace) -> int:
         detect=args.detect,
         threads=threads,
         runtime=args.engine,
+        detector=args.detector,
     )
     writer = records.RecordWriter(args.output, predictor.class_names) if args.output else None
     shown: list[dict] | None = None if args.output else []
@@ -275,7 +282,9 @@ def run_explain(args: argparse.Namespace) -> int:
     from ferzoo.serving.gradcam import explain_images
     from ferzoo.serving.predictor import NO_FACE, Predictor
 
-    predictor = Predictor(args.model_path, class_names=args.class_names, detect=args.detect)
+    predictor = Predictor(
+        args.model_path, class_names=args.class_names, detect=args.detect, detector=args.detector
+    )
     found = explain_images(predictor, paths, args.output, layer=args.layer)
     failures = [r for r in found if "error" in r]
     for r in found:

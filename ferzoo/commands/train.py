@@ -84,12 +84,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     names = fdata.info(args.dataset, data_dir=args.data_dir).class_names
     _check_classes(args.model_path, info.get("class_names"), names, args.dataset)
     image_size = args.image_size or info.get("image_size") or int(model.inputs[0].shape[1])
+    kwargs = data_kwargs(args)  # the faces as the model was trained on them, unless --align
+    kwargs["align"] = args.align or bool((info.get("face") or {}).get("align"))
     loaded = fdata.load(
-        args.dataset,
-        fold=args.fold,
-        image_size=image_size,
-        batch_size=args.batch_size,
-        **data_kwargs(args),
+        args.dataset, fold=args.fold, image_size=image_size, batch_size=args.batch_size, **kwargs
     )
     if info.get("normalization"):
         loaded = loaded.rebatched(normalization=info["normalization"])

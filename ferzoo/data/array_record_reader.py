@@ -27,6 +27,7 @@ from ferzoo.data import imaging
 from ferzoo.data.base import (
     Columns,
     DatasetNotReadyError,
+    check_align,
     check_order,
     damaged,
     dataset_name,
@@ -131,7 +132,12 @@ def read_columns(found) -> Columns:
 
 
 def read_images(
-    found, cols: Columns, image_size: int, crop_face: bool, workers: int | None = None
+    found,
+    cols: Columns,
+    image_size: int,
+    crop_face: bool,
+    align: bool = False,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Decode from the ArrayRecord copy without TensorFlow, in `workers` threads.
 
@@ -140,6 +146,7 @@ def read_images(
         cols: its `ferzoo.data.base.Columns` (checked against the ids read).
         image_size: the output side.
         crop_face: crop to each example's `face_box`.
+        align: align each face by its `face_landmarks` instead (`ferzoo.data.imaging`).
         workers: decoding threads (OpenCV's decoding and resizing release the GIL); default
             the CPU count, at most 8.
 
@@ -151,6 +158,7 @@ def read_images(
     images = np.zeros((len(cols.ids), size, size, 3), np.uint8)
     splits = split_sources(found)
     feature = found.info.features["image"]
+    align = check_align(found, crop_face, align)
 
     def decode(source, offset: int, start: int) -> None:
         stop = min(start + _CHUNK, len(source))
@@ -158,7 +166,8 @@ def read_images(
         for i, example in enumerate(examples, start):
             pixels = feature.decode_example_np(example["image"])
             box = example["face_box"] if crop_face else None
-            images[offset + i] = imaging.crop_resize_uint8(pixels, size, box)
+            marks = example["face_landmarks"] if align else None
+            images[offset + i] = imaging.crop_resize_uint8(pixels, size, box, marks)
 
     ids: list[bytes] = []
     with ThreadPoolExecutor(workers) as pool:

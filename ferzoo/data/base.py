@@ -51,6 +51,31 @@ class Columns:
         )
 
 
+def face_facts(found) -> dict | None:
+    """How a prepared dataset's faces were found, from its metadata: `{"detector",
+    "detector_version", "crop_margin"}`, or None where it records none (a builder that does not record it)."""
+    meta = getattr(found.info, "metadata", None)
+    if meta is None or "detector" not in dict(meta):
+        return None
+    meta = dict(meta)
+    return {k: meta[k] for k in ("detector", "detector_version", "crop_margin") if k in meta}
+
+
+def check_align(found, crop_face: bool, align: bool) -> bool:
+    """Whether to align the faces of a prepared dataset; a ValueError where it cannot."""
+    if not align:
+        return False
+    if not crop_face:
+        raise ValueError("align=True needs crop_face=True (it aligns the face). Received: "
+                         "crop_face=False, align=True")  # fmt: skip
+    if "face_landmarks" not in found.info.features:
+        raise ValueError(
+            f"{found.name} was prepared without face landmarks: build it again with `ferzoo "
+            f"data build {found.name}`. Received: align=True"
+        )
+    return True
+
+
 def tensorflow_available() -> bool:
     """Whether TensorFlow can be imported here (without importing it)."""
     return importlib.util.find_spec("tensorflow") is not None

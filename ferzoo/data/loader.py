@@ -16,16 +16,24 @@ import numpy as np
 from ferzoo import defaults
 from ferzoo.data import preparation, protocols, readers
 from ferzoo.data.augment import DEFAULT_STRENGTH, check_strength
-from ferzoo.data.base import Columns, dataset_name
+from ferzoo.data.base import Columns, dataset_name, face_facts
 from ferzoo.data.batching import PIPELINES
 from ferzoo.data.imaging import check_image_size
 from ferzoo.data.parts import LoadedData, Part
 from ferzoo.data.protocols import PARTS
 
 
-def check_load_args(protocol, fold, num_folds, image_size, batch_size, augment) -> None:
+def check_load_args(
+    protocol, fold, num_folds, image_size, batch_size, augment, align=False, detector=None
+) -> None:
     """The ValueErrors of `load`, raised before any data is read."""
     protocols.check_protocol(protocol)
+    if not isinstance(align, bool):
+        raise ValueError(f"align must be True or False. Received: align={align!r}")
+    if detector is not None:
+        from ferzoo.face import check_detector
+
+        check_detector(detector)
     protocols.check_folds(fold, num_folds)
     check_image_size(image_size)
     if (
@@ -44,31 +52,32 @@ def default_pipeline() -> str:
     return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
 
 
-# (data folder, reader, image size, crop) -> a weak reference to every image, read: the folds
-# of a sweep and their rebatched copies read a dataset once (see `read_all`).
+# (data folder, reader, image size, crop, align) -> a weak reference to every image, read: the
+# folds of a sweep and their rebatched copies read a dataset once (see `read_all`).
 _READ: dict[tuple, weakref.ref] = {}
 
 
-def read_all(found, cols, image_size: int, crop_face: bool, reader: str) -> np.ndarray:
-    """Every image of a prepared dataset, cropped and resized: read once while any data loaded
-    from it lives (a `LoadedData` keeps it as `source`), so the next fold is only a split.
-    The array is read-only: parts and tables are made from it, never written into it."""
-    key = (os.fspath(found.data_dir), reader, int(image_size), bool(crop_face))
+def read_all(found, cols, image_size: int, crop_face: bool, reader: str,
+             align: bool = False) -> np.ndarray:  # fmt: skip
+    """Every image of a prepared dataset, cropped (or aligned) and resized: read once while any
+    data loaded from it lives (a `LoadedData` keeps it as `source`), so the next fold is only a
+    split. The array is read-only: parts and tables are made from it, never written into it."""
+    key = (os.fspath(found.data_dir), reader, int(image_size), bool(crop_face), bool(align))
     held = _READ.get(key)
     images = held() if held is not None else None
     if images is None:
-        images = readers.read_images(found, cols, image_size, crop_face, reader)
+        images = readers.read_images(found, cols, image_size, crop_face, reader, align)
         images.flags.writeable = False
         _READ[key] = weakref.ref(images, lambda _, key=key: _READ.pop(key, None))
     return images
 
 
 def read_parts(
-    found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data"
+    found, cols, index, image_size: int, crop_face: bool, reader: str = "tf.data", align=False
 ) -> tuple[dict[str, Part], np.ndarray]:
     """Every part of a split, and the whole dataset's images they are taken from (`read_all`:
-    read, cropped and resized once)."""
-    images = read_all(found, cols, image_size, crop_face, reader)
+    read, cropped (or aligned) and resized once)."""
+    images = read_all(found, cols, image_size, crop_face, reader, align)
     ids = np.array([i.decode() if isinstance(i, bytes) else str(i) for i in cols.ids])
     parts = {
         part: Part(images[index[part]], cols.labels[index[part]].astype(np.int32),
@@ -94,6 +103,8 @@ def load(
     subject_pattern: str | None = None,
     pipeline: str | None = None,
     reader: str | None = None,
+    align: bool = False,
+    detector: str | None = None,
 ) -> LoadedData:
     """Load a dataset's train / validation / test parts under an evaluation protocol.
 
@@ -127,6 +138,13 @@ def load(
             needs TensorFlow) or "numpy" (TFDS's data source on the ArrayRecord copy that
             `ferzoo data build` writes; no TensorFlow). Both give the same examples, ids and
             pixels (`ferzoo.data.readers`). Default: tf.data when TensorFlow is installed.
+        align: align each face by its stored five landmarks (a similarity transform to
+            `ferzoo.face.TEMPLATE`, `ferzoo.data.imaging`) instead of cropping its box; faces
+            stored without landmarks (the cascade's, the fallback's) keep the box crop. The
+            landmarks are stored with every prepared dataset, so this needs no rebuild.
+        detector: the face detector a dataset prepared now uses (`ferzoo.face.DETECTORS`;
+            None: "yunet"); naming another than the one a prepared dataset was built with is a
+            ValueError. The one used, its version and `align` are `LoadedData.face`.
 
     Returns:
         A `LoadedData`: `data["train"|"validation"|"test"]` yield `(image float32
@@ -148,24 +166,26 @@ def load(
         >>> tuple(images.shape), labels.dtype.name
         ((16, 32, 32, 3), 'int32')
     """
-    check_load_args(protocol, fold, num_folds, image_size, batch_size, augment)
+    check_load_args(protocol, fold, num_folds, image_size, batch_size, augment, align, detector)
     pipeline = pipeline or default_pipeline()
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {PIPELINES}. Received: pipeline={pipeline!r}")
     reader = readers.check_reader(reader)
-    found = preparation.prepared(name, data_dir, manual_dir, subject_pattern)
+    found = preparation.prepared(name, data_dir, manual_dir, subject_pattern, detector=detector)
     cols = readers.columns_of(found, reader)
     if protocols.base_name(name) == "image_folder":  # one config per folder and pattern
         name = dataset_name(found)
     index = split_columns(name, cols, protocol, fold, num_folds, seed)
-    parts, source = read_parts(found, cols, index, int(image_size), crop_face, reader)
+    parts, source = read_parts(found, cols, index, int(image_size), crop_face, reader, align)
+    face = face_facts(found) if crop_face else None
     return LoadedData(
         parts, source=source,
         batch_size=int(batch_size), augment=float(augment), seed=seed, pipeline=pipeline,
         reader=reader, name=name, protocol=protocol, fold=fold, num_folds=num_folds,
         image_size=int(image_size),
         class_names=tuple(found.info.features["label"].names),
-        subjects=protocols.part_subjects(name, cols.subject_ids, index),
+        subjects=protocols.part_subjects(name, cols.subject_ids, index), align=align,
+        face=None if face is None else {**face, "align": align},
     )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ from ferzoo.data.base import (
     DatasetNotReadyError,
     damaged_folder,
     data_dir_of,
+    face_facts,
     metadata_problem,
     rebuild_command,
     tensorflow_available,
@@ -237,21 +238,43 @@ def ensure_copy(found) -> bool:
     return wrote
 
 
-def prepared(name: str, data_dir=None, manual_dir=None, subject_pattern=None, *, add_copy=False):
+def prepared(
+    name: str,
+    data_dir=None,
+    manual_dir=None,
+    subject_pattern=None,
+    *,
+    add_copy=False,
+    detector: str | None = None,
+):
     """The builder of a dataset, prepared (built from manual_dir first if needed).
 
-    A dataset prepared now also gets its ArrayRecord copy (`ensure_copy`), and so does one
-    prepared earlier when `add_copy` (what `prepare`, `ferzoo data build`, asks).
+    A dataset prepared now finds its faces with `detector` (`ferzoo.face.DETECTORS`; None: the
+    default, YuNet) and records it in its metadata (`ferzoo.data.base.face_facts`); a dataset
+    prepared earlier with another detector than the one named is a ValueError. A dataset
+    prepared now also gets its ArrayRecord copy (`ensure_copy`), and so does one prepared
+    earlier when `add_copy` (what `prepare`, `ferzoo data build`, asks).
     """
+    from ferzoo import face
+
+    chosen = face.DEFAULT_DETECTOR if detector is None else face.check_detector(detector)
 
     def make():
         return builder(name, data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern)
 
-    built = ensure_prepared(make(), name, manual_dir)
+    with face.using(chosen):
+        built = ensure_prepared(make(), name, manual_dir)
     # A builder made before preparation keeps empty split info: make it again.
     found = make()
     if (built or add_copy) and ensure_copy(found):
         found = make()  # dataset_info.json now lists the copy
+    held = (face_facts(found) or {}).get("detector")
+    if detector is not None and held is not None and held != detector:
+        raise ValueError(
+            f"{name} is prepared in {found.data_dir} with the {held} face detector: delete that "
+            f"folder, or pass another --data-dir, to build it with {detector}. "
+            f"Received: detector={detector!r}"
+        )
     return found
 
 
@@ -261,8 +284,11 @@ def prepare(
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
     subject_pattern: str | None = None,
+    detector: str | None = None,
 ) -> str:
     """Build a dataset's TFDS files and their ArrayRecord copy; return where they are.
+
+    `detector` finds the faces (`prepared`; None: YuNet) and is recorded in the metadata.
 
     Either step is skipped when done: a dataset prepared without the copy (by ferzoo before it
     wrote one, or by `tfds build`) gets it, which needs no TensorFlow.
@@ -271,7 +297,8 @@ def prepare(
         DatasetNotReadyError: the licensed data is not in `manual_dir`; the message carries the
             builder's download instructions.
     """
-    found = prepared(name, data_dir, manual_dir, subject_pattern, add_copy=True)
+    found = prepared(name, data_dir, manual_dir, subject_pattern, add_copy=True,
+                     detector=detector)  # fmt: skip
     return os.fspath(found.data_dir)
 
 

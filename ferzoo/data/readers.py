@@ -63,9 +63,11 @@ def columns_of(found, reader: str | None = None) -> Columns:
     return _COLUMNS[key]
 
 
-def read_images(found, cols: Columns, image_size: int, crop_face: bool, reader: str) -> np.ndarray:
-    """Every image of a prepared builder, cropped and resized, by the reader named `reader`."""
-    return READERS[check_reader(reader)].read_images(found, cols, image_size, crop_face)
+def read_images(
+    found, cols: Columns, image_size: int, crop_face: bool, reader: str, align: bool = False
+) -> np.ndarray:
+    """Every image of a prepared builder, cropped (or aligned) and resized, by `reader`."""
+    return READERS[check_reader(reader)].read_images(found, cols, image_size, crop_face, align)
 
 
 __all__ = ["READERS", "check_reader", "columns_of", "default_reader", "read_images"]

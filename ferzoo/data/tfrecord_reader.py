@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ferzoo.data import imaging, shards
-from ferzoo.data.base import Columns, check_order, damaged
+from ferzoo.data.base import Columns, check_align, check_order, damaged
 from ferzoo.files import DamagedFileError
 
 
@@ -105,20 +105,24 @@ def read_columns(found) -> Columns:
     return Columns.from_lists(ids, labels, subject_ids, sources)
 
 
-def read_images(found, cols: Columns, image_size: int, crop_face: bool) -> np.ndarray:
+def read_images(found, cols: Columns, image_size: int, crop_face: bool, align: bool = False):
     """Decode with tf.data from the prepared TFRecord files (TensorFlow installed)."""
     import tensorflow as tf  # lazy: TensorFlow loads only when a dataset is read
     import tensorflow_datasets as tfds
 
     image_feature = found.info.features["image"]
     size = int(image_size)
+    align = check_align(found, crop_face, align)
 
-    def run(encoded, box):  # the same NumPy decoding as the ArrayRecord reader
+    def run(encoded, box, landmarks):  # the same NumPy decoding as the ArrayRecord reader
         pixels = image_feature.decode_example_np(encoded)
-        return imaging.crop_resize_uint8(pixels, size, box if crop_face else None)
+        if not crop_face:
+            return imaging.crop_resize_uint8(pixels, size)
+        return imaging.crop_resize_uint8(pixels, size, box, landmarks if align else None)
 
     def decode(example):
-        args = [example["image"], example["face_box"]]
+        marks = example["face_landmarks"] if align else tf.zeros((5, 2), tf.float32)
+        args = [example["image"], example["face_box"], marks]
         out = tf.numpy_function(run, args, tf.uint8, stateful=False)
         return example["tfds_id"], tf.ensure_shape(out, [size, size, 3])
 

@@ -473,6 +473,32 @@ def full_box() -> np.ndarray:
     return np.asarray(FULL_BOX, dtype=np.float32)
 
 
+def face_features(image: np.ndarray | None, face_box: str | np.ndarray) -> dict[str, np.ndarray]:
+    """`face_box` and `face_landmarks` of one example (see `example`)."""
+    from ferzoo import face
+
+    if isinstance(face_box, str):
+        if face_box not in ("full", "detect"):
+            raise ValueError(
+                f"face_box must be 'full' or 'detect'. Received: face_box={face_box!r}"
+            )
+        if face_box == "detect":
+            found = face.largest_face(image)
+            return {"face_box": found.box, "face_landmarks": found.landmarks}
+        face_box = full_box()
+    return {"face_box": np.asarray(face_box, np.float32), "face_landmarks": face.NO_LANDMARKS}
+
+
+def face_metadata() -> Any:
+    """The dataset's `info.metadata`: the detector that finds its faces (`ferzoo.face.using`
+    sets it; `ferzoo data build --detector`), its version and the crop margin."""
+    import tensorflow_datasets as tfds
+
+    from ferzoo import face
+
+    return tfds.core.MetadataDict(**face.describe(), crop_margin=face.CROP_MARGIN)
+
+
 def example(
     decoded: DecodedImage,
     *,
@@ -489,26 +515,17 @@ def example(
         label: the class name.
         filename: the source file (or CSV row) the example comes from.
         subject_id: the subject, "" where the dataset records none.
-        face_box: "full" (the whole image, for face crops), "detect" (`ferzoo.face.face_box`: the
-            largest Haar face, or the center-crop fallback) or a float32 [ymin, xmin, ymax, xmax].
+        face_box: "full" (the whole image, for face crops), "detect" (`ferzoo.face.largest_face`
+            with the detector in use: the largest face and its landmarks, or the centre-crop
+            fallback) or a float32 [ymin, xmin, ymax, xmax]. Only "detect" gives landmarks;
+            the others store `ferzoo.face.NO_LANDMARKS` (all -1).
         **metadata: the dataset's own features.
     """
-    if isinstance(face_box, str):
-        if face_box not in ("full", "detect"):
-            raise ValueError(
-                f"face_box must be 'full' or 'detect'. Received: face_box={face_box!r}"
-            )
-        if face_box == "full":
-            face_box = full_box()
-        else:
-            from ferzoo import face
-
-            face_box = face.face_box(decoded.array)
     return {
         "image": decoded.feature,
         "label": label,
         "subject_id": subject_id,
-        "face_box": face_box,
+        **face_features(decoded.array, face_box),
         "filename": filename,
         **metadata,
     }
@@ -532,8 +549,9 @@ def dataset_info(
         homepage: the dataset's web page.
 
     Returns:
-        A `tfds.core.DatasetInfo`: image, label, subject_id, face_box, filename and the metadata,
-        with ("image", "label") as supervised keys.
+        A `tfds.core.DatasetInfo`: image, label, subject_id, face_box, face_landmarks (float32
+        `(5, 2)`, normalized `(y, x)`; all -1 where none), filename and the metadata, with
+        ("image", "label") as supervised keys, and `face_metadata()` as `info.metadata`.
     """
     import tensorflow_datasets as tfds
 
@@ -542,6 +560,7 @@ def dataset_info(
         "label": tfds.features.ClassLabel(names=list(class_names)),
         "subject_id": tfds.features.Text(),
         "face_box": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+        "face_landmarks": tfds.features.Tensor(shape=(5, 2), dtype=np.float32),
         "filename": tfds.features.Text(),
         **(metadata or {}),
     }
@@ -549,4 +568,5 @@ def dataset_info(
         features=tfds.features.FeaturesDict(features),
         supervised_keys=("image", "label"),
         homepage=homepage,
+        metadata=face_metadata(),
     )

@@ -58,6 +58,7 @@ def _finish_info(info: dict[str, Any], num_outputs: int, side: int, class_names)
         )
     info["image_size"] = int(info.get("image_size") or side)
     info.setdefault("normalization", None)
+    info.setdefault("face", None)
     return info
 
 

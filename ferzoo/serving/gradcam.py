@@ -261,7 +261,7 @@ def explain_images(
 ) -> list[dict[str, Any]]:
     """Write a Grad-CAM overlay PNG per face: `<output_dir>/<stem>_face<k>.png`.
 
-    Faces are found and cropped as `ferzoo predict` does (`predictor.boxes`, `predictor.crop`);
+    Faces are found and cropped as `ferzoo predict` does (`predictor.faces`, `predictor.crop`: the same detector, box or alignment);
     the overlay is drawn on the crop as the model sees it (at least 224 px).
 
     Args:
@@ -284,17 +284,17 @@ def explain_images(
     records: list[dict[str, Any]] = []
     for path in paths:
         image = read_image(path)
-        boxes = [] if image is None else predictor.boxes(image)
-        if not boxes:
+        found = [] if image is None else predictor.faces(image)
+        if not found:
             records.append({"file": path, "error": UNREADABLE if image is None else NO_FACE})
             continue
-        batch = np.stack([predictor.crop(image, box) for box in boxes])
+        batch = np.stack([predictor.crop(image, f) for f in found])
         cams, scores = grad_cam(model, batch, layer=name)
         stem = os.path.splitext(os.path.basename(path))[0]
-        for i, (box, cam, row) in enumerate(zip(boxes, cams, scores, strict=True)):
-            record = {"file": path, **predictor.face_record(i, box, row), "layer": name}
+        for i, (face, cam, row) in enumerate(zip(found, cams, scores, strict=True)):
+            record = {"file": path, **predictor.face_record(i, face, row), "layer": name}
             out = os.path.join(output_dir, f"{stem}_face{i}.png")
-            pixels = batch[i] if predictor.normalization is None else _unit(image, box, predictor)
+            pixels = batch[i] if predictor.normalization is None else _unit(image, face, predictor)
             text = f"{record['label']} {record['score']:.2f}"
             os.makedirs(output_dir, exist_ok=True)  # only once there is something to write
             _write_overlay(out, pixels, cam, text, max(224, predictor.image_size))
@@ -302,6 +302,9 @@ def explain_images(
     return records
 
 
-def _unit(image: np.ndarray, box, predictor) -> np.ndarray:
-    """The face in [0, 1] before normalisation (for drawing)."""
-    return imaging.preprocess(image, predictor.image_size, box)
+def _unit(image: np.ndarray, face, predictor) -> np.ndarray:
+    """The face in [0, 1] before normalisation (for drawing), cropped as the model saw it."""
+    marks = face.landmarks if face is not None and predictor.align else None
+    return imaging.preprocess(
+        image, predictor.image_size, None if face is None else face.box, marks
+    )

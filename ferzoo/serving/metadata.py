@@ -10,7 +10,7 @@ carries (ONNX `metadata_props`, `ferzoo.json` beside a SavedModel or TFLite file
 | `class_names` | JSON list, in output order |
 | `input_size` | the square input side in pixels, e.g. `"224"` |
 | `input_layout` | `"NHWC"` or `"NCHW"`; float32 RGB |
-| `preprocessing` | JSON: `crop` (Haar box widened by `crop_margin` on each side, centre-crop fallback), `crop_margin`, `resize`, `scale` (`"x / 255"`: pixels in [0, 1]), `normalization` (null or `{"mean": [...], "std": [...]}`, applied after the scaling) |
+| `preprocessing` | JSON: `crop` (the detector's box widened by `crop_margin` on each side, centre-crop fallback; or the aligned crop), `crop_margin`, `face` (null, or `{"detector", "detector_version", "align"}`: what the training data's faces were found with and whether they were aligned; `ferzoo.Predictor` follows it), `resize`, `scale` (`"x / 255"`: pixels in [0, 1]), `normalization` (null or `{"mean": [...], "std": [...]}`, applied after the scaling) |
 | `scores` | `"softmax"` (probabilities) or `"capsule_lengths"` (each in (0, 1), no sum to 1) |
 | `model`, `dataset`, `protocol`, `fold` | the training run's, where known |
 | `metrics` | JSON: the run's `metrics.json` (test metrics), where present |
@@ -72,6 +72,19 @@ def check_normalization(value: Any) -> dict[str, list[float]] | None:
     return {"mean": [float(v) for v in value["mean"]], "std": [float(v) for v in value["std"]]}
 
 
+def check_face(value: Any) -> dict[str, Any] | None:
+    """A `face` entry (`{"detector", "detector_version", "align", ...}`) or None; a ValueError
+    naming it otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("align", False), bool):
+        raise ValueError(
+            'face must be null or {"detector": name, "detector_version": text, "align": bool}. '
+            f"Received: face={value!r}"
+        )
+    return dict(value)
+
+
 def run_info(model_path: str) -> dict[str, Any]:
     """What `ferzoo train` wrote beside a model: class names, image size, run, metrics.
 
@@ -80,7 +93,8 @@ def run_info(model_path: str) -> dict[str, Any]:
 
     Returns:
         A dict with any of `class_names`, `image_size`, `model`, `dataset`, `protocol`, `fold`,
-        `normalization`, `metrics`.
+        `normalization`, `face` (config.json's: the detector and whether faces were aligned),
+        `metrics`.
     """
     folder = os.path.dirname(os.path.abspath(model_path))
     config = _read_json(os.path.join(folder, "config.json")) or {}
@@ -91,18 +105,24 @@ def run_info(model_path: str) -> dict[str, Any]:
     }
     if "normalization" in config:
         info["normalization"] = check_normalization(config["normalization"])
+    if config.get("face") is not None:
+        info["face"] = check_face(config["face"])
     metrics = _read_json(os.path.join(folder, "metrics.json"))
     if metrics is not None:
         info["metrics"] = metrics
     return info
 
 
-def preprocessing(normalization: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def preprocessing(
+    normalization: Mapping[str, Any] | None = None, face: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The preprocessing a served model expects, as stored in its metadata."""
     return {
-        "crop": "Haar face box widened by crop_margin of its size on each side "
-        "(ferzoo.face.face_box); the central square of 0.8 x min(H, W) when no face is found",
+        "crop": "the face detector's box widened by crop_margin of its size on each side "
+        "(ferzoo.face.find_faces), or with face.align the face aligned by its five landmarks "
+        "(ferzoo.face.align); the central square of 0.8 x min(H, W) when no face is found",
         "crop_margin": CROP_MARGIN,
+        "face": check_face(face),
         "resize": "area when shrinking both sides, else bilinear (ferzoo.data.preprocess)",
         "color": "RGB",
         "scale": "x / 255",
@@ -134,7 +154,7 @@ def model_metadata(
         "class_names": json.dumps(names),
         "input_size": str(int(image_size)),
         "input_layout": layout,
-        "preprocessing": json.dumps(preprocessing(info.get("normalization"))),
+        "preprocessing": json.dumps(preprocessing(info.get("normalization"), info.get("face"))),
         "scores": "capsule_lengths" if capsule else "softmax",
         "ferzoo_version": __version__,
     }
@@ -164,4 +184,5 @@ def parse_metadata(table: Mapping[str, str]) -> dict[str, Any]:
     out["normalization"] = check_normalization(
         (out.get("preprocessing") or {}).get("normalization")
     )
+    out["face"] = check_face((out.get("preprocessing") or {}).get("face"))
     return out

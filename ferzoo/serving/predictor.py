@@ -1,9 +1,10 @@
 """`ferzoo.Predictor`: find the faces, crop them as the datasets did, classify them in batches.
 
-Each face goes through the datasets' own steps: the Haar detector (`ferzoo.face.detect_faces`),
-each box widened by the datasets' margin (`ferzoo.face.widen`, as `face.face_box` widens the
-largest one), then `ferzoo.data.preprocess` (crop, resize, RGB, [0, 1]) and, where the run
-recorded one, the mean/std normalisation. Faces are batched across images and video frames
+Each face goes through the datasets' own steps: the detector (`ferzoo.face.find_faces`; the one
+the model's data was prepared with unless another is named), each box widened by the datasets'
+margin (as `face.largest_face` widens the one a dataset stores), then `ferzoo.data.preprocess`
+(crop, or align by the five landmarks where the model was trained on aligned faces; resize,
+RGB, [0, 1]) and, where the run recorded one, the mean/std normalisation. Faces are batched across images and video frames
 (`batch_size` faces per call of the engine). A `.keras` file runs on Keras, an `.onnx` file on
 ONNX Runtime with no Keras or backend import.
 
@@ -87,14 +88,22 @@ class Predictor:
         model: a `.keras` or `.onnx` path, or a `keras.Model`.
         class_names: overrides the class names stored with the model.
         batch_size: faces per engine call (faces of several images or frames share a call).
-        detect: find faces with the Haar detector (True), or classify each image whole (False:
-            for pictures that are already face crops).
+        detect: find faces (True), or classify each image whole (False: for pictures that
+            are already face crops).
+        detector: which detector finds them (`ferzoo.face.DETECTORS`); None: the one the
+            model's training data was prepared with (config.json's or the export's `face`),
+            else "yunet". One object serves every image and frame of the predictor.
         margin: how far each detected box is widened on each side (the datasets' margin).
         threads: ONNX Runtime intra-op threads (None: its default); ignored for Keras.
         runtime: what runs an `.onnx` model: "onnxruntime" (default) or "openvino".
 
+    Faces are aligned by their landmarks exactly when the model was trained on aligned faces
+    (its `face["align"]`); such a model with a detector that gives no landmarks (haar) is a
+    ValueError, as it would see other crops than it learnt on.
+
     Attributes:
         class_names, image_size, normalization, info: the model's facts; `engine` the engine.
+        align: whether faces are aligned; `crop_facts` what every record says about the crop.
 
     Example:
         >>> predictor = Predictor("resnet18.onnx", batch_size=32)  # doctest: +SKIP
@@ -112,12 +121,15 @@ class Predictor:
         margin: float = face_lib.CROP_MARGIN,
         threads: int | None = None,
         runtime: str = "onnxruntime",
+        detector: str | None = None,
     ) -> None:
         self.batch_size = _check_positive("batch_size", batch_size)
         if threads is not None:
             _check_positive("threads", threads)
         if margin < 0:
             raise ValueError(f"margin must be >= 0. Received: margin={margin}")
+        if detector is not None:
+            face_lib.check_detector(detector)
         self.detect = bool(detect)
         self.margin = float(margin)
         self.engine = load_engine(model, class_names, threads=threads, runtime=runtime)
@@ -128,19 +140,37 @@ class Predictor:
         self.normalization = norm
         self._mean = None if norm is None else np.asarray(norm["mean"], np.float32)
         self._std = None if norm is None else np.asarray(norm["std"], np.float32)
+        self._set_detector(detector)
+
+    def _set_detector(self, detector: str | None) -> None:
+        trained = self.info.get("face") or {}
+        self.align = bool(trained.get("align")) and self.detect
+        name = detector or trained.get("detector") or face_lib.DEFAULT_DETECTOR
+        self.detector = face_lib.get_detector(name) if self.detect else None
+        if self.align and not self.detector.has_landmarks:
+            raise ValueError(
+                f"This model was trained on faces aligned by their landmarks, which the {name} "
+                "detector does not give: use --detector yunet. Received: detector={name!r}"
+            )
+        self.crop_facts = {"detector": "none", "detector_version": "", "aligned": False}
+        if self.detect:
+            self.crop_facts = {**self.detector.describe(), "aligned": self.align}
 
     # --- the steps ------------------------------------------------------------------------------
 
-    def boxes(self, image: np.ndarray) -> list[np.ndarray | None]:
-        """The crop boxes of an image: each detected face widened, largest first (`[None]`, the
-        whole image, with `detect=False`)."""
+    def faces(self, image: np.ndarray) -> list[face_lib.Face | None]:
+        """The faces of an image (`ferzoo.face.find_faces` with this predictor's detector),
+        largest first (`[None]`, the whole image, with `detect=False`)."""
         if not self.detect:
             return [None]
-        return face_lib.face_boxes(image, self.margin)
+        return face_lib.find_faces(image, self.detector, self.margin)
 
-    def crop(self, image: np.ndarray, box: np.ndarray | None) -> np.ndarray:
-        """One face as the model takes it: `preprocess` and the run's normalisation."""
-        x = imaging.preprocess(image, self.image_size, box)
+    def crop(self, image: np.ndarray, found: face_lib.Face | None) -> np.ndarray:
+        """One face as the model takes it: `preprocess` (the box crop, or the aligned crop for
+        a model trained on aligned faces) and the run's normalisation."""
+        box = None if found is None else found.box
+        marks = found.landmarks if found is not None and self.align else None
+        x = imaging.preprocess(image, self.image_size, box, marks)
         if self._mean is not None:
             x = (x - self._mean) / self._std
         return x
@@ -156,17 +186,18 @@ class Predictor:
             return np.zeros((0, len(self.class_names)), np.float32)
         return np.concatenate(out)
 
-    def face_record(self, index: int, box, row: np.ndarray) -> dict[str, Any]:
+    def face_record(self, index: int, found, row: np.ndarray) -> dict[str, Any]:
         """A face's record: `face`, `box` (whole image: [0, 0, 1, 1]), `label`, `score`,
-        `scores` (class -> score)."""
+        `scores` (class -> score), then `crop_facts`."""
         k = int(np.argmax(row))
-        box = (0.0, 0.0, 1.0, 1.0) if box is None else box
+        box = (0.0, 0.0, 1.0, 1.0) if found is None else found.box
         return {
             "face": index,
             "box": [round(float(b), 6) for b in box],
             "label": self.class_names[k],
             "score": float(row[k]),
             "scores": {n: float(s) for n, s in zip(self.class_names, row, strict=True)},
+            **self.crop_facts,
         }
 
     # --- the entry points -----------------------------------------------------------------------
@@ -190,8 +221,8 @@ class Predictor:
             if image is None:
                 yield key, UNREADABLE, []
                 continue
-            boxes = self.boxes(image)
-            yield key, (boxes if boxes else NO_FACE), [self.crop(image, box) for box in boxes]
+            found = self.faces(image)
+            yield key, (found if found else NO_FACE), [self.crop(image, f) for f in found]
 
     def stream(
         self,
@@ -211,7 +242,8 @@ class Predictor:
 
         Yields:
             `(key, faces)`: the list of `face_record`s of the item, or an error string
-            (`NO_FACE`, `UNREADABLE`).
+            (`NO_FACE`, `UNREADABLE`). Every item is detected by the predictor's one detector
+            object, in order (`prefetch` runs it in the second thread).
         """
         pending: list[tuple[Any, list | str]] = []
         crops: list[np.ndarray] = []
@@ -246,5 +278,6 @@ class Predictor:
     def __repr__(self) -> str:
         return (
             f"Predictor({self.engine.kind}, classes={len(self.class_names)}, "
-            f"image_size={self.image_size}, batch_size={self.batch_size}, detect={self.detect})"
+            f"image_size={self.image_size}, batch_size={self.batch_size}, "
+            f"detector={self.crop_facts['detector']}, aligned={self.align})"
         )

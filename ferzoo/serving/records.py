@@ -2,12 +2,13 @@
 
 A record is a dict: `file`, `frame` and `time_s` (videos and cameras; None for still images),
 then either a face (`face`, `box` = normalized [ymin, xmin, ymax, xmax], `label`, `score`,
-`scores` = class -> score) or `error` ("no face found", "cannot read image", ...). A video frame
-without a face still gets its record. Scores are softmax probabilities, or capsule lengths for
+`scores` = class -> score) or `error` ("no face found", "cannot read image", ...), and on both
+how the crop was made: `detector` (its name, or "none" with `--no-detect`), `detector_version`
+(the model file and packages) and `aligned`. A video frame without a face still gets its record. Scores are softmax probabilities, or capsule lengths for
 capsule-head models (each in (0, 1); they need not sum to 1).
 
 CSV columns: file, frame, time_s, face, ymin, xmin, ymax, xmax, label, score, one
-`score_<class>` per class, error.
+`score_<class>` per class, detector, detector_version, aligned, error.
 
 Example:
 
@@ -48,10 +49,15 @@ def check_output(path: str | None) -> str | None:
     return path
 
 
+#: How each record's crop was made (`ferzoo.Predictor.crop_facts`): the CSV's last columns
+#: before `error`, filled on every row.
+CROP_COLUMNS = ("detector", "detector_version", "aligned")
+
+
 def header(class_names: Sequence[str]) -> list[str]:
     """The CSV header for these classes."""
     head = ["file", "frame", "time_s", "face", "ymin", "xmin", "ymax", "xmax", "label", "score"]
-    return head + [f"score_{n}" for n in class_names] + ["error"]
+    return head + [f"score_{n}" for n in class_names] + [*CROP_COLUMNS, "error"]
 
 
 def _blank(value: Any) -> Any:
@@ -61,10 +67,11 @@ def _blank(value: Any) -> Any:
 def csv_row(record: dict[str, Any], class_names: Sequence[str]) -> list[Any]:
     """One record as a CSV row (see `header`)."""
     row = [record["file"], _blank(record.get("frame")), _blank(record.get("time_s"))]
+    crop = [_blank(record.get(k)) for k in CROP_COLUMNS]
     if "error" in record:
-        return row + [""] * (7 + len(class_names)) + [record["error"]]
+        return row + [""] * (7 + len(class_names)) + crop + [record["error"]]
     row += [record["face"], *record["box"], record["label"], f"{record['score']:.6f}"]
-    return row + [f"{record['scores'][n]:.6f}" for n in class_names] + [""]
+    return row + [f"{record['scores'][n]:.6f}" for n in class_names] + crop + [""]
 
 
 class RecordWriter:

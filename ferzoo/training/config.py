@@ -22,7 +22,8 @@ from ferzoo.data.loader import check_load_args
 from ferzoo.data.parts import LoadedData
 from ferzoo.training import selection as selection_rules
 
-DATA_FIELDS = ("protocol", "fold", "num_folds", "image_size", "batch_size", "augment")
+DATA_FIELDS = ("protocol", "fold", "num_folds", "image_size", "batch_size", "augment", "align",
+               "detector")  # fmt: skip
 PATHS = ("data_dir", "manual_dir", "subject_pattern")
 FITTING = ("epochs", "learning_rate", "seed", "label_smoothing", "class_weight")
 SELECTION = ("monitor", "min_epochs", "patience", "min_delta")
@@ -40,6 +41,8 @@ class DataConfig:
     image_size: int = defaults.IMAGE_SIZE
     batch_size: int = defaults.BATCH_SIZE
     augment: float = defaults.AUGMENT_STRENGTH
+    align: bool = False  # faces aligned by their landmarks (ferzoo.data.load's `align`)
+    detector: str | None = None  # the detector a dataset prepared now uses (None: YuNet)
     data_dir: str | None = None
     manual_dir: str | None = None
     subject_pattern: str | None = None
@@ -62,7 +65,8 @@ class DataConfig:
         if not isinstance(dataset, LoadedData):
             chosen = {k: v for k, v in given.items() if v is not None and k in DATA_FIELDS}
             return cls(dataset, **chosen, **paths, subject_pattern=given.get("subject_pattern"))
-        held = {k: getattr(dataset, k) for k in DATA_FIELDS}
+        defaults_ = {f.name: f.default for f in dataclasses.fields(cls)}
+        held = {k: getattr(dataset, k, defaults_[k]) for k in DATA_FIELDS}
         clash = [f"{k}={given[k]!r} (the data has {held[k]!r})" for k in DATA_FIELDS
                  if given.get(k) is not None and given[k] != held[k]]  # fmt: skip
         if clash:

@@ -302,6 +302,8 @@ def train(
     image_size: int | None = None,
     batch_size: int | None = None,
     augment: float | None = None,
+    align: bool | None = None,
+    detector: str | None = None,
     epochs: int = defaults.EPOCHS,
     learning_rate: float = defaults.LEARNING_RATE,
     seed: int = 0,
@@ -343,6 +345,10 @@ def train(
         augment: augmentation strength of the training part, in [0, 1] (default 0.5,
             `ferzoo.defaults.AUGMENT_STRENGTH`; 0 turns it off), applied on the device by
             `ferzoo.layers.FaceAugment` in the training step (validation and test never).
+        align: train on faces aligned by their five landmarks (`ferzoo.data.load`'s `align`;
+            default False); recorded in config.json's `face`, which `ferzoo predict` follows.
+        detector: the face detector of a dataset prepared by this call (default YuNet;
+            `ferzoo.face.DETECTORS`); config.json's `face` records the one the data has.
         epochs: the most epochs to train (early stopping may end sooner).
         learning_rate: Adam's learning rate.
         seed: seeds Keras (Python, NumPy, backend) and the data order; the same seed on the same
@@ -416,7 +422,8 @@ def train(
         model_overrides=model_overrides, weights=weights, precision=precision,
         label_smoothing=label_smoothing, class_weight=class_weight, protocol=protocol, fold=fold,
         num_folds=num_folds, image_size=image_size, batch_size=batch_size, augment=augment,
-        data_dir=data_dir, manual_dir=manual_dir, subject_pattern=subject_pattern,
+        align=align, detector=detector, data_dir=data_dir, manual_dir=manual_dir,
+        subject_pattern=subject_pattern,
     )  # fmt: skip
     spec = Spec(config, tuple(callbacks or ()), evaluate_test, resume, checkpoint, output_dir,
                 verbose, data_on_device, steps_per_execution, outputs)  # fmt: skip
