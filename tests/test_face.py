@@ -200,3 +200,16 @@ def test_a_missing_model_file_is_one_line(monkeypatch):
     monkeypatch.setattr(detectors, "YUNET_FILE", "absent.onnx")
     with pytest.raises(RuntimeError, match=r"absent.onnx is not installed .*--detector haar"):
         detectors.yunet_model_path()
+
+
+def test_the_cascade_gives_the_boxes_it_gave_before_the_detector_interface():
+    """A dataset built with `--detector haar` has the crops of the datasets built before YuNet
+    (the values printed by ferzoo.face.face_box at 2c4ad66): gray first, then upscaled."""
+    rng = np.random.default_rng(7)
+    drawn = [synthetic.draw_face(rng, synthetic.subject_params(rng), label=i % 7, size=96)
+             for i in range(6)]  # fmt: skip
+    before = [[0.1, 0.1, 0.9, 0.9], [0.1, 0.1, 0.9, 0.9], [0.13125, 0.06875, 0.95625, 0.89375],
+              [0.1, 0.1, 0.9, 0.9], [0.014375, 0.001875, 0.891875, 0.879375],
+              [0.1, 0.1, 0.9, 0.9]]  # fmt: skip
+    boxes = [face.face_box(image, detector="haar") for image in drawn]
+    np.testing.assert_allclose(boxes, before, atol=1e-6)

@@ -20,6 +20,15 @@ The three give the same examples in the same order for the same seed.
 Neither augments: the training augmentation is one Keras layer inside the step, the same on
 every pipeline and backend (`ferzoo.data.augment` is its NumPy reference). `model.fit` takes
 either pipeline on every backend; the NumPy one needs no TensorFlow.
+
+Reference:
+    tf.data's "uint8" and "rows" batches (what `ferzoo.train` fits on) map sequentially, with
+    a prefetch of 2 and autotuning off. With AUTOTUNE, making or dropping a `fit`'s iterators
+    took 1-2 s now and then (a sweep's folds: at the end of `fit`, or before an epoch's first
+    step; `benchmarks/trial_overhead.py`), while the batches came no faster: 70,000 uint8
+    images/s at 112 px either way, and more rows (2026-12-07, the project's 2-core CPU). The
+    "float" batches keep AUTOTUNE's threads: their conversion is worth it (44,000 against
+    33,000 images/s).
 """
 
 from __future__ import annotations
@@ -97,8 +106,14 @@ def tf_dataset(
     ds = tf.data.Dataset.range(len(labels))
     if train:
         ds = ds.shuffle(max(len(labels), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if output == "float":  # users' batches: the conversion is work worth parallel threads
+        ds = ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    # The trainer's batches are one gather each: no thread pool and no autotuning, whose
+    # iterators cost 1-2 s to make or drop now and then (see the module's Reference).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.batch(batch_size).map(gather).prefetch(2).with_options(options)
 
 
 def _py_dataset_base():

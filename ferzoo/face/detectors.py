@@ -145,6 +145,10 @@ class Detector:
     def _find(self, rgb: np.ndarray) -> list[tuple]:
         raise NotImplementedError
 
+    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """The image `_find` is given: `rgb` resized by `detection_scale`."""
+        return _resized(rgb)
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """The faces of one image, largest first; [] when there is none.
 
@@ -154,7 +158,7 @@ class Detector:
         """
         rgb = as_rgb_uint8(image)
         height, width = rgb.shape[:2]
-        small = _resized(rgb)
+        small = self._prepare(rgb)
         sh, sw = small.shape[:2]
         found = []
         for x, y, w, h, score, points in self._find(small):
@@ -261,11 +265,15 @@ class Haar(Detector):
     def model_version(cls) -> str:
         return f"{CASCADE_FILE} (OpenCV {cv2.__version__})"
 
-    def _find(self, rgb: np.ndarray) -> list[tuple]:
+    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """Gray first, then resized: the cascade's input before the detector interface, so a
+        dataset built with it then and now has the same boxes."""
+        return _resized(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+
+    def _find(self, gray: np.ndarray) -> list[tuple]:
         cascade = _cascade()
         if cascade is None:
             return []
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         side = max(24, int(self.min_size * min(gray.shape)))
         found = cascade.detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,

@@ -238,11 +238,13 @@ class EpochKeeper(keras.callbacks.Callback):
             return
         self.state["best_key"] = list(key)
         self.state["best_epoch"] = epoch
-        self.best_weights = [np.array(w) for w in self._net().get_weights()]
         if self.ckpt_dir:
+            self.best_weights = [np.array(w) for w in self._net().get_weights()]
             self.state["best_file"] = f"best-{epoch + 1:04d}.npz"
             with files.atomic_path(os.path.join(self.ckpt_dir, self.state["best_file"])) as tmp:
                 np.savez(tmp, *self.best_weights)
+        else:  # copies on the device: no transfer, and no wait for the device, each epoch
+            self.best_weights = [keras.ops.copy(w.value) for w in self._net().weights]
 
     def _count(self, logs: dict[str, float]) -> None:
         value = logs.get(self.selection.monitor, math.nan)
@@ -253,8 +255,9 @@ class EpochKeeper(keras.callbacks.Callback):
             self.state["wait"] += 1
 
     def chosen_weights(self) -> list[np.ndarray] | None:
-        """The chosen epoch's weights: from memory (a resumed run's from `restore`), else from
-        the checkpoint folder, else None."""
+        """The chosen epoch's weights: from memory (a resumed run's from `restore`; without a
+        checkpoint folder, backend tensors on the device), else from the checkpoint folder,
+        else None."""
         if self.best_weights is not None:
             return self.best_weights
         name = self.state.get("best_file")

@@ -162,7 +162,7 @@ def networks(spec: Spec, model: Any, data, table, models: Models | None):
     c = spec.config
 
     def fresh(seed: int, compiled: bool = True):
-        keras.utils.set_random_seed(seed)  # the same draws for a build and its reuse
+        reuse.set_seed(seed)  # the same draws for a build and its reuse
         net, _ = build_model(spec, model, data, compiled)
         return net, step_model(spec, net, data, table, compiled)
 
@@ -435,7 +435,7 @@ def run(spec: Spec, model: str | keras.Model, dataset: Any, models: Models | Non
     their names and arguments are the configuration's); with `models`, a registered model's
     network and compiled step are taken from it (`ferzoo.training.reuse`)."""
     clock = timing.Clock()
-    keras.utils.set_random_seed(spec.config.training.seed)
+    reuse.set_seed(spec.config.training.seed)
     report.enable_determinism()
     with clock.phase("data"):
         data = load_data(spec, dataset)
