@@ -22,8 +22,11 @@
 #              mixed_bfloat16, on jax and torch, against the PyTorch reference (AMP for bf16).
 #   sweep      the demo study, 4 trials, --gpus 0 (KERAS_BACKEND=jax), nvidia-smi sampling the
 #              GPU's utilisation meanwhile; the trials' device and precision are listed, with
-#              where each trial's time went (data, build, compile, steps, validation, other)
-#              and trials/hour.
+#              where each trial's time went (data, build, compile, steps, validation, report,
+#              scoring, artifacts, keeping, other), device busy and trials/hour.
+#   sweepck    the same on a CK+-sized study (synthetic_faces' 1,008 images at 48 px, 3 folds
+#              a trial and in the final stage, 12 epochs, 6 trials), once with one trial on the
+#              GPU and once with --trials-per-device 2: device busy and trials/hour of each.
 #   steploop   benchmarks/step_loop.py on jax and torch: one `ferzoo train` epoch of resnet18 at
 #              48 and 112 px with the data on the host, on the device, and (jax) 16 steps per
 #              call; step_loop.md.
@@ -40,7 +43,7 @@ WHL=${WHL:-.whl}
 DATA=${DATA:-.gpu-data}
 SWEEP_BACKEND=${SWEEP_BACKEND:-jax}
 BENCH_BATCH=${BENCH_BATCH:-64}
-STEPS=install,env,precision,bench,sweep,steploop
+STEPS=install,env,precision,bench,sweep,sweepck,steploop
 QUICK=0
 DEADLINE=
 DEST=${OUT:+$OUT/gpu}
@@ -60,8 +63,8 @@ while [ $# -gt 0 ]; do
 done
 STEPS=$(echo "$STEPS" | tr -s ',' | sed 's/^,//; s/,$//')
 for step in ${STEPS//,/ }; do
-  case $step in install | env | precision | bench | sweep | steploop) ;;
-    *) echo "gpu_check.sh: error: unknown step $step (install, env, precision, bench, sweep, steploop)" >&2
+  case $step in install | env | precision | bench | sweep | sweepck | steploop) ;;
+    *) echo "gpu_check.sh: error: unknown step $step (install, env, precision, bench, sweep, sweepck, steploop)" >&2
        exit 2 ;;
   esac
 done
@@ -83,11 +86,13 @@ if [ $QUICK = 1 ]; then  # a CPU dry run: every path, tiny work
   PYTEST_WORKERS=${PYTEST_WORKERS:-0}
   BENCH_ARGS=(--sizes 32 --steps 2 --warmup 0 --rounds 1 --batch 4 --timeout 300)
   SWEEP_ARGS=(--n-trials 2 --epochs 1 --image-size 32 --no-final)
+  CK_ARGS=(--cv-folds 2 --final-folds 2 --epochs 1 --image-size 32 --n-trials 2)
   LOOP_ARGS=(--sizes 32 --repeats 1 --steps 2 --batch-size 8)
 else
   PRECISION_K="precision"
   BENCH_ARGS=(--sizes 112 --steps 20 --warmup 3 --rounds 1 --batch "$BENCH_BATCH" --timeout 150)
   SWEEP_ARGS=(--n-trials 4)
+  CK_ARGS=(--cv-folds 3 --final-folds 3 --epochs 12 --image-size 48 --n-trials 6)
   LOOP_ARGS=(--sizes 48,112 --repeats 1 --steps 16 --batch-size "$BENCH_BATCH")
 fi
 
@@ -263,8 +268,10 @@ bench_step() {
   return $code
 }
 
-sweep_step() {
-  local out=$DETAILS/sweep data=$DATA
+sweep_step() {  # [name [sweep arguments...]]: the demo study, or another run of it
+  local name=${1:-sweep} out data=$DATA
+  shift || true
+  out=$DETAILS/$name
   mkdir -p "$out"
   # With TensorFlow here, ferzoo reads through tf.data, which needs the TFRecord files that
   # gpu_data.sh leaves out: then the sweep prepares its own copy (TensorFlow can).
@@ -274,7 +281,8 @@ sweep_step() {
     echo "TensorFlow is installed and $DATA has no TFRecord files: preparing into $data"
   fi
   KERAS_BACKEND=$SWEEP_BACKEND "$PY" sweeps/run.py --study demo --gpus 0 --data-dir "$data" \
-    --results-dir "$out" --storage "sqlite:///$out/optuna.db" --heartbeat 10 "${SWEEP_ARGS[@]}"
+    --results-dir "$out" --storage "sqlite:///$out/optuna.db" --heartbeat 10 "${SWEEP_ARGS[@]}" \
+    "$@"
   local code=$?
   "$PY" - "$out/optuna.db" <<'PYEOF' | tee -a "$SUMMARY"
 import sys, optuna
@@ -290,10 +298,19 @@ for t in study.trials:
           f"device {a.get('device')!r}, precision {a.get('precision')}, "
           f"CUDA_VISIBLE_DEVICES={a.get('cuda_visible_devices')!r}, "
           f"{(t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0:.0f} s")
-from ferzoo.sweep import timesheet  # where each trial's time went, and trials/hour (issue 18)
+from ferzoo.sweep import timesheet  # where each trial's time went, device busy, trials/hour
 for line in timesheet.markdown(study)[2:]:
     print(f"    {line}" if line else "")
 PYEOF
+  return $code
+}
+
+sweepck_step() {  # a CK+-sized study, one trial on the GPU, then two at once (issue 30)
+  local code=0
+  say "  - one trial at a time:"
+  sweep_step sweepck1 "${CK_ARGS[@]}" || code=1
+  say "  - --trials-per-device 2:"
+  sweep_step sweepck2 "${CK_ARGS[@]}" --trials-per-device 2 || code=1
   return $code
 }
 
@@ -335,6 +352,16 @@ if has sweep; then
     sample sweep
     run sweep 300 sweep_step
     unsample sweep
+  fi
+fi
+if has sweepck; then
+  if [ ! -d "$DATA/synthetic_faces" ] && ! "$PY" -c "import tensorflow" 2>/dev/null; then
+    say "- sweepck: skipped: no prepared synthetic_faces in $DATA (run benchmarks/gpu_data.sh here)"
+    FAILED+=(sweepck)
+  else
+    sample sweepck
+    run sweepck 480 sweepck_step
+    unsample sweepck
   fi
 fi
 

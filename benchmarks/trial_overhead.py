@@ -56,6 +56,8 @@ def _settings(args, folder: str):
                  data_dir=args.data_dir, batch_size=16)  # fmt: skip
     if args.no_reuse:
         given["reuse"] = False
+    if args.data_on_device:
+        given["data_on_device"] = args.data_on_device
     return SweepSettings(**given)
 
 
@@ -123,16 +125,18 @@ def run_sweep(args, label: str) -> str:
     with tempfile.TemporaryDirectory(prefix="ferzoo-sweep-") as folder:
         command = [sys.executable, "sweeps/run.py", "--study", "demo", "--n-trials",
                    str(args.sweep_trials), "--epochs", "3", "--image-size", str(args.image_size),
-                   "--cv-folds", "3", "--final-folds", "3", "--results-dir", folder,
-                   "--storage", f"sqlite:///{folder}/optuna.db"]  # fmt: skip
+                   "--cv-folds", "3", "--final-folds", "3", "--results-dir",
+                   f"{folder}/sweeps", "--storage", f"sqlite:///{folder}/optuna.db"]  # fmt: skip
         command += ["--data-dir", args.data_dir] if args.data_dir else []
         command += ["--no-reuse"] if args.no_reuse else []
+        if args.data_on_device:
+            command += ["--data-on-device", args.data_on_device]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=args.tree, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(done.stderr[-3000:])
-        best = json.load(open(os.path.join(folder, "demo", "best.json")))
+        best = json.load(open(os.path.join(folder, "sweeps", "demo", "best.json")))
     cv = best["test"]["cv"]
     shown = " ".join(command[1:]).replace(folder, "TMP")
     return (f"| {label} | {wall:.0f} | {best['trial']} | `{json.dumps(best['params'])}` | "
@@ -149,6 +153,7 @@ def main(argv=None) -> int:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-reuse", action="store_true", help="the sweep's --no-reuse")
+    parser.add_argument("--data-on-device", default=None, choices=("auto", "on", "off"))
     parser.add_argument("--sweep", action="store_true", help="time a whole demo sweep instead")
     parser.add_argument("--sweep-trials", type=int, default=4)
     parser.add_argument("--output", default=None, help="write the markdown page here")
@@ -158,6 +163,7 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "-C", args.tree, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     label = args.label or f"{commit}{' --no-reuse' if args.no_reuse else ''}"
+    label += f", --data-on-device {args.data_on_device}" if args.data_on_device else ""
     from ferzoo import logs
 
     logs.quiet_backends()

@@ -65,3 +65,24 @@ def test_the_device_table_is_made_once_per_data(monkeypatch):
     assert y.tolist() == parts["validation"].labels[:2].tolist()
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(second(x)),
                                   parts["validation"].images[:2])  # fmt: skip
+
+
+def test_trials_sharing_a_gpu_share_the_datas_budget(monkeypatch):
+    """`--trials-per-device N`: each of the N workers on a GPU may put data of a quarter / N
+    of its memory there (processes share no memory); a bad setting is refused in one line."""
+    from ferzoo.sweep import cli as sweep_cli
+    from ferzoo.sweep import launcher
+    from ferzoo.training.device_input import SHARE_VARIABLE, placement
+
+    args = sweep_cli.build_parser().parse_args(["--study", "demo", "--gpus", "0",
+                                                "--trials-per-device", "2"])  # fmt: skip
+    plan = sweep_cli.worker_plan(args)
+    assert plan == ["0", "0"]
+    env = launcher.worker_env(plan, 1, {})
+    assert env[SHARE_VARIABLE] == "0.125"
+    monkeypatch.setenv(SHARE_VARIABLE, env[SHARE_VARIABLE])
+    assert placement("auto", 125, ("gpu", 1000))["on"]
+    assert not placement("auto", 126, ("gpu", 1000))["on"]
+    monkeypatch.setenv(SHARE_VARIABLE, "lots")
+    with pytest.raises(ValueError, match="FERZOO_DEVICE_SHARE must be a number"):
+        placement("auto", 1, ("gpu", 1000))

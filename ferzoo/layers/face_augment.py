@@ -196,7 +196,7 @@ class FaceAugment(keras.layers.Layer):
             (`ferzoo.data.augment.DEFAULT_STRENGTH`). The step reads it from a non-trainable
             float32 weight, `magnitudes` (the strength times each range, `magnitudes()`: the
             numbers a constant strength gave), so a sweep that changes only the strength
-            reuses the compiled step (`ferzoo.training.reuse`).
+            reuses the compiled step (`set_strength`, `ferzoo.training.reuse`).
         seed: int or None, the seed of the layer's `SeedGenerator` (None: a random one).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
@@ -256,13 +256,17 @@ class FaceAugment(keras.layers.Layer):
 
     @property
     def strength(self) -> float:
-        """The augmentation strength. Setting it assigns the layer's variable, which the
-        compiled step reads: no retrace (`ferzoo.training.reuse`), as long as it stays zero or
-        non-zero (at 0 the step only converts, a graph of its own)."""
+        """The augmentation strength (`set_strength` changes it)."""
         return self._strength
 
-    @strength.setter
-    def strength(self, value: float) -> None:
+    def set_strength(self, value: float) -> None:
+        """Change the strength of a built layer: its `magnitudes` variable, which the compiled
+        step reads, is assigned (no retrace: `ferzoo.training.reuse`), as long as it stays zero
+        or non-zero (at 0 the step only converts, a graph of its own).
+
+        A method, not a property setter: TensorFlow's attribute tracking skips setting an
+        attribute to the object it holds already, so a setter would not run for the same float.
+        """
         value = check_strength(value)
         if (value == 0.0) != (self._strength == 0.0):
             raise ValueError(

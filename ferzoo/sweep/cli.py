@@ -152,7 +152,11 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     add("--workers", type=pos_int, default=None, help="worker processes on this host")
     add("--gpus", type=_gpu_list, default=None, metavar="0,1,...",
         help="one worker per listed GPU (CUDA_VISIBLE_DEVICES set per worker)")  # fmt: skip
-    add("--workers-per-gpu", type=pos_int, default=1, help="workers per listed GPU")
+    add("--trials-per-device", "--workers-per-gpu", dest="trials_per_device", type=pos_int,
+        default=1, metavar="N",
+        help="trials at once on each listed GPU, a worker process each: one trial's host work "
+        "(data, scoring, files) overlaps another's steps; the data on the device is not shared "
+        "between processes, so each gets 1/N of its share (default 1)")  # fmt: skip
     add("--data-dir", default=None, help="TFDS data directory")
     add("--manual-dir", default=None, help="where the licensed archives are (TFDS manual_dir)")
     add("--results-dir", default=DEFAULT_RESULTS_DIR,
@@ -219,13 +223,13 @@ def studies_epilog() -> str:
 def worker_plan(args: argparse.Namespace) -> list[str | None]:
     """The CUDA_VISIBLE_DEVICES of each worker to start (None: inherit), one entry a worker.
 
-    `--gpus 0,1` starts one worker per GPU (times `--workers-per-gpu`); `--workers N` with
+    `--gpus 0,1` starts one worker per GPU (times `--trials-per-device`); `--workers N` with
     `--gpus` deals N workers round-robin over the GPUs; without `--gpus`, N workers share the
     host's devices.
     """
     if not args.gpus:
         return [None] * (args.workers or 1)
-    count = args.workers or len(args.gpus) * args.workers_per_gpu
+    count = args.workers or len(args.gpus) * args.trials_per_device
     return [args.gpus[i % len(args.gpus)] for i in range(count)]
 
 

@@ -48,14 +48,19 @@ SHARED_GPU_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_
 
 
 def worker_env(plan: list[str | None], index: int, base: dict[str, str]) -> dict[str, str]:
-    """The environment of worker `index` of `plan`: its CUDA_VISIBLE_DEVICES, and no memory
-    preallocation where its GPU is shared with another worker."""
+    """The environment of worker `index` of `plan`: its CUDA_VISIBLE_DEVICES and, where its GPU
+    is shared with other workers, no memory preallocation and its part of the share of the
+    GPU's memory that the data may take (`ferzoo.training.device_input.share`)."""
+    from ferzoo.training.device_input import DEVICE_SHARE, SHARE_VARIABLE
+
     env = dict(base)
     devices = plan[index]
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = devices
-        if plan.count(devices) > 1:
+        sharing = plan.count(devices)
+        if sharing > 1:
             env.update({k: v for k, v in SHARED_GPU_ENV.items() if k not in base})
+            env.setdefault(SHARE_VARIABLE, f"{DEVICE_SHARE / sharing:.6g}")
     return env
 
 

@@ -154,7 +154,7 @@ def _sweep(settings: SweepSettings, storage) -> int:
             _run_here(study, settings, objective)
     counts = count_trials(study)
     log(f"study {settings.study_name!r}: " + ", ".join(
-        f"{n} {s.name.lower()}" for s, n in counts.items() if n))  # fmt: skip
+        f"{n} {s.name.lower()}" for s, n in counts.items() if n) + _pace(study))  # fmt: skip
     if not settings.final:
         return 0
     models = objective.models if settings.reuse else None  # this worker's compiled models
@@ -165,6 +165,22 @@ def _sweep(settings: SweepSettings, storage) -> int:
         return 0
     print(last_line(settings, best, folder))
     return 0
+
+
+def _pace(study) -> str:
+    """How busy the devices were and trials per hour (`timesheet`), also set as the study's
+    user attributes `device_busy` and `trials_per_hour`, which the dashboard shows."""
+    from ferzoo.sweep import timesheet
+
+    busy, rate = timesheet.device_busy(study), timesheet.trials_per_hour(study)
+    said = []
+    if busy is not None:
+        study.set_user_attr("device_busy", round(busy, 4))
+        said.append(f"device busy {100 * busy:.0f} %")
+    if rate is not None:
+        study.set_user_attr("trials_per_hour", round(rate, 1))
+        said.append(f"{rate:.1f} trials/hour")
+    return f"; {', '.join(said)}" if said else ""
 
 
 def _new_dirs(path: str) -> list[str]:

@@ -66,6 +66,23 @@ from ferzoo.layers.image_table import ImageTable
 DATA_ON_DEVICE = ("auto", "on", "off")
 #: The share of the device's memory that "auto" lets the data take.
 DEVICE_SHARE = 0.25
+#: The environment variable that sets a process's share instead (a sweep's workers that share
+#: a GPU, `--trials-per-device N`, each get `DEVICE_SHARE / N`: processes share no memory).
+SHARE_VARIABLE = "FERZOO_DEVICE_SHARE"
+
+
+def share() -> float:
+    """The share of the device's memory this process's data may take (`SHARE_VARIABLE`, else
+    `DEVICE_SHARE`)."""
+    value = os.environ.get(SHARE_VARIABLE)
+    try:
+        chosen = DEVICE_SHARE if value is None else float(value)
+    except ValueError:
+        chosen = -1.0
+    if not 0.0 < chosen <= 1.0:
+        raise ValueError(f"{SHARE_VARIABLE} must be a number in (0, 1]. Received: {value!r}")
+    return chosen
+
 
 # id(first array of a table key) -> (weak reference to it, the key's other arrays, the
 # `ImageTable` layer holding the images on the device): see `table_layer`.
@@ -145,7 +162,7 @@ def placement(choice: str, nbytes: int, memory: tuple[str, int] | None = None) -
     `{"choice", "on", "device", "bytes", "budget"}` (config.json records it)."""
     check_data_on_device(choice)
     kind, total = memory or device_memory()
-    budget = int(DEVICE_SHARE * total)
+    budget = int(share() * total)
     on = choice == "on" or (choice == "auto" and nbytes <= budget)
     return {"choice": choice, "on": on, "device": kind, "bytes": int(nbytes), "budget": budget}
 
@@ -168,5 +185,6 @@ def table_layer(data: Any) -> ImageTable:
     return hit[2]
 
 
-__all__ = ["DATA_ON_DEVICE", "DEVICE_SHARE", "check_data_on_device", "device_memory",
-           "network_of", "placement", "table_layer", "training_model"]  # fmt: skip
+__all__ = ["DATA_ON_DEVICE", "DEVICE_SHARE", "SHARE_VARIABLE", "check_data_on_device",
+           "device_memory", "network_of", "placement", "share", "table_layer",
+           "training_model"]  # fmt: skip

@@ -13,7 +13,7 @@ fresh build with that run's seed would have:
   uncompiled, under that seed, and takes its values; the image table, data, is left alone);
 - the optimizer's variables (Adam's moments, its step count, a loss scale) go back to their
   values before the first step, then the run's learning rate is assigned;
-- the augmentation strength, a variable of the step (`FaceAugment.strength`), is assigned.
+- the augmentation strength, a variable of the step (`FaceAugment.set_strength`), is assigned.
 
 No trained value is ever carried from one run into the next (tests/test_reuse.py fails if one
 were). `ferzoo.train` itself builds afresh; the sweeps, `ferzoo cv` and the final retrain pass a
@@ -143,7 +143,7 @@ class Models:
         entry.step.optimizer.learning_rate = float(learning_rate)
         augment = _augment_layer(entry.step)
         if augment is not None and float(strength) > 0.0:
-            augment.strength = float(strength)
+            augment.set_strength(float(strength))
         entry.runs += 1
         return entry.net, entry.step, reused
 
