@@ -107,9 +107,6 @@ class Models:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def clear(self) -> None:
-        self.entries.clear()
-
     def acquire(self, key: tuple, seed: int, learning_rate: float, strength: float, fresh,
                 holds: Any = None):  # fmt: skip
         """The network and step for a run of `key`, in the state a fresh build under `seed`
