@@ -255,11 +255,11 @@ class EpochKeeper(keras.callbacks.Callback):
             self.state["wait"] += 1
 
     def chosen_weights(self) -> list[np.ndarray] | None:
-        """The chosen epoch's weights: from memory (a resumed run's from `restore`; without a
-        checkpoint folder, backend tensors on the device), else from the checkpoint folder,
-        else None."""
-        if self.best_weights is not None:
-            return self.best_weights
+        """The chosen epoch's weights, as NumPy arrays: from memory (a resumed run's from
+        `restore`; without a checkpoint folder, copied from the device now), else from the
+        checkpoint folder, else None."""
+        if self.best_weights is not None:  # on the device without a checkpoint folder
+            return [np.asarray(keras.ops.convert_to_numpy(w)) for w in self.best_weights]
         name = self.state.get("best_file")
         if not (self.ckpt_dir and name):
             return None
