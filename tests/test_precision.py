@@ -141,7 +141,7 @@ def test_scope_restores_the_previous_policy():
 def test_clear_session_resets_the_policy():
     # Why a run calls apply() after clear_session(), right before building its model.
     precision.apply("mixed_float16")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     assert precision.current() == "float32"
 
 

@@ -68,7 +68,7 @@ def test_a_reused_model_gives_a_fresh_builds_numbers_and_keeps_nothing(images, t
     source, labels = images
     fresh = []
     for fold, strength, rate, seed in RUNS:
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         data = _fold(source, labels, fold, augment=strength)
         result = _train(data, tmp_path, f"fresh-{len(fresh)}", None, learning_rate=rate, seed=seed)
         fresh.append(_curves(result))

@@ -194,7 +194,7 @@ def test_a_leave_one_subject_out_run_keeps_the_epoch_its_rule_names(tiny_data_di
     assert metrics["subjects"] == {"train": 8, "validation": 1, "test": 1}  # one person each
     assert metrics["chance"]["uniform"] == pytest.approx(1 / 7)
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     papers = train("resnet18", "synthetic_faces/tiny", output_dir=str(tmp_path / "papers"),
                    monitor="val_loss", min_epochs=0, **common)  # fmt: skip
     assert papers.best_epoch == int(np.argmin(papers.history["val_loss"]))

@@ -140,7 +140,7 @@ def test_same_seed_same_metrics(data_dir, tmp_path):
         verbose=0,
     )
     a = train("resnet18", "synthetic_faces/tiny", output_dir=str(tmp_path / "a"), **kwargs)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     b = train("resnet18", "synthetic_faces/tiny", output_dir=str(tmp_path / "b"), **kwargs)
     assert a.history["loss"] == b.history["loss"]
     assert a.history["val_loss"] == b.history["val_loss"]
