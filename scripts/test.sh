@@ -22,31 +22,47 @@ if [ -z "${FERZOO_TEST_POSTGRES_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
-# The runs go side by side, FERZOO_TEST_JOBS at a time (default 2: one process rarely keeps
-# two cores busy on these tiny inputs); each one's output is printed when it ends. Without
-# arguments, TensorFlow runs tests/ and the TFDS builders (datasets/) in two processes: the
-# builders' test cases pay a full garbage collection per test, seconds each in a process that
-# has already built every model. The longest runs start first.
+# The runs go side by side, FERZOO_TEST_JOBS at a time (default 2, the project machine's
+# cores); each one's output is printed when it ends. Without arguments, TensorFlow's share is
+# split in two processes, the sweeps, the command line and the TFDS builders (datasets/) in
+# one, the rest of tests/ in the other, so that two slots finish close together; the runs
+# start longest first (seconds on the 2-core machine, 2026-12-07: JAX 580, TensorFlow's rest
+# 450, PyTorch 450, TensorFlow's sweeps 300).
 JOBS=${FERZOO_TEST_JOBS:-2}
 LOGS=$(mktemp -d -t ferzoo-test.XXXXXX)
 ARGS=("$@")
+TF_SWEEPS=(tests/test_sweep*.py tests/test_cli.py tests/test_keras_tuner.py datasets)
 runs=()
 if [ ${#ARGS[@]} -eq 0 ]; then
-  for backend in $BACKENDS; do runs+=("$backend:tests"); done
-  [[ " $BACKENDS " == *" tensorflow "* ]] && runs=("${runs[0]}" "${runs[@]:1:1}" \
-    "tensorflow:datasets" "${runs[@]:2}")
+  for backend in jax tensorflow torch; do
+    [[ " $BACKENDS " == *" $backend "* ]] || continue
+    if [ "$backend" = tensorflow ]; then
+      runs+=("tensorflow:rest")
+    else
+      runs+=("$backend:tests")
+    fi
+  done
+  [[ " $BACKENDS " == *" tensorflow "* ]] && runs+=("tensorflow:sweeps")
 else
   for backend in $BACKENDS; do runs+=("$backend:"); done
 fi
-run_one() {  # "backend:path" (an empty path: the arguments given)
-  local backend=${1%%:*} path=${1#*:} marks=() name=${1/:/-}
+paths_of() {  # a run's part: tests, rest, sweeps or empty (the arguments given)
+  case $1 in
+    rest) echo tests; for p in "${TF_SWEEPS[@]}"; do [ "$p" = datasets ] || echo "--ignore=$p"; done ;;
+    sweeps) printf '%s\n' "${TF_SWEEPS[@]}" ;;
+    *) [ -n "$1" ] && echo "$1" ;;
+  esac
+}
+run_one() {  # "backend:part"
+  local backend=${1%%:*} part=${1#*:} marks=() name=${1/:/-} paths=()
   [ "$backend" = tensorflow ] || marks=(-m "not slow and not tf_only and not backend_free")
+  mapfile -t paths < <(paths_of "$part")
   local start=$(date +%s)
   KERAS_BACKEND=$backend "$PY" -m pytest -q -p no:cacheprovider --durations=15 "${marks[@]}" \
-    ${path:+"$path"} "${ARGS[@]}" >"$LOGS/$name.log" 2>&1
+    "${paths[@]}" "${ARGS[@]}" >"$LOGS/$name.log" 2>&1
   local rc=$?
-  echo "$backend ${path:-(args)}: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$name.rc"
-  { echo "=== KERAS_BACKEND=$backend ${path} ==="; cat "$LOGS/$name.log"; }
+  echo "$backend ${part:-(args)}: exit $rc in $(( $(date +%s) - start )) s" >"$LOGS/$name.rc"
+  { echo "=== KERAS_BACKEND=$backend ${part} ==="; cat "$LOGS/$name.log"; }
   return $rc
 }
 running=0
