@@ -17,16 +17,15 @@ def _share_compiled_programs() -> None:
     """On JAX, one compilation cache for the whole run (and the processes its tests start),
     empty at the start and removed at the end: the tests build the same small models at the
     same sizes again and again, and a program compiled once (resnet-style steps: 10 s each on
-    a 2-core CPU) is loaded from the cache in a fraction of that."""
+    a 2-core CPU) is loaded from the cache in a fraction of that. A cache the caller names
+    (JAX_COMPILATION_CACHE_DIR) is left as it is."""
     if keras.backend.backend() != "jax" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    import jax
+    from ferzoo.training.reuse import persistent_cache
 
     folder = tempfile.mkdtemp(prefix="ferzoo-test-jax-cache-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    persistent_cache(folder)
 
 
 _share_compiled_programs()

@@ -43,7 +43,6 @@ def gain_attention():
     attention.register_attention("gain", _Gain, gain=3.0)
     yield "gain"
     attention.unregister_attention("gain")
-    keras.backend.clear_session(free_memory=False)
 
 
 def _choices(space_name: str, param: str) -> tuple:
@@ -160,4 +159,3 @@ def test_capsule_options_are_one_group():
         CapsuleHead.of({"dropout": 0.5})
     with pytest.raises(ValueError, match="head_kwargs is unused because its head is not a capsule"):
         ferzoo.build("resnet18", head_kwargs={"routings": 2})
-    keras.backend.clear_session(free_memory=False)

@@ -193,7 +193,6 @@ def test_model_trains_a_step_in_every_precision(name, policy):
     assert not unchanged, f"no gradient reached: {unchanged}"
     if policy == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-    keras.backend.clear_session(free_memory=False)
 
 
 def _adaptive_average_pool(x, size=6):
@@ -232,7 +231,6 @@ def test_cnn_pools_a_one_pixel_map_to_6x6_as_pytorch(name, hw, policy):
     np.testing.assert_allclose(pooled, _adaptive_average_pool(last_map), rtol=1e-6, atol=1e-6)
     if keras.backend.backend() == "tensorflow":  # the graph that failed; the others trained
         assert not _train_step(model, policy, x, np.array([1, 4]), graph=True)  # at 63 above
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_variants_have_their_modules():
@@ -249,7 +247,6 @@ def test_variants_have_their_modules():
     # wCA right after the first pooling layer, with the default reading (ratio 16, unshared).
     assert model.layers[model.layers.index(wca) - 1].name == "pool1"
     assert (wca.ratio, wca.shared, wca.use_bias) == (16, False, True)
-    keras.backend.clear_session(free_memory=False)
 
 
 # --- .keras round trip: one model per family (shrunk by overrides to keep the files small) ---
@@ -276,7 +273,6 @@ def test_keras_round_trip(name, overrides, tmp_path):
     loaded = keras.saving.load_model(path)  # no custom_objects: the layers are registered
     np.testing.assert_allclose(_predict(loaded, x), expected, atol=1e-5, rtol=1e-5)
     assert type(loaded.layers[-1]) is type(model.layers[-1])
-    keras.backend.clear_session(free_memory=False)
 
 
 # --- overrides ---
@@ -301,7 +297,6 @@ def test_overrides_reach_every_choice():
     assert caps.routings == 2 and caps.num_capsules == 7
     assert isinstance(model.layers[-1], L.CapsuleLength)
     assert model.output.shape == (None, 7)
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_overrides_win_over_the_table():
@@ -314,7 +309,6 @@ def test_overrides_win_over_the_table():
     assert model.layers[-1].name == "predictions"
     model = ferzoo.build("mf_resnet18_caps", mf_kernels=(1, 3, 3, 1), **small)
     assert [f.kernel_size for f in _layers_of(model, L.MultiScaleFusion)] == [1, 3, 3, 1]
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_unknown_override_is_named():
@@ -358,7 +352,6 @@ def test_too_small_input_fails_with_the_minimum(name, overrides, minimum):
     # forward pass is left out: on JAX each new input size recompiles every op).
     model = ferzoo.build(name, input_shape=(minimum, minimum, 3), **overrides)
     assert model.output.shape == (None, 7)
-    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.mark.parametrize(
@@ -375,7 +368,6 @@ def test_channels_first_builds_the_same_model(name, overrides):
     )
     assert first.output.shape == last.output.shape == (None, 7)
     assert ferzoo.profile(first) == ferzoo.profile(last)
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_sixteen_pixels_into_a_resnet_fails():
@@ -419,7 +411,6 @@ def test_register_model_adds_a_variant(restore_registry):
     model = ferzoo.build("tiny_dense", input_shape=(4, 4, 1), units=6)
     assert model.layers[-2].units == 6
     assert registry.get_entry("tiny_dense").family == "custom"
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_overrides_the_variant_does_not_use_are_errors():
@@ -441,7 +432,6 @@ def test_overrides_the_variant_does_not_use_are_errors():
     )  # fmt: skip
     (wca,) = _layers_of(model, L.WaveletChannelAttention)
     assert wca.ratio == 8 and not wca.shared
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_a_new_attention_kind_is_one_registry_line():
@@ -455,4 +445,3 @@ def test_a_new_attention_kind_is_one_registry_line():
         assert len(found) == 4 and {layer.ratio for layer in found} == {8}
     finally:
         del attention.ATTENTION["wse8"]
-    keras.backend.clear_session(free_memory=False)

@@ -86,7 +86,6 @@ def test_table_8(name):
     stats = profile(ferzoo.build(name, num_classes=7, input_shape=(224, 224, 3)))
     assert stats["params"] == pytest.approx(params, rel=0.01)
     assert stats["macs"] == pytest.approx(macs, rel=0.05)
-    keras.backend.clear_session(free_memory=False)
 
 
 def test_wca_adds_about_ten_thousand_parameters():

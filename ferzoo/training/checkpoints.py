@@ -259,7 +259,7 @@ class EpochKeeper(keras.callbacks.Callback):
         `restore`; without a checkpoint folder, copied from the device now), else from the
         checkpoint folder, else None."""
         if self.best_weights is not None:  # on the device without a checkpoint folder
-            return [np.asarray(keras.ops.convert_to_numpy(w)) for w in self.best_weights]
+            return [keras.ops.convert_to_numpy(w) for w in self.best_weights]
         name = self.state.get("best_file")
         if not (self.ckpt_dir and name):
             return None
