@@ -1,4 +1,5 @@
-"""Optuna sweep over the ferzoo design space on one dataset: see `ferzoo/sweep/cli.py`.
+"""Optuna sweep over the ferzoo design space on one dataset: `ferzoo sweep` (see
+`ferzoo/commands/sweep.py`).
 
     python sweeps/run.py --study demo                      # synthetic faces, a few minutes on CPU
     python sweeps/run.py --study kdef --manual-dir ~/fer   # KDEF, once its archive is there
@@ -16,6 +17,6 @@ import sys
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from ferzoo.sweep.cli import main
+    from ferzoo.cli import main
 
-    sys.exit(main())
+    sys.exit(main(["sweep", *sys.argv[1:]]))

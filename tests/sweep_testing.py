@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,13 +10,23 @@ import keras
 
 from ferzoo import sweep
 from ferzoo.sweep.studies import STUDIES
+from ferzoo.training import options
 
 RUN = Path(__file__).resolve().parents[1] / "sweeps" / "run.py"
 TINY = "synthetic_faces/tiny"
 
 
+def sent_to_worker(settings: sweep.SweepSettings, worker_id: int = 0) -> sweep.SweepSettings:
+    """The settings a worker of `settings` reads back from the JSON it is sent."""
+    from ferzoo.sweep import launcher
+
+    text = json.dumps(launcher.worker_settings(settings, worker_id))
+    return sweep.SweepSettings.from_json(json.loads(text))
+
+
 def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
-    """Settings of a small demo sweep under `tmp_path` (sqlite storage, 32 px), with `kwargs`."""
+    """Settings of a small demo sweep under `tmp_path` (sqlite storage, 32 px), with `kwargs`
+    (a training option a sweep passes, e.g. `monitor`, goes into `training`)."""
     base = dict(
         study=STUDIES["demo"],
         study_name="demo",
@@ -27,7 +38,9 @@ def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
         heartbeat_interval=0,  # no heartbeat: in-memory storages have none
         baselines=False,  # the comparison's own tests turn it on (test_sweep_baselines.py)
     )
-    base.update(kwargs)
+    passed = {o.name for o in options.OPTIONS if o.sweep}
+    training = {k: kwargs.pop(k) for k in list(kwargs) if k in passed}
+    base.update(kwargs, training={**kwargs.get("training", {}), **training})
     return sweep.SweepSettings(**base)
 
 

@@ -145,7 +145,7 @@ def test_a_closed_pipe_ends_quietly():
 @pytest.mark.backend_free
 def test_ferzoo_sweep_takes_the_options_of_sweeps_run_py():
     from ferzoo.cli import build_parser
-    from ferzoo.sweep import cli as sweep_cli
+    from ferzoo.commands import sweep as sweep_cli
 
     ours = build_parser()._subparsers._group_actions[0].choices["sweep"]
     options = {a.dest: a.option_strings for a in sweep_cli.build_parser()._actions}

@@ -70,7 +70,7 @@ def test_the_device_table_is_made_once_per_data(monkeypatch):
 def test_trials_sharing_a_gpu_share_the_datas_budget(monkeypatch):
     """`--trials-per-device N`: each of the N workers on a GPU may put data of a quarter / N
     of its memory there (processes share no memory); a bad setting is refused in one line."""
-    from ferzoo.sweep import cli as sweep_cli
+    from ferzoo.commands import sweep as sweep_cli
     from ferzoo.sweep import launcher
     from ferzoo.training.device_input import SHARE_VARIABLE, placement
 

@@ -15,9 +15,11 @@ import optuna
 import pytest
 
 from ferzoo import sweep
-from ferzoo.sweep import cli as sweep_cli
-from ferzoo.sweep import launcher, space
+from ferzoo.commands import sweep as sweep_cli
+from ferzoo.sweep import space
 from ferzoo.sweep.studies import STUDIES
+from ferzoo.training import options
+from tests.sweep_testing import sent_to_worker
 from tests.sweep_testing import settings as _settings
 from tests.test_sweeps import _add_trials, _fake_train
 
@@ -70,15 +72,17 @@ def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers()
         ["--study", "demo", "--monitor", "val_macro_f1", "--min-epochs", "3", "--final-folds", "2"]
     )
     settings = run.settings_from_args(args)
-    assert (settings.monitor, settings.min_epochs, settings.final_folds) == ("val_macro_f1", 3, 2)
-    argv = launcher._worker_argv(settings, 0)
-    assert argv[argv.index("--monitor") + 1] == "val_macro_f1"
-    assert argv[argv.index("--min-epochs") + 1] == "3"
+    selection = (settings.training["monitor"], settings.training["min_epochs"])
+    assert (*selection, settings.final_folds) == ("val_macro_f1", 3, 2)
+    sent = sent_to_worker(settings).training
+    assert sent["monitor"] == "val_macro_f1"
+    assert sent["min_epochs"] == 3
     defaults = run.settings_from_args(run.build_parser().parse_args(["--study", "demo"]))
-    assert (defaults.monitor, defaults.min_epochs, defaults.final_folds) == ("auto", "auto", 1)
+    selection = (defaults.training["monitor"], defaults.training["min_epochs"])
+    assert (*selection, defaults.final_folds) == ("auto", "auto", 1)
     from ferzoo.training.selection import MONITORS
 
-    assert run.MONITORS == ("auto", *MONITORS)  # kept in step without importing Keras
+    assert options.named("monitor").choices == ("auto", *MONITORS)  # no Keras imported
     for bad in (["--min-epochs", "-1"], ["--monitor", "val_f1"], ["--final-folds", "0"]):
         with pytest.raises(SystemExit):
             run.build_parser().parse_args(["--study", "demo", *bad])
@@ -189,6 +193,6 @@ def test_the_sweeps_last_line_and_device_busy_say_the_folds_and_the_steps(tmp_pa
 def test_no_reuse_reaches_the_settings_and_the_workers():
     args = sweep_cli.build_parser().parse_args(["--study", "demo", "--no-reuse"])
     settings = sweep_cli.settings_from_args(args)
-    assert settings.reuse is False and "--no-reuse" in launcher._worker_argv(settings, 0)
+    assert settings.reuse is False and sent_to_worker(settings).reuse is False
     default = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(["--study", "demo"]))
-    assert default.reuse is True and "--no-reuse" not in launcher._worker_argv(default, 0)
+    assert default.reuse is True and sent_to_worker(default).reuse is True

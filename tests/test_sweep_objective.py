@@ -13,6 +13,7 @@ import pytest
 
 from ferzoo import sweep
 from ferzoo.sweep.config import DuplicateTrial
+from tests.sweep_testing import sent_to_worker
 from tests.sweep_testing import settings as sweep_settings
 
 # Backend-independent: run once, on TensorFlow (scripts/test.sh).
@@ -172,11 +173,10 @@ def test_cv_folds_default_to_three_on_the_datasets_of_few_subjects(tmp_path):
     with pytest.raises(ValueError, match="cv_folds=11"):
         _ = sweep_settings(tmp_path, cv_folds=11).trial_folds
     # From the command line, and on to the workers a sweep launches.
-    from ferzoo.sweep import cli, launcher
+    from ferzoo.commands import sweep as cli
 
     given = cli.settings_from_args(
         cli.build_parser().parse_args(["--study", "demo", "--cv-folds", "3"])
     )
     assert given.trial_folds == [0, 1, 2]
-    argv = launcher._worker_argv(given, 1)
-    assert argv[argv.index("--cv-folds") + 1] == "3"
+    assert sent_to_worker(given, 1).trial_folds == [0, 1, 2]

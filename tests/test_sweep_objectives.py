@@ -13,8 +13,9 @@ import optuna
 import pytest
 
 from ferzoo import sweep
-from ferzoo.sweep import cli as sweep_cli
-from ferzoo.sweep import launcher, objectives, space
+from ferzoo.commands import sweep as sweep_cli
+from ferzoo.sweep import objectives, space
+from tests.sweep_testing import sent_to_worker
 from tests.sweep_testing import settings as _settings
 from tests.test_sweep_baselines import _train
 from tests.test_sweep_objective import _Data, _model
@@ -47,9 +48,9 @@ def test_the_command_line_makes_a_two_objective_study_and_tells_its_workers():
     settings = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(args))
     assert settings.study.metric == "val_macro_f1" and settings.objectives == ("latency_ms",)
     assert settings.directions == ["maximize", "minimize"] and settings.budgets == {"latency_ms": 5}
-    argv = launcher._worker_argv(settings, 1)
-    assert argv[argv.index("--objectives") + 1] == "val_macro_f1,latency_ms"
-    assert argv[argv.index("--max-latency-ms") + 1] == "5.0"
+    worker = sent_to_worker(settings, 1)
+    assert (worker.study.metric, worker.objectives) == ("val_macro_f1", ("latency_ms",))
+    assert worker.budgets == {"latency_ms": 5.0} and worker.worker_id == 1
 
 
 def test_latency_is_measured_in_onnx_runtime_on_this_backend():

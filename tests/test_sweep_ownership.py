@@ -20,8 +20,8 @@ import pytest
 from optuna.study import StudyDirection
 
 from ferzoo import sweep
+from ferzoo.commands import sweep as sweep_cli
 from ferzoo.sweep import claims, report, session, space
-from ferzoo.sweep import cli as sweep_cli
 from ferzoo.sweep.config import report_dir
 from tests.sweep_testing import settings as _settings
 from tests.sweep_testing import subprocess_env

@@ -9,6 +9,7 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -26,7 +27,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from ferzoo import sweep
-from ferzoo.sweep import cli as sweep_cli
+from ferzoo.commands import sweep as sweep_cli
 from ferzoo.sweep import launcher, space
 from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import settings as _settings
@@ -270,7 +271,7 @@ def test_run_worker_stops_at_n_finished_trials_and_resumes(tmp_path):
     counts = sweep.count_trials(study)
     assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.PRUNED] == 1
     assert sweep.run_worker(study, objective, settings) == 0  # resumed: nothing left to do
-    settings.n_trials = 4
+    settings = dataclasses.replace(settings, n_trials=4)
     assert sweep.run_worker(study, objective, settings) == 1
     assert calls == [0, 1, 2, 3]
 

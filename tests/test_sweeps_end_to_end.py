@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 import ferzoo
 from ferzoo import sweep
-from ferzoo.sweep import cli as sweep_cli
+from ferzoo.commands import sweep as sweep_cli
 from ferzoo.sweep import timesheet
 from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import RUN, TINY, subprocess_env

@@ -1,17 +1,16 @@
-"""What the training commands share: the backend choice, `--set` overrides, the arguments."""
+"""What the training commands share: the backend choice and the arguments, derived from
+`ferzoo.training.options` (`--set` overrides: `parse_overrides`)."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 from typing import Any
 
-from ferzoo import defaults
 from ferzoo.devices import BACKENDS
-from ferzoo.precision import CHOICES as PRECISIONS
-from ferzoo.training.selection import AUTO, MONITORS
+from ferzoo.training import options
+from ferzoo.training.options import parse_overrides
 
 
 def set_backend(backend: str | None) -> None:
@@ -33,28 +32,6 @@ def set_backend(backend: str | None) -> None:
     os.environ["KERAS_BACKEND"] = backend
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """Parse `--set key=value` items; values go through `ast.literal_eval` (bare words stay str).
-
-    Example:
-        >>> parse_overrides(["msc_kernels=(3,5)", "attention=wca", "dropout=0.5"])
-        {'msc_kernels': (3, 5), 'attention': 'wca', 'dropout': 0.5}
-    """
-    overrides: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ValueError(
-                f"--set takes key=value with a Python identifier as key. Received: {item!r}"
-            )
-        try:
-            overrides[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[key] = text
-    return overrides
-
-
 def add_backend_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
@@ -65,128 +42,53 @@ def add_backend_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Options of the data that `ferzoo evaluate` has no use for (its data is only read).
+_TRAINING_ONLY = ("augment",)
+
+
 def add_data_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
-    add = parser.add_argument
-    add("--dataset", default="synthetic_faces", help="dataset name (ferzoo data info NAME)")
-    add("--protocol", default="paper", choices=("paper", "subject"))
-    if fold:
-        add("--fold", type=int, default=0, help="held-out fold (0-based)")
-    add("--num-folds", type=int, default=defaults.NUM_FOLDS, help="folds in the protocol")
-    add("--image-size", type=int, default=defaults.IMAGE_SIZE)
-    add("--batch-size", type=int, default=defaults.BATCH_SIZE)
-    add("--seed", type=int, default=0)
-    add("--data-dir", default=None, help="TFDS data directory")
-    add("--manual-dir", default=None,
-        help="folder holding your licensed copy (image_folder: your folder of faces)")  # fmt: skip
-    add("--subject-pattern", default=None, metavar="REGEX",
-        help="image_folder: the first group of REGEX in each file name is the subject id")  # fmt: skip
-    add_face_args(parser)
+    """`--dataset`, the data and paths options (`ferzoo.training.options`; `--fold` unless
+    `fold` is False), `--seed` and `--backend`."""
+    parser.add_argument("--dataset", default="synthetic_faces",
+                        help="dataset name (ferzoo data info NAME)")  # fmt: skip
+    skip = (*_TRAINING_ONLY, *(() if fold else ("fold",)))
+    for option in options.of_part("data", "paths"):
+        if option.on_command_line and option.name not in skip:
+            option.add_to(parser)
+    options.named("seed").add_to(parser)
     add_backend_arg(parser)
 
 
 def add_detector_arg(parser: argparse.ArgumentParser) -> None:
     """`--detector NAME`: the face detector of a dataset prepared now (`ferzoo data build`)."""
-    parser.add_argument("--detector", choices=defaults.DETECTOR_NAMES, default=None,
-                        help="face detector of a dataset prepared now (default yunet; a "
-                        "prepared dataset keeps the one it was built with)")  # fmt: skip
-
-
-def add_face_args(parser: argparse.ArgumentParser) -> None:
-    """`--detector` and `--align` (the faces a run trains on)."""
-    add_detector_arg(parser)
-    parser.add_argument("--align", action="store_true",
-                        help="align each face by its five landmarks (rotated and scaled to a "
-                        "canonical eye position) instead of cropping its box")  # fmt: skip
+    options.named("detector").add_to(parser)
 
 
 def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> None:
+    """The data arguments (`add_data_args`), then every other training option that has a
+    flag (`ferzoo.training.options`)."""
     add_data_args(parser, fold=fold)
-    add = parser.add_argument
-    add("--epochs", type=int, default=defaults.EPOCHS)
-    add("--lr", "--learning-rate", dest="lr", type=float, default=defaults.LEARNING_RATE)
-    add("--patience", type=int, default=defaults.PATIENCE, help="early-stopping patience")
-    add("--min-delta", type=float, default=defaults.MIN_DELTA, help="early-stopping min delta")
-    add("--monitor", choices=(AUTO, *MONITORS), default=AUTO,
-        help="the validation metric that picks the kept epoch (auto: val_loss under the paper "
-        "protocol, val_accuracy after a warm-up under the subject protocol)")  # fmt: skip
-    add("--min-epochs", default="auto",
-        help="no epoch before it is kept and no early stop happens (auto, or an int)")  # fmt: skip
-    add("--augment", type=float, default=defaults.AUGMENT_STRENGTH,
-        help=f"augmentation strength of the training part in [0, 1] (random resized crop, "
-        f"flip, rotation, brightness/contrast; default {defaults.AUGMENT_STRENGTH}, 0: off)")  # fmt: skip
-    add("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
-    add("--class-weight", choices=("balanced",), default=None,
-        help="weight the loss by inverse class frequency (imbalanced datasets)")  # fmt: skip
-    add("--precision", choices=PRECISIONS, default="auto",
-        help="dtype policy (auto: float32 on a CPU, mixed_bfloat16 or mixed_float16 on a GPU)")  # fmt: skip
-    add("--weights", default=None, metavar="PATH",
-        help="initial weights: a torchvision .pth, a keras-hub preset folder, a ferzoo "
-        ".keras or .weights.h5")  # fmt: skip
-    add("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
-        help="model override for ferzoo.build, e.g. --set msc_kernels=(3,5) --set attention=wca")  # fmt: skip
-    add("--no-resume", dest="resume", action="store_false",
-        help="ignore and delete an existing checkpoint")  # fmt: skip
-    add("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1, 2")
-    add_step_args(add)
+    done = {action.dest for action in parser._actions}
+    for option in options.OPTIONS:
+        if option.on_command_line and option.name not in done and option.name != "fold":
+            option.add_to(parser)
 
 
-def add_step_args(add) -> None:
+def add_step_args(parser: argparse.ArgumentParser) -> None:
     """`--data-on-device` and `--steps-per-execution` (`ferzoo train` and the sweeps)."""
-    add("--data-on-device", choices=("auto", "on", "off"), default="auto",
-        help="hold the training and validation images on the device and gather each batch "
-        "there (auto: when they fit in a quarter of its memory)")  # fmt: skip
-    add("--steps-per-execution", type=_steps, default="auto", metavar="N",
-        help="training steps per Python call on TensorFlow and JAX (auto: 1, raised after "
-        "the first epoch on a GPU when steps are short)")  # fmt: skip
-
-
-def _steps(text: str) -> int | str:
-    """'auto' or an int >= 1 (argparse type)."""
-    if text == "auto":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an int >= 1, got {text!r}")
-    return int(text)
-
-
-def _min_epochs(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(
-            f"--min-epochs must be 'auto' or an int. Received: --min-epochs {value}"
-        ) from None
-
-
-# Parsed arguments that `ferzoo.data.load` and `ferzoo.train` take under the same name; the
-# fold, the image size and the batch size each command sets its own way.
-_DATA_ARGS = ("protocol", "num_folds", "seed", "data_dir", "manual_dir", "subject_pattern",
-              "align", "detector")  # fmt: skip
-_TRAIN_ARGS = ("image_size", "epochs", "batch_size", "patience", "min_delta", "monitor",
-               "augment", "label_smoothing", "class_weight", "weights", "precision", "resume")  # fmt: skip
+    for name in ("data_on_device", "steps_per_execution"):
+        options.named(name).add_to(parser)
 
 
 def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The `ferzoo.data.load` keyword arguments that `add_data_args` parsed (no fold, image
-    size or batch size)."""
-    return {name: getattr(args, name) for name in _DATA_ARGS}
+    """The `ferzoo.data.load` keyword arguments that `add_data_args` parsed."""
+    picked = [o for o in options.of_part("data", "paths") if hasattr(args, o.name)]
+    return {o.name: o.from_args(args) for o in picked} | {"seed": args.seed}
 
 
 def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """`ferzoo.train` keyword arguments from the parsed training arguments (no fold)."""
-    verbose = int(args.verbose) if str(args.verbose).isdigit() else args.verbose
-    return dict(
-        data_kwargs(args),
-        **{name: getattr(args, name) for name in _TRAIN_ARGS},
-        learning_rate=args.lr,
-        min_epochs=_min_epochs(args.min_epochs),
-        model_overrides=parse_overrides(args.overrides),
-        verbose=verbose,
-        data_on_device=args.data_on_device,
-        steps_per_execution=args.steps_per_execution,
-    )
+    """`ferzoo.train` keyword arguments: every option that `add_train_args` parsed."""
+    return {o.name: o.from_args(args) for o in options.OPTIONS if hasattr(args, o.name)}
 
 
 def print_result(name: str, result: Any) -> None:
@@ -206,5 +108,5 @@ def print_result(name: str, result: Any) -> None:
     print(f"{line}\nwrote {result.output_dir}")
 
 
-__all__ = ["add_backend_arg", "add_data_args", "add_detector_arg", "add_face_args", "add_train_args", "data_kwargs", "parse_overrides",
-           "print_result", "set_backend", "train_kwargs"]  # fmt: skip
+__all__ = ["add_backend_arg", "add_data_args", "add_detector_arg", "add_step_args", "add_train_args",
+           "data_kwargs", "parse_overrides", "print_result", "set_backend", "train_kwargs"]  # fmt: skip

@@ -84,7 +84,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     title = (f"Ablation ({grid}, {args.family}) on {args.dataset}, {args.protocol} protocol, "
              f"fold {args.fold}")  # fmt: skip
-    rows = experiments.ablate(names, args.dataset, output, title, fold=args.fold, **kwargs)
+    rows = experiments.ablate(names, args.dataset, output, title, **kwargs)
     print(json.dumps({r["model"]: round(r["accuracy"], 4) for r in rows}))
     print(f"wrote {output}/ablation.md, ablation.json, ablation.png")
     return 0

@@ -60,8 +60,7 @@ def run_train(args: argparse.Namespace) -> int:
     set_backend(args.backend)
     from ferzoo.training import train
 
-    result = train(args.model, args.dataset, fold=args.fold, output_dir=args.output,
-                   **train_kwargs(args))  # fmt: skip
+    result = train(args.model, args.dataset, output_dir=args.output, **train_kwargs(args))
     print_result(args.model, result)
     return 0
 
@@ -84,11 +83,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     names = fdata.info(args.dataset, data_dir=args.data_dir).class_names
     _check_classes(args.model_path, info.get("class_names"), names, args.dataset)
     image_size = args.image_size or info.get("image_size") or int(model.inputs[0].shape[1])
-    kwargs = data_kwargs(args)  # the faces as the model was trained on them, unless --align
+    kwargs = data_kwargs(args) | {"image_size": image_size}
+    # the faces as the model was trained on them, unless --align
     kwargs["align"] = args.align or bool((info.get("face") or {}).get("align"))
-    loaded = fdata.load(
-        args.dataset, fold=args.fold, image_size=image_size, batch_size=args.batch_size, **kwargs
-    )
+    loaded = fdata.load(args.dataset, **kwargs)
     if info.get("normalization"):
         loaded = loaded.rebatched(normalization=info["normalization"])
     metrics = ev.evaluate_model(model, loaded["test"], list(loaded.class_names))

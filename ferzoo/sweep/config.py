@@ -8,19 +8,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ferzoo.paths import DEFAULT_STORAGE
 from ferzoo.paths import SWEEPS_DIR as DEFAULT_RESULTS_DIR
+from ferzoo.training import options
 
 PRUNERS = ("median", "hyperband", "none")
 # Files of ferzoo.train's output dir (and ours) stored with each trial as Optuna artifacts.
 TRIAL_ARTIFACTS = ("curves.png", "val_confusion_matrix.png", "history.csv", "config.json")
 # Settings a study is created with; resuming it with other values would mix incomparable trials.
 _PINNED = ("dataset", "protocol", "fold", "metric", "epochs", "image_size", "space")
-# Pinned later; a study made before they existed was run with their defaults.
-PINNED_DEFAULTS = {"monitor": "auto", "min_epochs": "auto", "weights": None, "cv_folds": 1,
-                   "objectives": []}  # fmt: skip
+# Pinned later (every training option a sweep pins, `ferzoo.training.options`); a study made
+# before they existed was run with their defaults.
+PINNED_DEFAULTS = {**{o.name: o.default for o in options.OPTIONS if o.sweep == "pin"},
+                   "cv_folds": 1, "objectives": []}  # fmt: skip
 # The storage whose studies get plain `<results_dir>/<study>/` folders lies beside the results
 # dir: `runs/optuna.db` for `runs/sweeps/` (the defaults); see `report_dir`.
 HOME_STORAGE_FILE = "optuna.db"
@@ -182,9 +185,10 @@ class StudyConfig:
         return "minimize" if self.metric.endswith("loss") else "maximize"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SweepSettings:
-    """Everything one sweep run needs (built from the command line by `sweeps/run.py`)."""
+    """Everything one sweep run needs (built from the command line by `ferzoo sweep`), frozen;
+    a worker process receives them whole as JSON (`to_json`, `from_json`)."""
 
     study: StudyConfig
     study_name: str
@@ -196,8 +200,6 @@ class SweepSettings:
     batch_size: int | None = None  # fixed batch size instead of the searched one
     seed: int = 0
     pruner: str = "median"
-    data_dir: str | None = None
-    manual_dir: str | None = None
     results_dir: str = DEFAULT_RESULTS_DIR
     heartbeat_interval: int = 30
     max_retry: int = 2
@@ -208,15 +210,7 @@ class SweepSettings:
     # `ferzoo.sweep.kept`); False: every run built, compiled and trained afresh.
     reuse: bool = True
     verbose: int | str = 0
-    data_on_device: str = "auto"  # where each trial's images are (`ferzoo.train`'s argument)
-    steps_per_execution: int | str = "auto"  # training steps per call (`ferzoo.train`'s)
     cuda_visible_devices: str | None = None  # the GPU(s) this worker was given (--gpus)
-    # Model selection of every trial and of the retrained best (`ferzoo.train`'s arguments):
-    # which epoch is kept. The study's `metric` stays the objective, read at that epoch.
-    monitor: str = "auto"
-    min_epochs: int | str = "auto"
-    precision: str = "auto"  # ferzoo.precision's choice; each worker resolves it on its devices
-    weights: str | None = None  # initial weights of every trial (`ferzoo.train(weights=)`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
     baselines: bool = True  # retrain the papers' models beside the best (summary.md compares)
     cv_folds: int | None = None  # folds each trial is scored on (None: the study's)
@@ -226,11 +220,38 @@ class SweepSettings:
     max_latency_ms: float | None = None
     max_macs: int | None = None
     # How this process runs the study: retrain the best afterwards (not `--no-final`); whether
-    # it is a worker that another sweep process started (`--worker-id`); the devices of the
-    # workers it starts itself (`ferzoo.sweep.cli.worker_plan`; `(None,)`: run here).
+    # it is a worker that another sweep process started; the devices of the workers it starts
+    # itself (`ferzoo.commands.sweep.worker_plan`; `(None,)`: run here).
     final: bool = True
     launched: bool = False
     worker_devices: tuple[str | None, ...] = (None,)
+    # The training options given to every run (`ferzoo.training.options` declared with sweep
+    # "pass" or "pin": the selection rule, initial weights, precision, the data's folders...),
+    # every one present (a missing one takes its default). The study's `metric` stays the
+    # objective, read at the epoch the selection rule keeps.
+    training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        passed = {o.name: o.default for o in options.OPTIONS if o.sweep}
+        unknown = sorted(set(self.training) - set(passed))
+        if unknown:
+            raise ValueError(
+                f"training options a sweep does not pass: {unknown}. Known: {sorted(passed)}"
+            )
+        object.__setattr__(self, "training", passed | dict(self.training))
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as JSON values (`from_json` reads them back)."""
+        return dataclasses.asdict(self) | {"training": dict(self.training)}
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> SweepSettings:
+        """Settings from `to_json`'s values."""
+        values = dict(values)
+        values["study"] = StudyConfig(**values["study"])
+        for name in ("objectives", "worker_devices"):
+            values[name] = tuple(values[name])
+        return cls(**values)
 
     @property
     def trial_folds(self) -> list[int]:
@@ -248,11 +269,8 @@ class SweepSettings:
     def train_keywords(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """`ferzoo.train`'s keywords shared by every run of this sweep (its trials and the final
         retrain), with the learning rate a trial chose."""
-        shared = ("epochs", "seed", "monitor", "min_epochs", "precision", "weights", "verbose",
-                  "data_dir", "manual_dir", "data_on_device", "steps_per_execution")  # fmt: skip
-        return {name: getattr(self, name) for name in shared} | {
-            "learning_rate": float(chosen["learning_rate"])
-        }
+        shared = {name: getattr(self, name) for name in ("epochs", "seed", "verbose")}
+        return {**self.training, **shared, "learning_rate": float(chosen["learning_rate"])}
 
     @property
     def metric_names(self) -> list[str]:

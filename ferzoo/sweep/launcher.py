@@ -1,12 +1,15 @@
 """Worker processes on this host: one per GPU (`--gpus`), or `--workers N` sharing its devices.
 
-`ferzoo sweep --workers 2` (or `--gpus 0,1`) starts each worker as `python -m ferzoo.sweep.cli
-... --no-final --worker-id K` on the same study and waits; Ctrl-C is forwarded. The parent then
-writes the report.
+`ferzoo sweep --workers 2` (or `--gpus 0,1`) starts each worker as `python -m
+ferzoo.sweep.worker_main` and writes it its settings on its standard input, whole, as one JSON
+document (`SweepSettings.to_json`) with its worker id; the worker runs trials on the same study
+and never the final retrain. The parent waits, forwards Ctrl-C, then writes the report.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -16,30 +19,12 @@ import time
 from ferzoo.sweep.config import SweepSettings
 
 
-def _worker_argv(s: SweepSettings, worker_id: int) -> list[str]:
-    """The command line of worker `worker_id`: the sweep of `s`, without the final retrain."""
-    options = {
-        "--study": s.study.name, "--dataset": s.study.dataset, "--study-name": s.study_name,
-        "--storage": s.storage_url, "--n-trials": s.n_trials, "--timeout": s.timeout,
-        "--epochs": s.epochs, "--image-size": s.image_size, "--batch-size": s.batch_size,
-        "--pruner": s.pruner, "--seed": s.seed, "--data-dir": s.data_dir,
-        "--manual-dir": s.manual_dir, "--results-dir": s.results_dir,
-        "--heartbeat": s.heartbeat_interval, "--max-retry": s.max_retry, "--verbose": s.verbose,
-        "--monitor": s.monitor, "--min-epochs": s.min_epochs, "--precision": s.precision,
-        "--weights": s.weights, "--cv-folds": s.cv_folds, "--max-latency-ms": s.max_latency_ms,
-        "--max-macs": s.max_macs, "--data-on-device": s.data_on_device,
-        "--steps-per-execution": s.steps_per_execution,
-        "--objectives": ",".join(s.metric_names) if s.objectives else None,
-    }  # fmt: skip
-    argv = [sys.executable, "-m", "ferzoo.sweep.cli"]
-    for flag, value in options.items():
-        if value is not None:
-            argv += [flag, str(value)]
-    if s.keep_trial_dirs:
-        argv.append("--keep-trial-dirs")
-    if not s.reuse:
-        argv.append("--no-reuse")
-    return [*argv, "--no-final", "--worker-id", str(worker_id)]
+def worker_settings(settings: SweepSettings, worker_id: int) -> dict:
+    """What worker `worker_id` is sent: the sweep's settings as a worker of it runs them (no
+    final retrain, no workers of its own)."""
+    mine = dataclasses.replace(settings, worker_id=worker_id, launched=True, final=False,
+                               worker_devices=(None,))  # fmt: skip
+    return mine.to_json()
 
 
 # JAX and TensorFlow take most of a GPU's memory when they start: several workers on one GPU
@@ -69,9 +54,12 @@ def run_workers(settings: SweepSettings) -> int:
     Ctrl-C."""
     plan = list(settings.worker_devices)
     procs = []
+    argv = [sys.executable, "-m", "ferzoo.sweep.worker_main"]
     for i in range(len(plan)):
         env = worker_env(plan, i, dict(os.environ))
-        procs.append(subprocess.Popen(_worker_argv(settings, i), env=env))
+        procs.append(subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, text=True))
+        with procs[-1].stdin as pipe:
+            json.dump(worker_settings(settings, i), pipe)
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
@@ -99,4 +87,4 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.kill()
 
 
-__all__ = ["SHARED_GPU_ENV", "run_workers", "worker_env"]
+__all__ = ["SHARED_GPU_ENV", "run_workers", "worker_env", "worker_settings"]

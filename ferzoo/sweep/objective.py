@@ -28,6 +28,7 @@ from ferzoo.sweep.config import (
     SweepSettings,
 )
 from ferzoo.sweep.pruning import pruning_callback_class
+from ferzoo.training import options
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE_STATES = (TrialState.RUNNING, TrialState.WAITING)
@@ -111,7 +112,7 @@ class Objective:
 
     Returns (when called):
         The trial's value: the study's metric at the epoch the training run kept (chosen by
-        `settings.monitor` and `settings.min_epochs`), the mean over `settings.trial_folds`;
+        the selection options of `settings.training`), the mean over `settings.trial_folds`;
         with `settings.objectives`, the tuple of it and the costs (`ferzoo.sweep.objectives`:
         MACs, parameters, batch-1 latency, each also a user attribute).
     """
@@ -170,8 +171,9 @@ class Objective:
                 batch_size=batch_size,
                 seed=s.seed,
                 augment=augment,
-                data_dir=s.data_dir,
-                manual_dir=s.manual_dir,
+                **{
+                    o.name: s.training[o.name] for o in options.of_part("data", "paths") if o.sweep
+                },  # fmt: skip
             )
         data = self._data[fold]
         if hasattr(data, "rebatched"):
@@ -212,7 +214,7 @@ class Objective:
         trial.set_user_attr("worker", s.worker_id)
         trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         trial.set_user_attr("device", device_description())
-        trial.set_user_attr("precision", precision.resolve(s.precision))
+        trial.set_user_attr("precision", precision.resolve(s.training["precision"]))
         if s.fixed:
             trial.set_user_attr("fixed", jsonable(s.fixed))
 

@@ -255,8 +255,8 @@ def _header(study: optuna.Study, settings: SweepSettings) -> list[str]:
         f"- dataset `{cfg.dataset}`, protocol `{cfg.protocol}`, fold {cfg.fold}; objective: {goal}",
         f"- {settings.epochs} epochs per trial at {settings.image_size} px, "
         f"pruner `{pruner}`, storage `{mask_url(settings.storage_url)}`",
-        f"- kept epoch of each run: monitor `{settings.monitor}`, min epochs "
-        f"`{settings.min_epochs}` (`ferzoo.training.selection`)",
+        f"- kept epoch of each run: monitor `{settings.training['monitor']}`, min epochs "
+        f"`{settings.training['min_epochs']}` (`ferzoo.training.selection`)",
         "- trials: " + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
         f"- written {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"keras {keras.__version__} ({keras.backend.backend()})",
@@ -447,10 +447,10 @@ def best_record(settings, study, best, params, built, test, run_dir) -> dict[str
             "direction": cfg.direction,
             "epochs": settings.epochs,
             "image_size": settings.image_size,
-            "monitor": settings.monitor,
-            "min_epochs": settings.min_epochs,
-            "precision": settings.precision,
-            "weights": settings.weights,
+            "monitor": settings.training["monitor"],
+            "min_epochs": settings.training["min_epochs"],
+            "precision": settings.training["precision"],
+            "weights": settings.training["weights"],
             "final_folds": settings.final_folds,
             "trial": best.number,
             "value": best.values[0],

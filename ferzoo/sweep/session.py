@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
 import time
 
 from optuna.trial import TrialState
 
-from ferzoo import backend, data
+from ferzoo import backend, data, logs
 from ferzoo.data import DatasetNotReadyError
 from ferzoo.data.preparation import builder
 from ferzoo.sweep import space
@@ -41,7 +42,8 @@ def log(message: str) -> None:
 def prepare_data(settings: SweepSettings) -> None:
     """Prepare the dataset once, before any worker starts (TFDS builds are not concurrent)."""
 
-    data.prepare(settings.study.dataset, data_dir=settings.data_dir, manual_dir=settings.manual_dir)
+    paths = ("data_dir", "manual_dir", "subject_pattern", "detector")
+    data.prepare(settings.study.dataset, **{k: settings.training[k] for k in paths})
     # The protocol must be possible for this dataset (a subject protocol needs subject ids).
     data.subjects(
         settings.study.dataset,
@@ -49,7 +51,7 @@ def prepare_data(settings: SweepSettings) -> None:
         fold=settings.study.fold,
         num_folds=settings.study.num_folds,
         seed=settings.seed,
-        data_dir=settings.data_dir,
+        data_dir=settings.training["data_dir"],
     )
 
 
@@ -236,7 +238,11 @@ def _run(settings: SweepSettings) -> int:
         if settings.final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
         if not settings.launched:  # an unknown dataset is refused before any file is made
-            builder(settings.study.dataset, settings.data_dir, manual_dir=settings.manual_dir)
+            builder(
+                settings.study.dataset,
+                settings.training["data_dir"],
+                manual_dir=settings.training["manual_dir"],
+            )
         if not settings.launched:
             _say_what_cannot_be_built(settings)
         storage = open_storage(
@@ -259,4 +265,29 @@ def _run(settings: SweepSettings) -> int:
         return fail(str(err).splitlines()[0], 2)
 
 
-__all__ = ["last_line", "prepare_data", "run"]
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(settings: SweepSettings) -> int:
+    """`run` as a process runs it (`ferzoo sweep`, a worker it started): the backends' logs
+    quiet, Ctrl-C and SIGTERM ending it cleanly; the exit code (130: interrupted)."""
+    logs.quiet_backends()
+    # Ctrl-C and SIGTERM end the run cleanly (KeyboardInterrupt), even when this process was
+    # started in the background of a script, which would otherwise ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    logs.quiet_interrupts("optuna")
+    try:
+        return run(settings)
+    except KeyboardInterrupt:
+        if not settings.launched:  # a worker started by this command leaves the line to it
+            print(
+                "interrupted: finished trials are saved in the study; the running one is "
+                "marked FAIL. Run the same command again to resume.",
+                file=sys.stderr,
+            )
+        return 130
+
+
+__all__ = ["last_line", "main", "prepare_data", "run"]

@@ -24,6 +24,7 @@ from ferzoo.sweep.config import (
     sqlite_path,
 )
 from ferzoo.sweep.pruning import make_pruner
+from ferzoo.training import options
 
 
 def mask_url(url: str) -> str:
@@ -189,9 +190,7 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "epochs": settings.epochs,
         "image_size": settings.image_size,
         "space": s.space,
-        "monitor": settings.monitor,
-        "min_epochs": settings.min_epochs,
-        "weights": settings.weights,
+        **{o.name: settings.training[o.name] for o in options.OPTIONS if o.sweep == "pin"},
         "cv_folds": len(settings.trial_folds),
         "objectives": list(settings.objectives),
     }

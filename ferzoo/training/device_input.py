@@ -62,8 +62,8 @@ import numpy as np
 
 from ferzoo.layers.face_augment import FaceAugment
 from ferzoo.layers.image_table import ImageTable
+from ferzoo.training.options import DATA_ON_DEVICE
 
-DATA_ON_DEVICE = ("auto", "on", "off")
 #: The share of the device's memory that "auto" lets the data take.
 DEVICE_SHARE = 0.25
 #: The environment variable that sets a process's share instead (a sweep's workers that share

@@ -14,58 +14,50 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
 from ferzoo import data as fdata
-from ferzoo import defaults, files, performance, precision
 from ferzoo import evaluate as ev
+from ferzoo import files, performance, precision
 from ferzoo.data.parts import LoadedData
 from ferzoo.losses import loss_for
 from ferzoo.metrics import MacroF1
 from ferzoo.pretrained import normalization_for
-from ferzoo.training import checkpoints, device_input, report, reuse, step_loop, timing
+from ferzoo.training import checkpoints, device_input, options, report, reuse, step_loop, timing
 from ferzoo.training.checkpoints import EpochKeeper
-from ferzoo.training.config import DATA_FIELDS, RunConfig
+from ferzoo.training.config import RunConfig
 from ferzoo.training.device_input import training_model
+from ferzoo.training.options import OUTPUTS
 from ferzoo.training.report import TrainResult
 from ferzoo.training.reuse import Models
 
-#: What a run writes: "all" its files (README's list in `ferzoo.training.report`), "summary"
-#: config.json, history.csv, timings.json and the test metrics only (a sweep trial's fold: no
-#: model.keras and no curves, which the trial does not keep).
-OUTPUTS = ("all", "summary")
+
+def _check_how(spec) -> None:
+    device_input.check_data_on_device(spec.data_on_device)
+    step_loop.check(spec.steps_per_execution, keras.backend.backend())
+    if spec.outputs not in OUTPUTS:
+        raise ValueError(f"outputs must be one of {OUTPUTS}. Received: outputs={spec.outputs!r}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """A run: its typed configuration, and how this call runs it (where it writes, whether it
-    resumes, its callbacks and verbosity: a resumed run may change these)."""
-
-    config: RunConfig
-    callbacks: tuple[Any, ...] = ()
-    evaluate_test: bool = True
-    resume: bool = True
-    checkpoint: bool = True
-    output_dir: str | None = None
-    verbose: Any = "auto"
-    data_on_device: str = "auto"
-    steps_per_execution: int | str = "auto"
-    outputs: str = "all"
-
-    def __post_init__(self):
-        device_input.check_data_on_device(self.data_on_device)
-        step_loop.check(self.steps_per_execution, keras.backend.backend())
-        if self.outputs not in OUTPUTS:
-            raise ValueError(
-                f"outputs must be one of {OUTPUTS}. Received: outputs={self.outputs!r}"
-            )
+#: A run: its typed configuration (`config`), and how this call runs it: the "run" options of
+#: `ferzoo.training.options` (where it writes, whether it resumes, its callbacks and verbosity:
+#: a resumed run may change these), each a field with the option's default.
+Spec = dataclasses.make_dataclass(
+    "Spec",
+    [("config", RunConfig),
+     *((o.name, Any, dataclasses.field(default=o.default)) for o in options.of_part("run"))],
+    frozen=True,
+    namespace={"__post_init__": _check_how, "__module__": __name__},
+)  # fmt: skip
+#: `Spec`'s fields besides the configuration.
+RUN_FIELDS = tuple(o.name for o in options.of_part("run"))
 
 
 def load_data(spec: Spec, dataset: Any) -> LoadedData:
@@ -177,23 +169,16 @@ def networks(spec: Spec, model: Any, data, table, models: Models | None):
 
 
 def identity_of(spec: Spec, data, model_name: str) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed."""
+    """What a checkpoint must match to be resumed: the options declared part of the identity
+    (`ferzoo.training.options`), the resolved selection rule, the backend and the classes."""
     c = spec.config
+    declared = {o.name: c.value(o) for o in options.OPTIONS if o.identity and o.part != "run"}
     return files.jsonable(
         {
             "model": model_name,
+            **declared,
             "dataset": report.dataset_name(data),
-            **{k: getattr(c.data, k) for k in DATA_FIELDS},
-            "learning_rate": c.training.learning_rate,
-            "seed": c.training.seed,
             "selection": dataclasses.asdict(c.training.selection) | {"reason": None},
-            "model_overrides": c.model.overrides,
-            "weights": c.model.weights,
-            "label_smoothing": c.training.label_smoothing,
-            "class_weight": c.training.class_weight,
-            "precision": c.model.precision,
-            "subject_pattern": c.data.subject_pattern,
-            "data_dir": c.data.data_dir,
             "backend": keras.backend.backend(),
             "num_classes": len(data.class_names),
         }
@@ -292,116 +277,28 @@ def fit(
     return model.steps_per_execution
 
 
-def train(
-    model: str | keras.Model = "resnet18",
-    dataset: Any = "synthetic_faces",
-    *,
-    protocol: str | None = None,
-    fold: int | None = None,
-    num_folds: int | None = None,
-    image_size: int | None = None,
-    batch_size: int | None = None,
-    augment: float | None = None,
-    align: bool | None = None,
-    detector: str | None = None,
-    epochs: int = defaults.EPOCHS,
-    learning_rate: float = defaults.LEARNING_RATE,
-    seed: int = 0,
-    patience: int = defaults.PATIENCE,
-    min_delta: float = defaults.MIN_DELTA,
-    monitor: str = "auto",
-    min_epochs: int | str = "auto",
-    output_dir: str | None = None,
-    model_overrides: dict[str, Any] | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] | None = None,
-    evaluate_test: bool = True,
-    resume: bool = True,
-    checkpoint: bool = True,
-    data_dir: str | None = None,
-    manual_dir: str | None = None,
-    subject_pattern: str | None = None,
-    weights: str | None = None,
-    label_smoothing: float = 0.0,
-    class_weight: Any = None,
-    precision: str = "auto",
-    verbose: str | int = "auto",
-    data_on_device: str = "auto",
-    steps_per_execution: int | str = "auto",
-    outputs: str = "all",
-    models: Models | None = None,
-) -> TrainResult:
-    """Train a model on a dataset with the papers' recipe and write the run's files.
+def train(model: str | keras.Model = "resnet18", dataset: Any = "synthetic_faces", *,
+          models: Models | None = None, **keywords: Any) -> TrainResult:  # fmt: skip
+    """Train a model on a dataset with the papers' recipe and write the run's files (the
+    keyword options are `ferzoo.training.options`'; the full text below is built from them)."""
+    return run(spec_of(model, dataset, **keywords), model, dataset, models)
+
+
+_TRAIN_DOC = """Train a model on a dataset with the papers' recipe and write the run's files.
 
     Args:
         model: a registered model name (`ferzoo.list_models()`), or a built Keras model (its
             `name` is then used in paths; `model_overrides` must be empty).
         dataset: a dataset name registered by `ferzoo.datasets`, or a `ferzoo.data.LoadedData`
-            (then protocol, fold, num_folds, image_size, batch_size and augment come from it;
-            give them to `ferzoo.data.load` instead).
-        protocol: `"paper"` (default) or `"subject"` (see `ferzoo.data.protocols`).
-        fold, num_folds: the held-out fold and the protocol's fold count (default 0 of 10).
-        image_size: the side of the square input images (default 224).
-        batch_size: examples per batch (default 16).
-        augment: augmentation strength of the training part, in [0, 1] (default 0.5,
-            `ferzoo.defaults.AUGMENT_STRENGTH`; 0 turns it off), applied on the device by
-            `ferzoo.layers.FaceAugment` in the training step (validation and test never).
-        align: train on faces aligned by their five landmarks (`ferzoo.data.load`'s `align`;
-            default False); recorded in config.json's `face`, which `ferzoo predict` follows.
-        detector: the face detector of a dataset prepared by this call (default YuNet;
-            `ferzoo.face.DETECTORS`); config.json's `face` records the one the data has.
-        epochs: the most epochs to train (early stopping may end sooner).
-        learning_rate: Adam's learning rate.
-        seed: seeds Keras (Python, NumPy, backend) and the data order; the same seed on the same
-            backend gives the same metrics.
-        patience, min_delta: early stopping: epochs without an improvement of the monitored
-            metric larger than `min_delta`.
-        monitor: the validation metric that picks the kept epoch and stops the run:
-            `"val_loss"`, `"val_accuracy"`, `"val_macro_f1"`, or `"auto"` (the papers' lowest
-            validation loss under the paper protocol; the highest validation accuracy, ties
-            broken by loss, after a warm-up under the subject protocol; see
-            `ferzoo.training.selection`).
-        min_epochs: no epoch before it is kept and no early stop happens (`"auto"`: 0 under
-            the paper protocol, `min(10, max(1, epochs // 5))` under the subject protocol).
-        output_dir: where to write; default `runs/<dataset>/<model>/<protocol>/fold-<k>`.
-        model_overrides: keyword overrides for `ferzoo.build` (e.g. `{"attention": "wca"}`).
-        callbacks: extra Keras callbacks (e.g. an Optuna pruning callback); they run after the
-            checkpointing one, so a pruned trial still leaves a consistent checkpoint.
-        evaluate_test: evaluate the kept weights on the test part and write the metrics files.
-        resume: continue from `<output_dir>/checkpoints/` when its configuration matches;
-            False deletes any checkpoint there and starts over.
-        checkpoint: write resumable checkpoints (False: sweep trials, nothing but the run's
-            summary files is written).
-        data_dir, manual_dir: TFDS data directory and the licensed archives' folder (for
-            `image_folder`, your folder of labelled faces).
-        subject_pattern: `image_folder` only: a regex whose first group in each file name is
-            the subject id (the subject protocol needs one).
-        weights: initial weights (`ferzoo.build(weights=...)`: a torchvision `.pth`, a
-            keras-hub preset folder, a ferzoo `.keras` / `.weights.h5`); the input
-            normalisation they imply (ImageNet's mean and std) is applied to every part and
-            recorded in config.json.
-        label_smoothing: smooth the one-hot targets by this much (0: none).
-        class_weight: None, "balanced" (weights inverse to the training part's class counts,
-            for imbalanced sets such as FER2013 and AffectNet) or `{class: weight}`.
-        precision: the dtype policy: `"float32"`, `"mixed_float16"`, `"mixed_bfloat16"` or
-            `"auto"` (float32 on a CPU, mixed precision on a GPU, bfloat16 where the GPU has
-            it; `ferzoo.precision.resolve`). A model given built keeps its own policy; the
-            resolved policy is recorded in config.json.
-        verbose: Keras `fit` verbosity (`"auto"`: a progress bar per epoch).
-        data_on_device: `"on"`: the training and validation images are placed on the device
-            once and each step gathers its batch there; `"off"`: the host gathers uint8
-            batches; `"auto"`: on when they fit in a quarter of the device's memory (on a
-            CPU the host is the device). The same history either way
-            (`ferzoo.training.device_input`; config.json records the choice and why).
-        steps_per_execution: training steps per Python call on TensorFlow and JAX (1 on
-            PyTorch), or `"auto"`: 1, raised after the first epoch on a GPU when a step is
-            short (`ferzoo.training.step_loop`; timings.json records the count used).
-        outputs: `"all"` (every file of `ferzoo.training.report`) or `"summary"` (config.json,
-            history.csv, timings.json and the test metrics: no model.keras and no curves, as a
-            sweep trial's folds write).
+            (then protocol, fold, num_folds, image_size, batch_size, augment, align and
+            detector come from it; give them to `ferzoo.data.load` instead).
         models: a `ferzoo.training.reuse.Models` to take a registered model's network and
             compiled step from, reset to the state this run's seed would build (sweeps and
             `ferzoo cv` train one architecture many times); None: build afresh. With it,
             `TrainResult.model` is shared with the next run of the same architecture.
+        The options, declared in `ferzoo.training.options` (a data option left None takes
+        the recipe's default, or the loaded data's value):
+{options}
 
     Returns:
         A `TrainResult`.
@@ -410,24 +307,19 @@ def train(
         ValueError: on a bad argument (before any work starts), on a checkpoint made with
             another configuration, and when the model's output size differs from the dataset's
             number of classes. A damaged checkpoint file is a `ferzoo.files.DamagedFileError`
-            (a ValueError) naming it, raised before the first epoch.
+            (a ValueError) naming it, raised before the first epoch. TypeError: an unknown
+            keyword.
 
     Example:
         >>> r = train("cnn", "synthetic_faces", image_size=64, epochs=2)  # doctest: +SKIP
         >>> r.test["accuracy"], r.best_epoch, r.selection["monitor"]  # doctest: +SKIP
     """
-    config = RunConfig.of(
-        model, dataset, epochs=epochs, learning_rate=learning_rate, seed=seed,
-        patience=patience, min_delta=min_delta, monitor=monitor, min_epochs=min_epochs,
-        model_overrides=model_overrides, weights=weights, precision=precision,
-        label_smoothing=label_smoothing, class_weight=class_weight, protocol=protocol, fold=fold,
-        num_folds=num_folds, image_size=image_size, batch_size=batch_size, augment=augment,
-        align=align, detector=detector, data_dir=data_dir, manual_dir=manual_dir,
-        subject_pattern=subject_pattern,
-    )  # fmt: skip
-    spec = Spec(config, tuple(callbacks or ()), evaluate_test, resume, checkpoint, output_dir,
-                verbose, data_on_device, steps_per_execution, outputs)  # fmt: skip
-    return run(spec, model, dataset, models)
+train.__doc__ = _TRAIN_DOC.format(options=options.docs())
+train.__signature__ = options.signature(
+    [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+     for name, default in (("model", "resnet18"), ("dataset", "synthetic_faces"))],
+    [inspect.Parameter("models", inspect.Parameter.KEYWORD_ONLY, default=None)],
+)  # fmt: skip
 
 
 def run(spec: Spec, model: str | keras.Model, dataset: Any, models: Models | None = None):
@@ -464,15 +356,10 @@ def run(spec: Spec, model: str | keras.Model, dataset: Any, models: Models | Non
     return result
 
 
-#: `Spec`'s fields besides the configuration: how a call runs.
-RUN_FIELDS = ("callbacks", "evaluate_test", "resume", "checkpoint", "output_dir", "verbose",
-              "data_on_device", "steps_per_execution", "outputs")  # fmt: skip
-
-
 def spec_of(model: Any, dataset: Any, **keywords: Any) -> Spec:
     """The `Spec` that `train(model, dataset, **keywords)` runs (`models` aside)."""
     how = {k: keywords.pop(k) for k in RUN_FIELDS if k in keywords}
-    how["callbacks"] = tuple(how.get("callbacks") or ())
+    how["callbacks"] = tuple(how.get("callbacks") or ())  # a list given: frozen
     return Spec(RunConfig.of(model, dataset, **keywords), **how)
 
 
