@@ -16,7 +16,7 @@ import pytest
 
 from ferzoo import sweep
 from ferzoo.sweep import cli as sweep_cli
-from ferzoo.sweep import launcher, space
+from ferzoo.sweep import launcher, retrain, space
 from ferzoo.sweep.studies import STUDIES
 from tests.sweep_testing import settings as _settings
 from tests.test_sweeps import _add_trials, _fake_train
@@ -60,8 +60,8 @@ def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
 def test_final_folds_outside_the_protocol_are_refused(tmp_path, study, folds, text):
     settings = _settings(tmp_path, study=STUDIES[study], final_folds=folds)
     with pytest.raises(ValueError, match=text):
-        sweep.report.final_folds(settings)
-    assert sweep.report.final_folds(_settings(tmp_path, final_folds=3)) == [0, 1, 2]
+        retrain.final_folds(settings)
+    assert retrain.final_folds(_settings(tmp_path, final_folds=3)) == [0, 1, 2]
 
 
 def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers():

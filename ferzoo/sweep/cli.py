@@ -37,8 +37,8 @@ import sys
 from ferzoo import logs
 from ferzoo.commands.common import add_step_args
 from ferzoo.precision import CHOICES as PRECISIONS
-from ferzoo.sweep import objectives
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
+from ferzoo.sweep.costs import parse as parse_objectives
 from ferzoo.sweep.studies import STUDIES
 from ferzoo.training import selection
 
@@ -84,7 +84,7 @@ def _min_epochs(text: str) -> int | str:
 def _objectives(text: str) -> tuple[str, tuple[str, ...]]:
     """`--objectives`: the validation metric and the costs (argparse type)."""
     try:
-        metric, costs = objectives.parse(text)
+        metric, costs = parse_objectives(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     if metric not in selection.MONITORS:
