@@ -77,7 +77,7 @@ def run_trials(args) -> list[dict]:
     """The plan's trials in one worker; per trial its split and its folds' splits."""
     import optuna
 
-    from ferzoo.sweep.objective import Objective
+    from ferzoo.sweep.trial import Objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []

@@ -3,7 +3,8 @@
 - `cross_validate(model, dataset, folds, output, **train_kwargs)` trains every fold of a
   protocol under `output/fold-<k>/` and writes `output/cv.json` and `output/cv.md`: per fold the
   accuracy, macro F1, the chance level and (subject protocol) the subjects in each part; then
-  mean ± std.
+  mean ± std. Its fold loop, `run_folds`, is the sweep's final retrain's too (a fold may be
+  replayed from a run already trained; a single fold may be the run folder itself).
 - `ablate(names, dataset, output, **train_kwargs)` trains each model of a grid under
   `output/<model>/` and writes `output/ablation.md` (the papers' table form), `ablation.json`
   and `ablation.png`.
@@ -22,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -102,44 +103,100 @@ def cv_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cross_validate(
-    model: str, dataset: str, folds: Iterable[int], output: str, **train_kwargs: Any
-) -> dict[str, Any]:
-    """Train `model` on each fold (under `output/fold-<k>/`) and summarize the test metrics.
+Replay = Callable[[int, dict[str, Any]], tuple[Any, Any] | None]  # run_folds(replay=...)
 
-    The folds share one built and compiled model, reset to a fresh build's state for each
-    (`ferzoo.training.reuse`): the same numbers as separate builds, one compilation.
+
+def run_folds(
+    model: str,
+    dataset: str,
+    folds: Iterable[int],
+    output: str,
+    *,
+    models: Any = None,
+    train_fn: Callable[..., Any] | None = None,
+    replay: Replay | None = None,
+    one_fold_is_a_run: bool = False,
+    **train_kwargs: Any,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Train `model` on each fold of `folds` (or replay it) and summarize the test metrics.
+
+    The one fold loop of ferzoo: `cross_validate` (`ferzoo cv`) and the sweep's final retrain
+    (`ferzoo.sweep.retrain.retrain_best`, the papers' baselines too) are this loop.
 
     Args:
         model: a registered model name.
         dataset: a dataset name.
         folds: the folds to hold out, in [0, num_folds).
-        output: the folder of the runs and of cv.json / cv.md.
-        **train_kwargs: for `ferzoo.train` (protocol, num_folds, image_size, epochs, ...).
+        output: the folder of the runs (`output/fold-<k>/`) and of cv.json / cv.md.
+        models: the compiled models to train with (`ferzoo.training.reuse.Models`); None:
+            each fold builds its own, after `keras.backend.clear_session()`.
+        train_fn: trains one fold, called as `ferzoo.train` is (the default).
+        replay: `replay(fold, keywords)`, before a fold is trained, with the keywords it would
+            be trained with: `(result, source)` for a run already trained that stands in for it
+            (the sweep's kept trial runs, `ferzoo.training.trainer.replay`), or None to train.
+            With a `replay`, every row records `reused_from`: its `source`, or None.
+        one_fold_is_a_run: with a single fold, train it into `output` itself and write no
+            cv.json / cv.md (the sweep's `best/` folder); otherwise (`ferzoo cv`) every fold
+            goes under `output/fold-<k>/` and cv.json / cv.md are written.
+        **train_kwargs: for `train_fn` (protocol, num_folds, image_size, epochs, ...).
 
     Returns:
-        The content of cv.json: `folds` (rows), and `{"mean", "std"}` per metric.
+        `(summary, results)`: the content of cv.json (`folds`: the rows, `fold_row`; then
+        `{"mean", "std"}` per metric every row has) and the fold results, in order.
     """
-    from ferzoo.training import train
-    from ferzoo.training.reuse import Models
-
-    rows, models = [], Models(capacity=1)  # every fold trains one compiled model, reset
+    if train_fn is None:
+        from ferzoo.training import train as train_fn
+    folds = list(folds)
+    flat = one_fold_is_a_run and len(folds) == 1
+    rows, results = [], []
     for fold in folds:
-        result = train(
-            model, dataset, fold=fold, output_dir=os.path.join(output, f"fold-{fold}"),
-            models=models, **train_kwargs,
-        )  # fmt: skip
-        rows.append(fold_row(fold, result))
+        out = output if flat else os.path.join(output, f"fold-{fold}")
+        keywords = {**train_kwargs, "fold": fold, "output_dir": out}
+        found = replay(fold, keywords) if replay is not None else None
+        if found is None:
+            found = (_train_fold(train_fn, model, dataset, keywords, models), None)
+        result, source = found
+        row = fold_row(fold, result)
+        rows.append(row if replay is None else {**row, "reused_from": source})
+        results.append(result)
     summary = {
         "model": model,
         "dataset": dataset,
         "protocol": train_kwargs.get("protocol") or "paper",
         "folds": rows,
-        **{k: mean_std([r[k] for r in rows]) for k in METRICS},
+        **{k: mean_std([r[k] for r in rows]) for k in METRICS if all(k in r for r in rows)},
     }
-    files.write_json(os.path.join(output, "cv.json"), summary)
-    files.write_text(os.path.join(output, "cv.md"), cv_markdown(summary))
-    return summary
+    if not flat:
+        files.write_json(os.path.join(output, "cv.json"), summary)
+        files.write_text(os.path.join(output, "cv.md"), cv_markdown(summary))
+    return summary, results
+
+
+def _train_fold(train_fn, model: str, dataset: str, keywords: dict[str, Any], models: Any):
+    if models is None:  # a model of its own: the previous folds' graphs go first
+        import keras
+
+        keras.backend.clear_session()
+    return train_fn(model, dataset, **keywords, models=models)
+
+
+def cross_validate(
+    model: str, dataset: str, folds: Iterable[int], output: str, **train_kwargs: Any
+) -> dict[str, Any]:
+    """Train `model` on each fold (under `output/fold-<k>/`) and summarize the test metrics
+    (`run_folds`).
+
+    The folds share one built and compiled model, reset to a fresh build's state for each
+    (`ferzoo.training.reuse`): the same numbers as separate builds, one compilation. The
+    arguments are `run_folds`'s; `train_kwargs` go to `ferzoo.train`.
+
+    Returns:
+        The content of cv.json: `folds` (rows), and `{"mean", "std"}` per metric.
+    """
+    from ferzoo.training.reuse import Models
+
+    models = Models(capacity=1)  # every fold trains one compiled model, reset
+    return run_folds(model, dataset, folds, output, models=models, **train_kwargs)[0]
 
 
 def ablation_grid(family: str, grid: str, registered: Sequence[str]) -> list[str]:
@@ -236,4 +293,5 @@ def ablate(names: Sequence[str], dataset: str, output: str, title: str, **train_
 
 
 __all__ = ["METRICS", "ablate", "ablation_grid", "ablation_table", "cross_validate",
-           "cv_markdown", "fold_row", "grids", "mean_std", "plot_ablation"]  # fmt: skip
+           "cv_markdown", "fold_row", "grids", "mean_std", "plot_ablation",
+           "run_folds"]  # fmt: skip

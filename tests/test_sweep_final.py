@@ -16,7 +16,7 @@ import pytest
 
 from ferzoo import sweep
 from ferzoo.commands import sweep as sweep_cli
-from ferzoo.sweep import space
+from ferzoo.sweep import retrain, space
 from ferzoo.sweep.studies import STUDIES
 from ferzoo.training import options
 from tests.sweep_testing import sent_to_worker
@@ -62,8 +62,8 @@ def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
 def test_final_folds_outside_the_protocol_are_refused(tmp_path, study, folds, text):
     settings = _settings(tmp_path, study=STUDIES[study], final_folds=folds)
     with pytest.raises(ValueError, match=text):
-        sweep.report.final_folds(settings)
-    assert sweep.report.final_folds(_settings(tmp_path, final_folds=3)) == [0, 1, 2]
+        retrain.final_folds(settings)
+    assert retrain.final_folds(_settings(tmp_path, final_folds=3)) == [0, 1, 2]
 
 
 def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers():

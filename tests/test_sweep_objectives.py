@@ -14,7 +14,7 @@ import pytest
 
 from ferzoo import sweep
 from ferzoo.commands import sweep as sweep_cli
-from ferzoo.sweep import objectives, space
+from ferzoo.sweep import costs, space
 from tests.sweep_testing import sent_to_worker
 from tests.sweep_testing import settings as _settings
 from tests.test_sweep_baselines import _train
@@ -35,8 +35,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 )
 def test_bad_objectives_are_refused_in_one_line(text, message):
     with pytest.raises(ValueError, match=message):
-        objectives.parse(text)
-    assert objectives.parse("val_macro_f1, macs,latency_ms") == (
+        costs.parse(text)
+    assert costs.parse("val_macro_f1, macs,latency_ms") == (
         "val_macro_f1",
         ("macs", "latency_ms"),
     )
@@ -54,7 +54,7 @@ def test_the_command_line_makes_a_two_objective_study_and_tells_its_workers():
 
 
 def test_latency_is_measured_in_onnx_runtime_on_this_backend():
-    measured = objectives.measure_latency(_model())
+    measured = costs.measure_latency(_model())
     assert measured["latency_engine"] == "onnxruntime", measured.get("latency_note")
     assert measured["latency_ms"] > 0
 

@@ -21,7 +21,7 @@ from optuna.study import StudyDirection
 
 from ferzoo import sweep
 from ferzoo.commands import sweep as sweep_cli
-from ferzoo.sweep import claims, report, session, space
+from ferzoo.sweep import claims, final, ownership, session, space
 from ferzoo.sweep.config import report_dir
 from tests.sweep_testing import settings as _settings
 from tests.sweep_testing import subprocess_env
@@ -77,7 +77,7 @@ def test_two_storages_with_a_study_of_one_name_keep_two_reports(tmp_path):
     assert "optuna.db" in (home_dir / "summary.md").read_text()
     assert "other.db" not in (home_dir / "summary.md").read_text()
     assert "other.db" in (other_dir / "summary.md").read_text()
-    owner = json.loads((other_dir / report.OWNER_FILE).read_text())
+    owner = json.loads((other_dir / ownership.OWNER_FILE).read_text())
     assert owner["study_name"] == "demo" and owner["storage"] == "sqlite:///other.db"
 
 
@@ -119,13 +119,15 @@ def test_a_folder_that_holds_another_storages_report_is_refused(tmp_path):
     # Its own old folder is adopted: owner.json is written and the report with it.
     (folder / "best.json").write_text(json.dumps({**legacy, "storage": settings.storage_url}))
     sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train([]))
-    assert json.loads((folder / report.OWNER_FILE).read_text())["storage"] == "sqlite:///optuna.db"
+    assert (
+        json.loads((folder / ownership.OWNER_FILE).read_text())["storage"] == "sqlite:///optuna.db"
+    )
     # owner.json of another study (the same folder, e.g. a digest collision).
-    (folder / report.OWNER_FILE).write_text(
+    (folder / ownership.OWNER_FILE).write_text(
         json.dumps({"storage": "sqlite:///optuna.db", "study_name": "kdef"})
     )
     with pytest.raises(sweep.SweepError, match="study 'kdef'"):
-        report.own_report_dir(settings)
+        ownership.own_report_dir(settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +159,7 @@ def test_the_command_run_twice_retrains_once_and_names_the_holder(tmp_path, monk
     storage = _study(settings, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6)])
     monkeypatch.setattr(session, "prepare_data", lambda settings: None)
     retrained = []
-    monkeypatch.setattr(report, "retrain_best", lambda *a, **k: retrained.append(a) or None)
+    monkeypatch.setattr(final, "retrain_best", lambda *a, **k: retrained.append(a) or None)
     with claims.Claim(storage, "demo", interval=30):
         assert sweep_cli.main(argv) == 0
     out, err = capsys.readouterr()

@@ -33,8 +33,8 @@ import dataclasses
 import os
 import sys
 
-from ferzoo.sweep import objectives
 from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
+from ferzoo.sweep.costs import parse as parse_objectives
 from ferzoo.sweep.studies import STUDIES
 from ferzoo.training import options, selection
 
@@ -69,7 +69,7 @@ def _count(text: str) -> int:
 def _objectives(text: str) -> tuple[str, tuple[str, ...]]:
     """`--objectives`: the validation metric and the costs (argparse type)."""
     try:
-        metric, costs = objectives.parse(text)
+        metric, costs = parse_objectives(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     if metric not in selection.MONITORS:

@@ -11,16 +11,18 @@ The parts, each a module:
   a worker killed with SIGKILL costs one trial), `create_or_load_study` (a sampler seed that
   differs on every restart and machine), `count_trials`;
 - `pruning`: `make_pruner` and `PruningCallback` (any Keras backend);
-- `objective`: `Objective`, one trial (`ferzoo.train` on validation data only; the dataset
+- `trial`: `Objective`, one trial (`ferzoo.train` on validation data only; the dataset
   loaded once per worker; a configuration the study holds is never trained twice);
 - `worker`: `run_worker`, trials until the study holds `n_trials`, shared by any number of
   workers;
-- `objectives`: `--objectives` (the metric against MACs, parameters, batch-1 latency), the
+- `costs`: `--objectives` (the metric against MACs, parameters, batch-1 latency), the
   latency a trial is charged, the best within `--max-latency-ms` / `--max-macs`, the Pareto
   front;
-- `report`: `finalize` (retrain the best, test it, best.json, summary.md, plots) in the study's
-  own report folder (`config.report_dir`); `baselines`: the papers' models retrained on the
-  same folds beside the best (summary.md's "Did the search pay off?");
+- `final`: `finalize` (retrain the best, test it, best.json, summary.md, plots) in the study's
+  own report folder (`ownership`: owner.json, `config.report_dir`); `retrain`: the best
+  retrained on the final folds (`ferzoo.experiments.run_folds`, `ferzoo cv`'s fold loop);
+  `summary`: summary.md and the plots; `baselines`: the papers' models retrained on the same
+  folds beside the best (summary.md's "Did the search pay off?");
 - `claims`: the one-process claim on a study's final retrain, held in the storage;
 - `cli`: the command line (`--workers`, `--gpus`).
 
@@ -46,13 +48,14 @@ _LAZY = {
         "DEFAULT_RESULTS_DIR", "DEFAULT_STORAGE", "PRUNERS", "StorageError", "StudyConfig",
         "StudyMismatchError", "SweepError", "SweepSettings",
     ),
-    "ferzoo.sweep.objective": ("Objective",),
+    "ferzoo.sweep.final": ("finalize",),
     "ferzoo.sweep.pruning": ("make_pruner",),
-    "ferzoo.sweep.report": ("finalize", "summary_markdown", "write_plots"),
     "ferzoo.sweep.storage": (
         "count_trials", "create_or_load_study", "mask_url", "open_storage",
         "retried_trial_number", "sampler_seed", "sqlite_path",
     ),
+    "ferzoo.sweep.summary": ("summary_markdown", "write_plots"),
+    "ferzoo.sweep.trial": ("Objective",),
     "ferzoo.sweep.worker": ("run_worker",),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}

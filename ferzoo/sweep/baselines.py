@@ -3,7 +3,7 @@
 After a study, `compare` retrains each of the papers' models that the study's space can draw at
 its image size (`space.paper_trials`: resnet18, msc_wca_resnet18, wamf_resnet18) on the same
 final folds, with the same epochs, selection rule and precision as the best configuration
-(`report.retrain_best`), and `comparison_markdown` sets their test accuracy and macro F1
+(`retrain.retrain_best`), and `comparison_markdown` sets their test accuracy and macro F1
 (mean ± std over the folds) beside the best's, saying by how much the best beat each, or that
 it did not.
 
@@ -27,7 +27,7 @@ from ferzoo.files import jsonable
 from ferzoo.sweep import space
 from ferzoo.sweep.config import SweepSettings
 
-RetrainFn = Callable[..., dict[str, Any]]  # report.retrain_best
+RetrainFn = Callable[..., dict[str, Any]]  # retrain.retrain_best
 FOLDER = "baselines"  # in the study's folder: baselines/<model>/ per paper model
 
 

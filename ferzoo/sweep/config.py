@@ -81,7 +81,7 @@ def report_dir(results_dir: str, storage_url: str, study_name: str) -> str:
     SHA-256 of its `storage_key`: every spelling of one database (a relative or absolute path,
     a driver, a password) finds the same folder, and two databases two folders. The name is
     computed, so workers and `ferzoo dashboard` agree on it without asking each other; the
-    folder's owner.json (`ferzoo.sweep.report.own_report_dir`) guards against the rest (a
+    folder's owner.json (`ferzoo.sweep.ownership.own_report_dir`) guards against the rest (a
     folder from before this rule, a digest collision).
 
     Example:
@@ -214,7 +214,7 @@ class SweepSettings:
     final_folds: int = 1  # folds the best configuration is retrained and tested on
     baselines: bool = True  # retrain the papers' models beside the best (summary.md compares)
     cv_folds: int | None = None  # folds each trial is scored on (None: the study's)
-    # Costs optimised beside the study's metric (`ferzoo.sweep.objectives.COSTS`), and the
+    # Costs optimised beside the study's metric (`ferzoo.sweep.costs.COSTS`), and the
     # budgets the configuration retrained at the end must keep.
     objectives: tuple[str, ...] = ()
     max_latency_ms: float | None = None

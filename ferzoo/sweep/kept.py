@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 
 from ferzoo import files
 from ferzoo.files import DamagedFileError
-from ferzoo.sweep import objectives
+from ferzoo.sweep import costs
 from ferzoo.sweep.config import SweepSettings
 
 FOLDER = "kept"
@@ -56,16 +56,16 @@ def worth_keeping(study, number: int, value: float, settings: SweepSettings,
                   attrs: dict[str, Any]) -> bool:  # fmt: skip
     """Whether trial `number` (value `value`, user attributes `attrs`), completing now, may be
     wanted by the final stage: a paper design, or the best complete trial so far within the
-    budgets (`objectives.pick_best`'s order: the metric, then the lower number)."""
+    budgets (`costs.pick_best`'s order: the metric, then the lower number)."""
     if attrs.get("paper_model"):
         return True
     budgets = settings.budgets
-    if not objectives.within_attrs(attrs, budgets):
+    if not costs.within_attrs(attrs, budgets):
         return False
     maximize = settings.study.direction == "maximize"
     mine = (-value if maximize else value, number)
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if other.number != number and objectives.within(other, budgets):
+        if other.number != number and costs.within(other, budgets):
             theirs = (-other.values[0] if maximize else other.values[0], other.number)
             if theirs < mine:
                 return False

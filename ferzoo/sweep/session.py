@@ -17,9 +17,10 @@ from ferzoo.data.preparation import builder
 from ferzoo.sweep import space
 from ferzoo.sweep.claims import ClaimHeld
 from ferzoo.sweep.config import StorageError, StudyMismatchError, SweepError, SweepSettings
+from ferzoo.sweep.final import finalize
 from ferzoo.sweep.launcher import run_workers
-from ferzoo.sweep.objective import Objective
-from ferzoo.sweep.report import final_folds, finalize, own_report_dir
+from ferzoo.sweep.ownership import own_report_dir
+from ferzoo.sweep.retrain import final_folds
 from ferzoo.sweep.storage import (
     count_trials,
     create_or_load_study,
@@ -27,6 +28,7 @@ from ferzoo.sweep.storage import (
     open_storage,
     sqlite_path,
 )
+from ferzoo.sweep.trial import Objective
 from ferzoo.sweep.worker import run_worker
 
 

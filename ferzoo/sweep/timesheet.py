@@ -1,7 +1,7 @@
 """Where a sweep's time went: summary.md's table of each trial's time split, how busy the
 devices were, and trials/hour.
 
-Each complete trial records `time` (`ferzoo.sweep.objective.time_split`): seconds of data
+Each complete trial records `time` (`ferzoo.sweep.trial.time_split`): seconds of data
 loading, model build, the first training step (compilation), the other training steps,
 validation, the runs' files (`report`), scoring each fold, the latency, the dashboard's
 artifacts, keeping the runs for the final stage (`keeping`) and the rest, which add up to the

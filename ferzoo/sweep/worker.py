@@ -10,8 +10,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ferzoo.sweep.config import SurplusTrial, SweepError, SweepSettings, quiet_experimental
-from ferzoo.sweep.objective import is_surplus
 from ferzoo.sweep.storage import count_trials
+from ferzoo.sweep.trial import is_surplus
 
 # Draws in a row that repeat a configuration the study holds before the worker gives up (the
 # space is then as good as exhausted).

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from ferzoo import devices, precision
 from ferzoo import evaluate as ev
 from ferzoo.files import jsonable
-from ferzoo.sweep import kept, objectives
+from ferzoo.sweep import costs, kept
 from ferzoo.sweep.config import (
     TRIAL_ARTIFACTS,
     DuplicateTrial,
@@ -113,7 +113,7 @@ class Objective:
     Returns (when called):
         The trial's value: the study's metric at the epoch the training run kept (chosen by
         the selection options of `settings.training`), the mean over `settings.trial_folds`;
-        with `settings.objectives`, the tuple of it and the costs (`ferzoo.sweep.objectives`:
+        with `settings.objectives`, the tuple of it and the costs (`ferzoo.sweep.costs`:
         MACs, parameters, batch-1 latency, each also a user attribute).
     """
 
@@ -254,7 +254,7 @@ class Objective:
         value = float(statistics.fmean(score["value"] for score in scores))
         if s.measures_latency:  # the last fold's model: every fold trains the same design
             with self._phase("latency"):
-                for key, attr in objectives.measure_latency(result.model).items():
+                for key, attr in costs.measure_latency(result.model).items():
                     trial.set_user_attr(key, attr)
         with self._phase("artifacts"):
             self._artifacts(trial, scores, workdir)
