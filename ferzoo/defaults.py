@@ -14,6 +14,7 @@ from __future__ import annotations
 PROTOCOL = "paper"
 NUM_FOLDS = 10
 IMAGE_SIZE = 224
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)  # `ferzoo.build`'s default
 BATCH_SIZE = 16
 AUGMENT_STRENGTH = 0.5
 EPOCHS = 200
@@ -25,4 +26,4 @@ DETECTOR_NAMES = ("yunet", "haar")
 DETECTOR = "yunet"
 
 __all__ = ["AUGMENT_STRENGTH", "BATCH_SIZE", "DETECTOR", "DETECTOR_NAMES", "EPOCHS",
-           "IMAGE_SIZE", "LEARNING_RATE", "MIN_DELTA", "NUM_FOLDS", "PATIENCE", "PROTOCOL"]  # fmt: skip
+           "IMAGE_SIZE", "INPUT_SHAPE", "LEARNING_RATE", "MIN_DELTA", "NUM_FOLDS", "PATIENCE", "PROTOCOL"]  # fmt: skip

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferzoo import defaults
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -45,8 +47,8 @@ def _load_builtins() -> None:
     from ferzoo import models  # lazy: keeps `import ferzoo` cheap
 
     for family in models.FAMILIES.values():
-        for name, defaults in family.variants.items():
-            _register(name, family.builder, defaults, family=family.name, overwrite=False)
+        for name, row in family.variants.items():
+            _register(name, family.builder, row, family=family.name, overwrite=False)
 
 
 def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
@@ -230,7 +232,7 @@ def build(
     name: str,
     *,
     num_classes: int = 7,
-    input_shape: tuple[int, int, int] = (224, 224, 3),
+    input_shape: tuple[int, int, int] = defaults.INPUT_SHAPE,
     weights: Any = None,
     **overrides: Any,
 ):

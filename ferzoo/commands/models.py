@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 
+from ferzoo import defaults
 from ferzoo.files import markdown_table
 from ferzoo.registry import build, get_entry, list_models
 
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="markdown (default) or aligned plain text",
     )
     p.add_argument("--num-classes", type=int, default=7, help="default 7")
-    p.add_argument("--image-size", type=int, default=224, help="square side, default 224")
+    p.add_argument("--image-size", type=int, default=defaults.IMAGE_SIZE,
+                   help=f"square side, default {defaults.IMAGE_SIZE}")  # fmt: skip
     p.add_argument(
         "--output", default=None, help="also write the output to this file, with a header"
     )
@@ -120,7 +122,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--format", args.format]
     if args.num_classes != 7:
         parts += ["--num-classes", str(args.num_classes)]
-    if args.image_size != 224:
+    if args.image_size != defaults.IMAGE_SIZE:
         parts += ["--image-size", str(args.image_size)]
     parts += ["--output", args.output]
     return " ".join(parts)

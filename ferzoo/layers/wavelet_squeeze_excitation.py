@@ -26,21 +26,12 @@ class WaveletSqueezeExcitation(MorletChannelGate):
         ratio: int >= 1, the channel reduction (hidden units `C // ratio`). Must not exceed the
             channel count. Defaults to `4`, the ratio the paper uses for wCA.
         use_bias: bool, biases in the two fully connected layers. Defaults to `True`.
-        data_format: `"channels_last"` or `"channels_first"`. Defaults to
-            `keras.config.image_data_format()`.
         kernel_initializer, bias_initializer, kernel_regularizer: for the two dense layers.
-        scale_initializer, shift_initializer: initial Morlet scale `a` and shift `b`
-            (see `MorletActivation`). Default `1.0` and `0.0`.
-        **kwargs: standard layer arguments (`name`, `dtype`, `trainable`, ...).
+        data_format, scale_initializer, shift_initializer, **kwargs: as
+            `WaveletChannelAttention`'s.
 
-    Call arguments:
-        inputs: a tensor of rank >= 3, e.g. `(batch, height, width, channels)` or
-            `(batch, channels, height, width)`.
-
-    Returns:
-        A tensor of the shape of `inputs`: `inputs * attention_weights(inputs)`.
-        `layer.attention_weights(inputs)` returns the sigmoid weights in `(0, 1)`, shaped
-        `(batch, 1, 1, C)` (`(batch, C, 1, 1)` for channels_first).
+    Call arguments and returns: as `WaveletChannelAttention`'s (`inputs * weights`, the
+    weights from `layer.attention_weights(inputs)`).
 
     Example:
     ```python

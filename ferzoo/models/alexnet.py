@@ -9,11 +9,19 @@ from typing import Any
 
 import keras
 
+from ferzoo import defaults
 from ferzoo.models import attention as attn
 from ferzoo.models import checks
 from ferzoo.models.checks import SpatialOp
 from ferzoo.models.family import Family
-from ferzoo.models.heads import CAPSULE_ARGS, HEADS, CapsuleHead, capsule_of, head_spatial_ops
+from ferzoo.models.heads import (
+    CAPSULE_ARGS,
+    HEADS,
+    CapsuleHead,
+    capsule_keywords,
+    capsule_of,
+    head_spatial_ops,
+)
 from ferzoo.models.stems import batch_norm, msc_stem, stem_spatial_op
 
 STEMS = ("conv", "msc")
@@ -145,10 +153,11 @@ def _fc_head(x, num_classes: int, fc_units: int, dropout: tuple[float, ...], dat
     )(x)
 
 
+@capsule_keywords
 def cnn(
     *,
     num_classes: int = 7,
-    input_shape: tuple[int, int, int] = (224, 224, 3),
+    input_shape: tuple[int, int, int] = defaults.INPUT_SHAPE,
     name: str = "cnn",
     stem: str = "conv",
     stem_filters: int = 64,
@@ -160,13 +169,8 @@ def cnn(
     fc_units: int = 4096,
     dropout: tuple[float, float] = (0.5, 0.3),
     head_kwargs: dict[str, Any] | None = None,
-    primary_capsules: int | None = None,
-    primary_dim: int | None = None,
-    primary_kernel: int | None = None,
-    primary_strides: int | None = None,
-    capsule_dim: int | None = None,
-    routings: int | None = None,
     data_format: str | None = None,
+    **capsule: int | None,
 ) -> keras.Model:
     """The MsC-wCA paper's AlexNet-style CNN: five convs, three max pools, a 6x6 pool, three FCs.
 
@@ -236,11 +240,7 @@ def cnn(
         ("fc_units", fc_units),
     ):
         checks.positive_int(argument, value)
-    capsule = CapsuleHead.of(
-        head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
-        primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
-        routings=routings,
-    )  # fmt: skip
+    capsule = CapsuleHead.of(head_kwargs, **capsule)
     dropout = _check_dropout_pair(dropout)
 
     stem_op = stem_spatial_op(_CONV1, dict(stem=stem, msc_kernels=msc_kernels), msc_strides)

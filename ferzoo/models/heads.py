@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -106,6 +107,18 @@ class CapsuleHead:
 
 
 CAPSULE_ARGS = tuple(f.name for f in dataclasses.fields(CapsuleHead))
+
+
+def capsule_keywords(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """`builder` (a family's, taking `**capsule`) with the capsule head's options in its
+    signature, one keyword each, None by default (from `head_kwargs` or `CapsuleHead`'s
+    default): what `ferzoo.build` accepts and `registry.check` reads."""
+    signature = inspect.signature(builder)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    flat = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation="int | None") for name in CAPSULE_ARGS]  # fmt: skip
+    builder.__signature__ = signature.replace(parameters=[*own, *flat])
+    return builder
 
 
 def head_spatial_ops(head: str, capsule: CapsuleHead) -> list[SpatialOp]:

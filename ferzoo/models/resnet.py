@@ -12,6 +12,7 @@ from typing import Any
 
 import keras
 
+from ferzoo import defaults
 from ferzoo import layers as L
 from ferzoo.models import attention as attn
 from ferzoo.models import checks
@@ -21,6 +22,7 @@ from ferzoo.models.heads import (
     CAPSULE_ARGS,
     HEADS,
     CapsuleHead,
+    capsule_keywords,
     capsule_of,
     dense_head,
     head_spatial_ops,
@@ -168,10 +170,11 @@ def spatial_ops(**kwargs: Any) -> list[SpatialOp]:
     return _spatial(stem, depths, kwargs.get("head", "dense"), capsule_of(kwargs))
 
 
+@capsule_keywords
 def resnet(
     *,
     num_classes: int = 7,
-    input_shape: tuple[int, int, int] = (224, 224, 3),
+    input_shape: tuple[int, int, int] = defaults.INPUT_SHAPE,
     name: str = "resnet",
     depths: tuple[int, ...] = _R18,
     widths: tuple[int, ...] = (64, 128, 256, 512),
@@ -187,13 +190,8 @@ def resnet(
     head: str = "dense",
     dropout: float = 0.0,
     head_kwargs: dict[str, Any] | None = None,
-    primary_capsules: int | None = None,
-    primary_dim: int | None = None,
-    primary_kernel: int | None = None,
-    primary_strides: int | None = None,
-    capsule_dim: int | None = None,
-    routings: int | None = None,
     data_format: str | None = None,
+    **capsule: int | None,
 ) -> keras.Model:
     """A ResNet with basic blocks (torchvision layout) and the papers' optional modules.
 
@@ -282,11 +280,7 @@ def resnet(
     mf_kernels = checks.int_tuple("mf_kernels", mf_kernels, len(depths))
     msc_kernels = checks.int_tuple("msc_kernels", msc_kernels)
     checks.positive_int("msc_strides", msc_strides)
-    capsule = CapsuleHead.of(
-        head_kwargs, primary_capsules=primary_capsules, primary_dim=primary_dim,
-        primary_kernel=primary_kernel, primary_strides=primary_strides, capsule_dim=capsule_dim,
-        routings=routings,
-    )  # fmt: skip
+    capsule = CapsuleHead.of(head_kwargs, **capsule)
     dropout = checks.dropout_rate("dropout", dropout)
     stem_filters = widths[0] if stem_filters is None else stem_filters
     checks.positive_int("stem_filters", stem_filters)
