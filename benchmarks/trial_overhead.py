@@ -49,7 +49,7 @@ def _settings(args, folder: str):
     from ferzoo.sweep import SweepSettings
     from ferzoo.sweep.studies import STUDIES
 
-    given = dict(study=STUDIES["demo"], study_name="bench", n_trials=args.trials,
+    given = dict(n_trials=args.trials,
                  epochs=args.epochs, image_size=args.image_size, results_dir=folder,
                  storage_url=f"sqlite:///{folder}/optuna.db", heartbeat_interval=0,
                  baselines=False, cv_folds=args.folds, keep_trial_dirs=True,
@@ -58,7 +58,7 @@ def _settings(args, folder: str):
         given["reuse"] = False
     if args.data_on_device:
         given["data_on_device"] = args.data_on_device
-    return SweepSettings(**given)
+    return SweepSettings.of(STUDIES["demo"], "bench", **given)
 
 
 def _suggest(trial, cfg, fixed):

@@ -10,7 +10,6 @@ import keras
 
 from ferzoo import sweep
 from ferzoo.sweep.studies import STUDIES
-from ferzoo.training import options
 
 RUN = Path(__file__).resolve().parents[1] / "sweeps" / "run.py"
 TINY = "synthetic_faces/tiny"
@@ -28,7 +27,6 @@ def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
     """Settings of a small demo sweep under `tmp_path` (sqlite storage, 32 px), with `kwargs`
     (a training option a sweep passes, e.g. `monitor`, goes into `training`)."""
     base = dict(
-        study=STUDIES["demo"],
         study_name="demo",
         storage_url=f"sqlite:///{tmp_path}/optuna.db",
         n_trials=3,
@@ -38,10 +36,9 @@ def settings(tmp_path, **kwargs) -> sweep.SweepSettings:
         heartbeat_interval=0,  # no heartbeat: in-memory storages have none
         baselines=False,  # the comparison's own tests turn it on (test_sweep_baselines.py)
     )
-    passed = {o.name for o in options.OPTIONS if o.sweep}
-    training = {k: kwargs.pop(k) for k in list(kwargs) if k in passed}
-    base.update(kwargs, training={**kwargs.get("training", {}), **training})
-    return sweep.SweepSettings(**base)
+    base.update(kwargs)
+    study = base.pop("study", STUDIES["demo"])
+    return sweep.SweepSettings.of(study, base.pop("study_name"), **base)
 
 
 def subprocess_env() -> dict[str, str]:

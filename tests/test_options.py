@@ -53,7 +53,7 @@ def test_a_made_up_option_declared_once_is_everywhere(monkeypatch, capsys, tmp_p
     # A sweep: its flag, the settings its workers are sent, pinned with the study.
     sweep_args = ["--study", "demo", "--made-up-strength", "0.75"]
     settings = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(sweep_args))
-    assert sent_to_worker(settings, 1).training["made_up_strength"] == 0.75
+    assert sent_to_worker(settings, 1).training.options["made_up_strength"] == 0.75
     assert settings.train_keywords({"learning_rate": 1e-3})["made_up_strength"] == 0.75
     # ferzoo.train takes it, and the run records it in config.json and its identity.
     from ferzoo import train

@@ -79,7 +79,7 @@ def test_train_and_a_sweep_trial_record_the_same_config(tmp_path):
         "resnet18",
         TINY,
         protocol=study.protocol,
-        image_size=run_settings.image_size,
+        image_size=run_settings.training.image_size,
         epochs=1,
         learning_rate=chosen["learning_rate"],
         batch_size=chosen["batch_size"],

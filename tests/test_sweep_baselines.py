@@ -42,7 +42,7 @@ def _train(calls):
 
 
 def _study(settings, rows):
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     for stem, attention, value, paper in rows:
         attrs = {"params": 1000, "macs": 5000, "model": "resnet18"}
@@ -67,7 +67,7 @@ def test_the_summary_sets_the_best_beside_the_papers_models_on_the_same_folds(tm
 
     kinds = [(_kind(kw["model_overrides"]), kw["fold"]) for kw in calls]
     assert kinds == [(k, f) for k in ("wa", "plain", "msc") for f in (0, 1, 2)]
-    assert {kw["epochs"] for kw in calls} == {settings.epochs}
+    assert {kw["epochs"] for kw in calls} == {settings.training.epochs}
     out = Path(settings.study_dir)
     folders = {str(Path(kw["output_dir"]).relative_to(out)) for kw in calls}
     assert "baselines/resnet18/fold-2" in folders and "baselines/msc_wca_resnet18/fold-0" in folders

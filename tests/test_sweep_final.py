@@ -29,7 +29,7 @@ pytestmark = pytest.mark.backend_free
 
 def test_final_folds_retrain_the_best_on_each_fold_with_mean_and_std(tmp_path):
     settings = _settings(tmp_path, final_folds=3, monitor="val_macro_f1", min_epochs=2)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6)])
     calls = []
@@ -72,14 +72,14 @@ def test_cli_monitor_min_epochs_and_final_folds_reach_the_settings_and_workers()
         ["--study", "demo", "--monitor", "val_macro_f1", "--min-epochs", "3", "--final-folds", "2"]
     )
     settings = run.settings_from_args(args)
-    selection = (settings.training["monitor"], settings.training["min_epochs"])
-    assert (*selection, settings.final_folds) == ("val_macro_f1", 3, 2)
-    sent = sent_to_worker(settings).training
+    selection = (settings.training.options["monitor"], settings.training.options["min_epochs"])
+    assert (*selection, settings.run.final_folds) == ("val_macro_f1", 3, 2)
+    sent = sent_to_worker(settings).training.options
     assert sent["monitor"] == "val_macro_f1"
     assert sent["min_epochs"] == 3
     defaults = run.settings_from_args(run.build_parser().parse_args(["--study", "demo"]))
-    selection = (defaults.training["monitor"], defaults.training["min_epochs"])
-    assert (*selection, defaults.final_folds) == ("auto", "auto", 1)
+    selection = (defaults.training.options["monitor"], defaults.training.options["min_epochs"])
+    assert (*selection, defaults.run.final_folds) == ("auto", "auto", 1)
     from ferzoo.training.selection import MONITORS
 
     assert options.named("monitor").choices == ("auto", *MONITORS)  # no Keras imported
@@ -139,7 +139,7 @@ def test_only_the_runs_the_final_stage_can_want_are_kept(tmp_path):
     from ferzoo.sweep import kept
 
     settings = _settings(tmp_path)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6)])
     assert kept.worth_keeping(study, 2, 0.7, settings, {})
@@ -193,6 +193,6 @@ def test_the_sweeps_last_line_and_device_busy_say_the_folds_and_the_steps(tmp_pa
 def test_no_reuse_reaches_the_settings_and_the_workers():
     args = sweep_cli.build_parser().parse_args(["--study", "demo", "--no-reuse"])
     settings = sweep_cli.settings_from_args(args)
-    assert settings.reuse is False and sent_to_worker(settings).reuse is False
+    assert settings.run.reuse is False and sent_to_worker(settings).run.reuse is False
     default = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(["--study", "demo"]))
-    assert default.reuse is True and sent_to_worker(default).reuse is True
+    assert default.run.reuse is True and sent_to_worker(default).run.reuse is True

@@ -46,11 +46,11 @@ def test_bad_objectives_are_refused_in_one_line(text, message):
 def test_the_command_line_makes_a_two_objective_study_and_tells_its_workers():
     args = ["--study", "demo", "--objectives", "val_macro_f1,latency_ms", "--max-latency-ms", "5"]
     settings = sweep_cli.settings_from_args(sweep_cli.build_parser().parse_args(args))
-    assert settings.study.metric == "val_macro_f1" and settings.objectives == ("latency_ms",)
+    assert settings.study.metric == "val_macro_f1" and settings.objectives.costs == ("latency_ms",)
     assert settings.directions == ["maximize", "minimize"] and settings.budgets == {"latency_ms": 5}
     worker = sent_to_worker(settings, 1)
-    assert (worker.study.metric, worker.objectives) == ("val_macro_f1", ("latency_ms",))
-    assert worker.budgets == {"latency_ms": 5.0} and worker.worker_id == 1
+    assert (worker.study.metric, worker.objectives.costs) == ("val_macro_f1", ("latency_ms",))
+    assert worker.budgets == {"latency_ms": 5.0} and worker.workers.worker_id == 1
 
 
 def test_latency_is_measured_in_onnx_runtime_on_this_backend():
@@ -61,7 +61,7 @@ def test_latency_is_measured_in_onnx_runtime_on_this_backend():
 
 @pytest.mark.backend_free
 def test_a_two_objective_trial_returns_the_metric_and_its_costs(tmp_path):
-    settings = _settings(tmp_path, epochs=2, objectives=("latency_ms", "macs"))
+    settings = _settings(tmp_path, epochs=2, costs=("latency_ms", "macs"))
 
     def train(model_name, data, **kwargs):
         history = {"val_accuracy": [0.4, 0.6], "loss": [1.0, 0.9]}
@@ -82,7 +82,7 @@ def test_a_two_objective_trial_returns_the_metric_and_its_costs(tmp_path):
 
 
 def _two_objective_study(settings, rows):
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     for attention, accuracy, latency in rows:
         study.add_trial(
@@ -104,7 +104,7 @@ def _two_objective_study(settings, rows):
 
 @pytest.mark.backend_free
 def test_the_report_draws_the_front_and_retrains_the_best_under_the_latency_budget(tmp_path):
-    settings = _settings(tmp_path, objectives=("latency_ms",), max_latency_ms=3.0)
+    settings = _settings(tmp_path, costs=("latency_ms",), max_latency_ms=3.0)
     # (attention, val_accuracy, latency_ms): "wa" is the most accurate but over the budget.
     storage, study = _two_objective_study(settings, [("wa", 0.9, 5.0), ("none", 0.7, 2.0),
                                                      ("wca", 0.6, 1.0), ("wca", 0.5, 2.5)])  # fmt: skip
@@ -124,7 +124,7 @@ def test_the_report_draws_the_front_and_retrains_the_best_under_the_latency_budg
     assert front == ["2", "1", "0"]  # the cheapest first; trial 3 is dominated by trial 1
     assert "## Best: trial 1 (val_accuracy = 0.7, within --max-latency-ms 3)" in summary
 
-    tight = _settings(tmp_path, objectives=("latency_ms",), max_latency_ms=0.5)
+    tight = _settings(tmp_path, costs=("latency_ms",), max_latency_ms=0.5)
     with pytest.raises(sweep.SweepError, match=r"no complete trial is within --max-latency-ms "
                        r"0.5: the lowest latency_ms is 1 \(trial 2\)"):  # fmt: skip
         sweep.finalize(tight, storage, space.to_build, train_fn=_train(calls))
@@ -133,6 +133,6 @@ def test_the_report_draws_the_front_and_retrains_the_best_under_the_latency_budg
 @pytest.mark.backend_free
 def test_a_study_resumed_with_other_objectives_is_refused(tmp_path):
     storage = sweep.open_storage(f"sqlite:///{tmp_path}/s.db", heartbeat_interval=None)
-    sweep.create_or_load_study(_settings(tmp_path, objectives=("latency_ms",)), storage)
+    sweep.create_or_load_study(_settings(tmp_path, costs=("latency_ms",)), storage)
     with pytest.raises(sweep.StudyMismatchError, match=r"objectives=\['latency_ms'\] \(now \[\]\)"):
         sweep.create_or_load_study(_settings(tmp_path), storage)

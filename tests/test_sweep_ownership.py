@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _study(settings, rows):
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     _add_trials(sweep.create_or_load_study(settings, storage), rows)
     return storage
 
@@ -65,12 +65,12 @@ def test_two_storages_with_a_study_of_one_name_keep_two_reports(tmp_path):
     first = json.loads((home_dir / "best.json").read_text())
     second = json.loads((other_dir / "best.json").read_text())
     assert (first["storage"], first["value"], first["trials"]) == (
-        home.storage_url,
+        home.run.storage_url,
         0.6,
         {"complete": 2},
     )
     assert (second["storage"], second["value"], second["trials"]) == (
-        other.storage_url,
+        other.run.storage_url,
         0.9,
         {"complete": 1},
     )
@@ -117,7 +117,7 @@ def test_a_folder_that_holds_another_storages_report_is_refused(tmp_path):
     assert json.loads((folder / "best.json").read_text()) == legacy  # not written over
     assert sorted(p.name for p in folder.iterdir()) == ["best.json"]
     # Its own old folder is adopted: owner.json is written and the report with it.
-    (folder / "best.json").write_text(json.dumps({**legacy, "storage": settings.storage_url}))
+    (folder / "best.json").write_text(json.dumps({**legacy, "storage": settings.run.storage_url}))
     sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train([]))
     assert (
         json.loads((folder / ownership.OWNER_FILE).read_text())["storage"] == "sqlite:///optuna.db"
@@ -279,7 +279,7 @@ def test_of_processes_racing_for_the_claim_one_takes_it(tmp_path):
 
 def test_the_study_is_named_after_its_metric(tmp_path):
     settings = _settings(tmp_path)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     assert sweep.create_or_load_study(settings, storage).metric_names == ["val_accuracy"]
     # A study made before the name was set gets it when it is resumed.
     old = optuna.create_study(storage=storage, study_name="old", direction="maximize")

@@ -9,7 +9,6 @@ PostgreSQL: `scripts/postgres.sh start` prints a URL; export it as FERZOO_TEST_P
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import subprocess
@@ -271,7 +270,7 @@ def test_run_worker_stops_at_n_finished_trials_and_resumes(tmp_path):
     counts = sweep.count_trials(study)
     assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.PRUNED] == 1
     assert sweep.run_worker(study, objective, settings) == 0  # resumed: nothing left to do
-    settings = dataclasses.replace(settings, n_trials=4)
+    settings = settings.replace(n_trials=4)
     assert sweep.run_worker(study, objective, settings) == 1
     assert calls == [0, 1, 2, 3]
 
@@ -355,7 +354,7 @@ def _fake_train(calls):
 
 def test_finalize_retrains_the_best_and_writes_the_report(tmp_path):
     settings = _settings(tmp_path)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     _add_trials(study, [("conv", "none", 0.002, 0.3), ("msc", "wca", 0.005, 0.6),
                         ("conv", "wa", 0.001, 0.4)])  # fmt: skip
@@ -366,7 +365,7 @@ def test_finalize_retrains_the_best_and_writes_the_report(tmp_path):
     assert best["test"]["accuracy"] == 0.75
     [(model, dataset, kwargs)] = calls
     assert (model, dataset) == ("resnet18", "synthetic_faces")
-    assert kwargs["evaluate_test"] is True and kwargs["epochs"] == settings.epochs
+    assert kwargs["evaluate_test"] is True and kwargs["epochs"] == settings.training.epochs
     assert kwargs["model_overrides"]["stem"] == "msc"
     assert kwargs["learning_rate"] == 0.005
     out = Path(settings.study_dir)
@@ -388,7 +387,7 @@ def test_finalize_retrains_the_best_and_writes_the_report(tmp_path):
 
 def test_finalize_with_one_trial_skips_the_importances(tmp_path):
     settings = _settings(tmp_path)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     _add_trials(study, [("conv", "none", 0.002, 0.3)])
     sweep.finalize(settings, storage, space.to_build, train_fn=_fake_train([]))
@@ -402,7 +401,7 @@ def test_finalize_with_one_trial_skips_the_importances(tmp_path):
 
 def test_finalize_without_complete_trials_says_so(tmp_path):
     settings = _settings(tmp_path)
-    storage = sweep.open_storage(settings.storage_url, heartbeat_interval=None)
+    storage = sweep.open_storage(settings.run.storage_url, heartbeat_interval=None)
     study = sweep.create_or_load_study(settings, storage)
     study.add_trial(optuna.create_trial(state=TrialState.FAIL))
     with pytest.raises(sweep.SweepError, match="no trial"):
@@ -470,10 +469,12 @@ def test_missing_dataset_prints_the_builder_instructions(tmp_path, capsys):
 
 def test_a_fresh_study_with_a_fixed_seed_is_reproducible(tmp_path):
     settings = _settings(tmp_path)
-    assert sweep.sampler_seed(settings, 0) == settings.seed  # fresh study, worker 0
-    assert sweep.sampler_seed(_settings(tmp_path, worker_id=1), 0) == settings.seed + 1
+    assert sweep.sampler_seed(settings, 0) == settings.training.seed  # fresh study, worker 0
+    assert sweep.sampler_seed(_settings(tmp_path, worker_id=1), 0) == settings.training.seed + 1
     restarted = {sweep.sampler_seed(settings, 3) for _ in range(3)}
-    assert settings.seed not in restarted and len(restarted) == 3  # a new seed every restart
+    assert (
+        settings.training.seed not in restarted and len(restarted) == 3
+    )  # a new seed every restart
 
 
 def test_gpus_give_each_worker_its_device():

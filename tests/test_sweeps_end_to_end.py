@@ -198,6 +198,25 @@ def test_a_demo_sweep_with_the_default_paths_writes_only_under_runs(
 
 @pytest.mark.slow
 @pytest.mark.tf_only
+def test_progress_prints_one_line_per_epoch_and_the_output_is_clean(tmp_path, tiny_data_dir):
+    """`--progress`: a line per epoch of each fold of the trial, in order, naming them; and no
+    line from TensorFlow's C++ log (`E0000 ... use_unbounded_threadpool`, oneDNN notices)."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    args = _sweep_args(tmp_path, tiny_data_dir, url, 1, "--no-final", "--progress",
+                       "--cv-folds", "2", "--epochs", "2")  # fmt: skip
+    with open(tmp_path / "run.log", "wb") as log:
+        assert _spawn(args, log).wait(timeout=400) == 0, (tmp_path / "run.log").read_text()
+    text = (tmp_path / "run.log").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("trial 0, fold ")]
+    heads = [line.split(":")[0] for line in lines]
+    assert heads == [f"trial 0, fold {k} of 2, epoch {e}/2" for k in (1, 2) for e in (1, 2)], text
+    assert all("val_accuracy" in line and line.endswith(" s)") for line in lines)
+    for noise in ("E0000", "use_unbounded_threadpool", "oneDNN", "Traceback"):
+        assert noise not in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
 def test_a_worker_killed_mid_trial_costs_only_that_trial(tmp_path, tiny_data_dir):
     url = f"sqlite:///{tmp_path}/optuna.db"
     args = _sweep_args(tmp_path, tiny_data_dir, url, 2, "--no-final")
@@ -320,8 +339,8 @@ def test_the_final_stage_writes_what_the_trials_trained_and_trains_no_fold_again
     best = json.loads((out / "best.json").read_text())
     summary = (out / "summary.md").read_text()
     assert "Reused, not trained again: fold(s) 0, 1, 2" in summary
-    settings = sweep.SweepSettings(study=STUDIES["demo"], study_name="demo", storage_url=url,
-                                   results_dir=str(tmp_path / "results"))  # fmt: skip
+    settings = sweep.SweepSettings.of(STUDIES["demo"], "demo", storage_url=url,
+                                      results_dir=str(tmp_path / "results"))  # fmt: skip
     for row in best["test"]["cv"]["folds"]:
         assert row["reused_from"] == {"trial": best["trial"], "fold": row["fold"]}
         run = kept.read(settings, best["trial"], row["fold"])

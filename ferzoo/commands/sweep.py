@@ -33,7 +33,16 @@ import dataclasses
 import os
 import sys
 
-from ferzoo.sweep.config import DEFAULT_RESULTS_DIR, DEFAULT_STORAGE, PRUNERS, SweepSettings
+from ferzoo.sweep.config import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULT_STORAGE,
+    PRUNERS,
+    ObjectiveSettings,
+    RunSettings,
+    SweepSettings,
+    TrainingSettings,
+    WorkerSettings,
+)
 from ferzoo.sweep.costs import parse as parse_objectives
 from ferzoo.sweep.studies import STUDIES
 from ferzoo.training import options, selection
@@ -173,11 +182,13 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         help="build and compile every run afresh, and let the final stage train everything "
         "again (default: one compiled model per architecture and worker, reset for each run; "
         "the final stage writes the runs complete trials kept)")  # fmt: skip
-    add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
     add("--worker-id", type=_count, default=None, metavar="K",
         help="run as worker K of a study that other processes or hosts share (e.g. a SLURM "
         "array task): the sampler is seeded with --seed plus K, and the data is expected "
         "prepared (default: this process is the only one it starts)")  # fmt: skip
+    add("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity")
+    add("--progress", action="store_true", help="one line per epoch of every trial (its fold, "
+        "loss, the study's metric, seconds)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,16 +242,11 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
     if args.objectives:
         metric, costs = args.objectives
         cfg = dataclasses.replace(cfg, metric=metric)
-    return SweepSettings(
-        study=cfg,
+    run = RunSettings(
         study_name=args.study_name or cfg.name,
         storage_url=args.storage or DEFAULT_STORAGE,
         n_trials=args.n_trials or cfg.n_trials,
         timeout=args.timeout,
-        epochs=args.epochs or cfg.epochs,
-        image_size=args.image_size or cfg.image_size,
-        batch_size=args.batch_size,
-        seed=args.seed,
         pruner=args.pruner,
         results_dir=args.results_dir,
         heartbeat_interval=args.heartbeat,
@@ -248,21 +254,29 @@ def settings_from_args(args: argparse.Namespace) -> SweepSettings:
         keep_trial_dirs=args.keep_trial_dirs,
         reuse=not args.no_reuse,
         verbose=args.verbose,
-        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        progress=args.progress,
+        final=not args.no_final,
         final_folds=args.final_folds,
         baselines=not args.no_baselines,
+    )
+    training = TrainingSettings(
+        epochs=args.epochs or cfg.epochs,
+        image_size=args.image_size or cfg.image_size,
+        batch_size=args.batch_size,
+        seed=args.seed,
         cv_folds=args.cv_folds,
-        objectives=costs,
-        max_latency_ms=args.max_latency_ms,
-        max_macs=args.max_macs,
-        final=not args.no_final,
-        worker_id=args.worker_id or 0,
-        launched=args.worker_id is not None,
-        worker_devices=tuple(worker_plan(args)),
-        training={
-            o.name: o.from_args(args) for o in options.OPTIONS if hasattr(args, o.name) and o.sweep
+        options={
+            o.name: o.from_args(args) for o in options.OPTIONS if o.sweep and hasattr(args, o.name)
         },  # fmt: skip
     )
+    workers = WorkerSettings(
+        worker_id=args.worker_id or 0,
+        launched=args.worker_id is not None,
+        devices=tuple(worker_plan(args)),
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
+    costs = ObjectiveSettings(costs, args.max_latency_ms, args.max_macs)
+    return SweepSettings(cfg, run, training, costs, workers)
 
 
 def run(args: argparse.Namespace) -> int:

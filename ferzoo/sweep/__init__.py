@@ -1,10 +1,11 @@
 """Optuna sweeps over ferzoo models: the machinery behind `sweeps/run.py`.
 
-    python sweeps/run.py --study demo          # = python -m ferzoo.sweep.cli --study demo
+    python sweeps/run.py --study demo          # = ferzoo sweep --study demo (ferzoo.commands.sweep)
 
 The parts, each a module:
 
-- `config`: `StudyConfig` (a row of the studies table), `SweepSettings` (one run), the errors;
+- `config`: `StudyConfig` (a row of the studies table), `SweepSettings` (one run: frozen groups
+  `run`, `training`, `objectives`, `workers`; `to_json`/`from_json`), the errors;
 - `studies`: the table of studies (`STUDIES`); `space`: the search spaces (Optuna and
   KerasTuner sample the same one) and `to_build`, which turns sampled values into a model;
 - `storage`: `open_storage` (SQLite with lock timeouts, PostgreSQL; heartbeats and retries, so
@@ -24,7 +25,11 @@ The parts, each a module:
   `summary`: summary.md and the plots; `baselines`: the papers' models retrained on the same
   folds beside the best (summary.md's "Did the search pay off?");
 - `claims`: the one-process claim on a study's final retrain, held in the storage;
-- `cli`: the command line (`--workers`, `--gpus`).
+- `launcher`: worker processes on this host (`--workers`, `--gpus`), each sent its settings as
+  JSON on its stdin; `worker_main`: such a process's entry.
+
+The command line (`ferzoo sweep`, `python sweeps/run.py`) is `ferzoo.commands.sweep`; nothing
+here imports from `ferzoo.commands`.
 
 Importing `ferzoo.sweep` loads nothing (the names below load their module on first use), so the
 `ferzoo` command's parser stays fast; none of them loads Keras or a backend.
@@ -45,8 +50,9 @@ from typing import Any
 
 _LAZY = {
     "ferzoo.sweep.config": (
-        "DEFAULT_RESULTS_DIR", "DEFAULT_STORAGE", "PRUNERS", "StorageError", "StudyConfig",
-        "StudyMismatchError", "SweepError", "SweepSettings",
+        "DEFAULT_RESULTS_DIR", "DEFAULT_STORAGE", "PRUNERS", "ObjectiveSettings", "RunSettings",
+        "StorageError", "StudyConfig", "StudyMismatchError", "SweepError", "SweepSettings",
+        "TrainingSettings", "WorkerSettings",
     ),
     "ferzoo.sweep.final": ("finalize",),
     "ferzoo.sweep.pruning": ("make_pruner",),

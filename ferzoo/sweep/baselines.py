@@ -37,7 +37,9 @@ def designs(study, settings: SweepSettings) -> dict[str, dict[str, Any]]:
     else the papers' own (`space.paper_trials`) with `trial` None."""
     found = {
         name: {"params": {**params, **settings.fixed}, "trial": None}
-        for name, params in space.paper_trials(settings.study.space, settings.image_size).items()
+        for name, params in space.paper_trials(
+            settings.study.space, settings.training.image_size
+        ).items()
     }
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     for t in sorted(finished, key=lambda t: t.number):
@@ -50,7 +52,7 @@ def designs(study, settings: SweepSettings) -> dict[str, dict[str, Any]]:
 
 def left_out(settings: SweepSettings) -> list[str]:
     """The papers' models the comparison cannot train: not drawable by the space at its size."""
-    drawable = space.paper_trials(settings.study.space, settings.image_size)
+    drawable = space.paper_trials(settings.study.space, settings.training.image_size)
     return [name for name in space.PAPER_DESIGNS if name not in drawable]
 
 
@@ -126,8 +128,8 @@ def comparison_markdown(
         "## Did the search pay off?",
         "",
         f"Test accuracy and macro F1, mean ± std over the same {folds} fold(s) of the "
-        f"{cfg.protocol} protocol, each model retrained for {settings.epochs} epochs at "
-        f"{settings.image_size} px with the same selection rule.",
+        f"{cfg.protocol} protocol, each model retrained for {settings.training.epochs} epochs at "
+        f"{settings.training.image_size} px with the same selection rule.",
         "",
         "| model | trial | test accuracy | test macro F1 |",
         "|---|---:|---:|---:|",
@@ -153,7 +155,7 @@ def comparison_markdown(
     missing = left_out(settings)
     if missing:
         lines.append(f"- Not compared: {', '.join(missing)} (the `{cfg.space}` space cannot "
-                     f"draw it at {settings.image_size} px).")  # fmt: skip
+                     f"draw it at {settings.training.image_size} px).")  # fmt: skip
     return [*lines, ""]
 
 

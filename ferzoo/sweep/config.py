@@ -186,79 +186,141 @@ class StudyConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepSettings:
-    """Everything one sweep run needs (built from the command line by `ferzoo sweep`), frozen;
-    a worker process receives them whole as JSON (`to_json`, `from_json`)."""
+class RunSettings:
+    """Where and how the study runs: its storage, its trials, the final stage."""
 
-    study: StudyConfig
     study_name: str
     storage_url: str = DEFAULT_STORAGE
     n_trials: int = 40
     timeout: float | None = None
-    epochs: int = 50
-    image_size: int = 112
-    batch_size: int | None = None  # fixed batch size instead of the searched one
-    seed: int = 0
     pruner: str = "median"
     results_dir: str = DEFAULT_RESULTS_DIR
     heartbeat_interval: int = 30
     max_retry: int = 2
-    worker_id: int = 0
     keep_trial_dirs: bool = False
     # One compiled model per architecture and worker, reset for each run, and the final stage
     # writing what complete trials kept rather than training it again (`ferzoo.training.reuse`,
     # `ferzoo.sweep.kept`); False: every run built, compiled and trained afresh.
     reuse: bool = True
-    verbose: int | str = 0
-    cuda_visible_devices: str | None = None  # the GPU(s) this worker was given (--gpus)
+    verbose: int | str = 0  # Keras fit verbosity of every run
+    progress: bool = False  # one line per epoch of every trial (`--progress`)
+    final: bool = True  # retrain the best afterwards (not `--no-final`)
     final_folds: int = 1  # folds the best configuration is retrained and tested on
     baselines: bool = True  # retrain the papers' models beside the best (summary.md compares)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """What every run of the sweep trains with."""
+
+    epochs: int = 50
+    image_size: int = 112
+    batch_size: int | None = None  # fixed batch size instead of the searched one
+    seed: int = 0  # every run's, and the sampler's (plus the worker id)
     cv_folds: int | None = None  # folds each trial is scored on (None: the study's)
-    # Costs optimised beside the study's metric (`ferzoo.sweep.costs.COSTS`), and the
-    # budgets the configuration retrained at the end must keep.
-    objectives: tuple[str, ...] = ()
-    max_latency_ms: float | None = None
-    max_macs: int | None = None
-    # How this process runs the study: retrain the best afterwards (not `--no-final`); whether
-    # it is a worker that another sweep process started; the devices of the workers it starts
-    # itself (`ferzoo.commands.sweep.worker_plan`; `(None,)`: run here).
-    final: bool = True
-    launched: bool = False
-    worker_devices: tuple[str | None, ...] = (None,)
     # The training options given to every run (`ferzoo.training.options` declared with sweep
     # "pass" or "pin": the selection rule, initial weights, precision, the data's folders...),
     # every one present (a missing one takes its default). The study's `metric` stays the
     # objective, read at the epoch the selection rule keeps.
-    training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         passed = {o.name: o.default for o in options.OPTIONS if o.sweep}
-        unknown = sorted(set(self.training) - set(passed))
+        unknown = sorted(set(self.options) - set(passed))
         if unknown:
             raise ValueError(
                 f"training options a sweep does not pass: {unknown}. Known: {sorted(passed)}"
             )
-        object.__setattr__(self, "training", passed | dict(self.training))
+        object.__setattr__(self, "options", passed | dict(self.options))
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveSettings:
+    """Costs optimised beside the study's metric (`ferzoo.sweep.costs.COSTS`), and the budgets
+    the configuration retrained at the end must keep."""
+
+    costs: tuple[str, ...] = ()
+    max_latency_ms: float | None = None
+    max_macs: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
+    """Which worker this process is, and the workers it starts itself."""
+
+    worker_id: int = 0
+    launched: bool = False  # started by another sweep process, or `--worker-id` given
+    # The devices of the workers this process starts (`ferzoo.commands.sweep.worker_plan`;
+    # `(None,)`: it runs the trials itself), and the GPU(s) it was given.
+    devices: tuple[str | None, ...] = (None,)
+    cuda_visible_devices: str | None = None
+
+
+#: `SweepSettings`' groups and their classes.
+GROUPS = {"run": RunSettings, "training": TrainingSettings, "objectives": ObjectiveSettings,
+          "workers": WorkerSettings}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSettings:
+    """Everything one sweep run needs (built from the command line by `ferzoo sweep`), in
+    groups, frozen; a worker process receives them whole as JSON (`to_json`, `from_json`)."""
+
+    study: StudyConfig
+    run: RunSettings
+    training: TrainingSettings = TrainingSettings()
+    objectives: ObjectiveSettings = ObjectiveSettings()
+    workers: WorkerSettings = WorkerSettings()
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON values (`from_json` reads them back)."""
-        return dataclasses.asdict(self) | {"training": dict(self.training)}
+        out = dataclasses.asdict(self)
+        out["training"]["options"] = dict(self.training.options)
+        return out
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> SweepSettings:
         """Settings from `to_json`'s values."""
-        values = dict(values)
-        values["study"] = StudyConfig(**values["study"])
-        for name in ("objectives", "worker_devices"):
-            values[name] = tuple(values[name])
-        return cls(**values)
+        groups = {}
+        for name, group in GROUPS.items():
+            fields = dict(values[name])
+            for field in dataclasses.fields(group):
+                if str(field.type).startswith("tuple"):
+                    fields[field.name] = tuple(fields[field.name])
+            groups[name] = group(**fields)
+        return cls(StudyConfig(**values["study"]), **groups)
+
+    @classmethod
+    def of(cls, study: StudyConfig, study_name: str, **fields: Any) -> SweepSettings:
+        """Settings from flat names (`replace`'s): `SweepSettings.of(STUDIES["demo"], "demo",
+        n_trials=3, epochs=2, monitor="val_loss")`."""
+        return cls(study, RunSettings(study_name)).replace(**fields)
+
+    def replace(self, **changes: Any) -> SweepSettings:
+        """A copy with fields of its groups changed, each named alone (`n_trials=4`; a training
+        option a sweep passes, `monitor="val_loss"`, changes `training.options`)."""
+        where = {f.name: group for group, cls_ in GROUPS.items() for f in dataclasses.fields(cls_)}
+        passed = {o.name for o in options.OPTIONS if o.sweep}
+        unknown = sorted(set(changes) - set(where) - passed)
+        if unknown:
+            raise TypeError(f"SweepSettings has no fields {unknown}")
+        chosen = {k: changes.pop(k) for k in list(changes) if k in passed}
+        if chosen:
+            changes["options"] = {**self.training.options, **changes.get("options", {}), **chosen}
+        grouped: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            grouped.setdefault(where[name], {})[name] = value
+        return dataclasses.replace(self, **{
+            group: dataclasses.replace(getattr(self, group), **values)
+            for group, values in grouped.items()
+        })  # fmt: skip
 
     @property
     def trial_folds(self) -> list[int]:
         """The folds each trial trains and is scored on: `cv_folds` (or the study's) folds of
         the protocol from the study's fold on; a trial's value is their mean."""
         cfg = self.study
-        k = cfg.cv_folds if self.cv_folds is None else self.cv_folds
+        k = cfg.cv_folds if self.training.cv_folds is None else self.training.cv_folds
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= cfg.num_folds:
             raise ValueError(
                 f"cv_folds must be an int from 1 to the protocol's {cfg.num_folds} folds. "
@@ -269,33 +331,36 @@ class SweepSettings:
     def train_keywords(self, chosen: dict[str, Any]) -> dict[str, Any]:
         """`ferzoo.train`'s keywords shared by every run of this sweep (its trials and the final
         retrain), with the learning rate a trial chose."""
-        shared = {name: getattr(self, name) for name in ("epochs", "seed", "verbose")}
-        return {**self.training, **shared, "learning_rate": float(chosen["learning_rate"])}
+        t = self.training
+        shared = {"epochs": t.epochs, "seed": t.seed, "verbose": self.run.verbose}
+        return {**t.options, **shared, "learning_rate": float(chosen["learning_rate"])}
 
     @property
     def metric_names(self) -> list[str]:
         """The study's objectives: its validation metric, then the costs."""
-        return [self.study.metric, *self.objectives]
+        return [self.study.metric, *self.objectives.costs]
 
     @property
     def directions(self) -> list[str]:
-        return [self.study.direction, *("minimize" for _ in self.objectives)]
+        return [self.study.direction, *("minimize" for _ in self.objectives.costs)]
 
     @property
     def budgets(self) -> dict[str, float]:
         """`{cost: the most a retrained configuration may have}` (`--max-latency-ms`, ...)."""
-        budgets = {"latency_ms": self.max_latency_ms, "macs": self.max_macs}
+        o = self.objectives
+        budgets = {"latency_ms": o.max_latency_ms, "macs": o.max_macs}
         return {k: v for k, v in budgets.items() if v is not None}
 
     @property
     def measures_latency(self) -> bool:
         """Whether each trial's batch-1 latency is measured (an objective or a budget)."""
-        return "latency_ms" in self.objectives or self.max_latency_ms is not None
+        o = self.objectives
+        return "latency_ms" in o.costs or o.max_latency_ms is not None
 
     @property
     def study_dir(self) -> str:
         """The study's folder (`report_dir`): best.json, summary.md, plots, the artifact store."""
-        return report_dir(self.results_dir, self.storage_url, self.study_name)
+        return report_dir(self.run.results_dir, self.run.storage_url, self.run.study_name)
 
     @property
     def artifact_dir(self) -> str:
@@ -304,4 +369,5 @@ class SweepSettings:
     @property
     def fixed(self) -> dict[str, Any]:
         """Search-space parameters fixed on the command line (not sampled)."""
-        return {"batch_size": self.batch_size} if self.batch_size else {}
+        size = self.training.batch_size
+        return {"batch_size": size} if size else {}

@@ -38,20 +38,20 @@ def best_record(settings, study, best, params, built, test, run_dir) -> dict[str
     return jsonable(
         {
             "study": cfg.name,
-            "study_name": settings.study_name,
-            "storage": mask_url(settings.storage_url),
+            "study_name": settings.run.study_name,
+            "storage": mask_url(settings.run.storage_url),
             "dataset": cfg.dataset,
             "protocol": cfg.protocol,
             "fold": cfg.fold,
             "metric": cfg.metric,
             "direction": cfg.direction,
-            "epochs": settings.epochs,
-            "image_size": settings.image_size,
-            "monitor": settings.training["monitor"],
-            "min_epochs": settings.training["min_epochs"],
-            "precision": settings.training["precision"],
-            "weights": settings.training["weights"],
-            "final_folds": settings.final_folds,
+            "epochs": settings.training.epochs,
+            "image_size": settings.training.image_size,
+            "monitor": settings.training.options["monitor"],
+            "min_epochs": settings.training.options["min_epochs"],
+            "precision": settings.training.options["precision"],
+            "weights": settings.training.options["weights"],
+            "final_folds": settings.run.final_folds,
             "trial": best.number,
             "value": best.values[0],
             "values": dict(zip(settings.metric_names, best.values, strict=True)),
@@ -86,16 +86,16 @@ def finalize(
     optimization_history.png and param_importances.png (and pareto_front.png for several
     objectives; each atomically: a crash leaves the previous file or the new one). The best is
     the complete trial with the best validation metric within `settings.budgets`
-    (`costs.pick_best`); it is retrained on `settings.final_folds` folds
+    (`costs.pick_best`); it is retrained on `settings.run.final_folds` folds
     (`retrain.final_folds`, `retrain.retrain_best`); the retrained runs' files (metrics, confusion matrix, curves) go to its
     `best/` (one fold) or `best/fold-<k>/` folders with cv.json and cv.md (several). When
     best.json already holds a retrained result for the same best trial and fold count, the
-    retrain is not repeated. With `settings.baselines`, the papers' models the space can draw
+    retrain is not repeated. With `settings.run.baselines`, the papers' models the space can draw
     are retrained on the same folds (`baselines.compare`, into `baselines/<model>/`) and
     summary.md compares them with the best.
 
     One process does this per study: it holds the study's final-retrain claim in the storage
-    (`ferzoo.sweep.claims.Claim`, heartbeat every `settings.heartbeat_interval` s, 30 when 0)
+    (`ferzoo.sweep.claims.Claim`, heartbeat every `settings.run.heartbeat_interval` s, 30 when 0)
     from start to end; another process finishing the same study meanwhile gets `ClaimHeld`.
 
     Returns:
@@ -106,8 +106,8 @@ def finalize(
         SweepError: when no trial of the study completed, none is within the budgets, or the
             folder is another study's.
     """
-    study = optuna.load_study(study_name=settings.study_name, storage=storage)
-    with Claim(storage, settings.study_name, interval=settings.heartbeat_interval or 30):
+    study = optuna.load_study(study_name=settings.run.study_name, storage=storage)
+    with Claim(storage, settings.run.study_name, interval=settings.run.heartbeat_interval or 30):
         return _finalize(settings, study, to_build, retrain, train_fn, models)
 
 
@@ -118,7 +118,7 @@ def _finalize(settings, study, to_build, retrain, train_fn, models) -> dict[str,
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         files.write_text(summary, summary_markdown(study, settings, None, None, plots))
-        raise SweepError(f"no trial of study {settings.study_name!r} completed")
+        raise SweepError(f"no trial of study {settings.run.study_name!r} completed")
     try:
         best = costs.pick_best(complete, settings.study.direction == "maximize",
                                     settings.budgets)  # fmt: skip
@@ -134,7 +134,7 @@ def _finalize(settings, study, to_build, retrain, train_fn, models) -> dict[str,
     if retrain and test is None:
         test = retrain_fn(settings, *built, run_dir, trial=best.number)
     baselines = None
-    if test is not None and settings.baselines:
+    if test is not None and settings.run.baselines:
         baselines = paper_baselines.compare(
             settings, study, params, test, folder, retrain_fn,
             previous=previous.get("baselines"),
@@ -158,7 +158,7 @@ def _previous_test(previous: Mapping[str, Any], settings: SweepSettings, trial_n
     retrained already (None otherwise)."""
     test = previous.get("test")
     folds = len((test or {}).get("cv", {}).get("folds", [])) if test else 0
-    if previous.get("trial") == trial_number and test and folds == settings.final_folds:
+    if previous.get("trial") == trial_number and test and folds == settings.run.final_folds:
         return test
     return None
 

@@ -8,7 +8,6 @@ and never the final retrain. The parent waits, forwards Ctrl-C, then writes the 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -22,8 +21,7 @@ from ferzoo.sweep.config import SweepSettings
 def worker_settings(settings: SweepSettings, worker_id: int) -> dict:
     """What worker `worker_id` is sent: the sweep's settings as a worker of it runs them (no
     final retrain, no workers of its own)."""
-    mine = dataclasses.replace(settings, worker_id=worker_id, launched=True, final=False,
-                               worker_devices=(None,))  # fmt: skip
+    mine = settings.replace(worker_id=worker_id, launched=True, final=False, devices=(None,))
     return mine.to_json()
 
 
@@ -50,9 +48,9 @@ def worker_env(plan: list[str | None], index: int, base: dict[str, str]) -> dict
 
 
 def run_workers(settings: SweepSettings) -> int:
-    """Start one process per entry of `settings.worker_devices` on the study and wait; forward
+    """Start one process per entry of `settings.workers.devices` on the study and wait; forward
     Ctrl-C."""
-    plan = list(settings.worker_devices)
+    plan = list(settings.workers.devices)
     procs = []
     argv = [sys.executable, "-m", "ferzoo.sweep.worker_main"]
     for i in range(len(plan)):

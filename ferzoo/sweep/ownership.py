@@ -20,11 +20,11 @@ OWNER_FILE = "owner.json"  # in a study's folder: the storage and study it belon
 
 
 def _owner_of(settings: SweepSettings) -> dict[str, str]:
-    root = os.path.dirname(os.path.abspath(settings.results_dir))
+    root = os.path.dirname(os.path.abspath(settings.run.results_dir))
     return {
-        "storage": storage_key(settings.storage_url, root),
-        "study_name": settings.study_name,
-        "url": mask_url(settings.storage_url),
+        "storage": storage_key(settings.run.storage_url, root),
+        "study_name": settings.run.study_name,
+        "url": mask_url(settings.run.storage_url),
     }
 
 
@@ -57,12 +57,12 @@ def own_report_dir(settings: SweepSettings) -> str:
     path = os.path.join(folder, OWNER_FILE)
     owner = files.read_json(path) if os.path.exists(path) else None
     if owner is None:
-        legacy = _legacy_owner(folder, os.path.dirname(os.path.abspath(settings.results_dir)))
+        legacy = _legacy_owner(folder, os.path.dirname(os.path.abspath(settings.run.results_dir)))
         owner = legacy if legacy and not _same(legacy, mine) else _write_owner(path, mine)
     if not _same(owner, mine):
         raise SweepError(
             f"{folder} holds the report of study {owner.get('study_name')!r} in "
-            f"{owner.get('url') or owner.get('storage')}, not of {settings.study_name!r} in "
+            f"{owner.get('url') or owner.get('storage')}, not of {settings.run.study_name!r} in "
             f"{mine['url']}; move that folder away or pass another --results-dir"
         )
     return folder

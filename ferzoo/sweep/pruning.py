@@ -24,6 +24,18 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}. Received: pruner={name!r}")
 
 
+def epoch_line(epoch: int, params: dict, logs: dict, monitor: str, seconds: float) -> str:
+    """`--progress`'s words for one epoch: `epoch 3/10: loss 1.2345, val_accuracy 0.5000
+    (2.1 s)`."""
+    import keras
+
+    def number(key: str) -> float:
+        return float(keras.ops.convert_to_numpy(logs.get(key, float("nan"))))
+
+    return (f"epoch {epoch + 1}/{params.get('epochs', '?')}: loss {number('loss'):.4f}, "
+            f"{monitor} {number(monitor):.4f} ({seconds:.1f} s)")  # fmt: skip
+
+
 def pruning_callback_class():
     # Built on first use so that `import ferzoo.sweep` (e.g. by `ferzoo dashboard`) stays free
     # of Keras and its backend.
@@ -47,6 +59,8 @@ def pruning_callback_class():
                 each fold's epochs with the same fold's epochs of other trials.
             prune: report and prune (False in a multi-objective study: Optuna prunes single
                 objectives only; the attributes are still recorded).
+            progress: called with one line per epoch (`ferzoo sweep --progress`): the epoch,
+                the training loss, the monitored metric and the epoch's seconds; None: silent.
 
         Example:
             >>> cb = PruningCallback(trial, "val_accuracy")  # doctest: +SKIP
@@ -57,9 +71,11 @@ def pruning_callback_class():
         """
 
         def __init__(
-            self, trial: optuna.Trial, monitor: str = "val_accuracy", step_offset=0, prune=True
-        ):
+            self, trial: optuna.Trial, monitor: str = "val_accuracy", step_offset=0, prune=True,
+            progress=None,
+        ):  # fmt: skip
             super().__init__()
+            self.progress = progress
             self.prune = bool(prune)
             self.trial = trial
             self.monitor = monitor
@@ -89,6 +105,9 @@ def pruning_callback_class():
                     f"{sorted(logs)}. Received: monitor={self.monitor!r}"
                 )
             value = float(keras.ops.convert_to_numpy(logs[self.monitor]))
+            if self.progress is not None:
+                self.progress(epoch_line(epoch, self.params, logs, self.monitor,
+                                         self.epoch_times[-1]))  # fmt: skip
             if not self.prune:
                 return
             self.trial.report(value, step=self.step_offset + epoch)

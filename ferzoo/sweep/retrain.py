@@ -16,14 +16,14 @@ TEST_KEYS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "num_exa
 def final_folds(settings: SweepSettings) -> list[int]:
     """The folds the best configuration is retrained on: the study's fold, then the next ones.
 
-    `settings.final_folds` folds of the study's protocol, `fold, fold + 1, ...` modulo
+    `settings.run.final_folds` folds of the study's protocol, `fold, fold + 1, ...` modulo
     `num_folds`, so the first is always the fold the study was scored on.
 
     Raises:
         ValueError: more folds than the protocol has, or more than one under the paper
             protocol (it has a single split).
     """
-    cfg, n = settings.study, settings.final_folds
+    cfg, n = settings.study, settings.run.final_folds
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"final_folds must be a positive int. Received: final_folds={n!r}")
     if n > 1 and cfg.protocol != "subject":
@@ -44,7 +44,7 @@ def _replay_kept(settings: SweepSettings, model_name: str, trial: int | None, mo
     `trainer.replay`: not trained again) and where it came from, or None to train it."""
 
     def replay(fold: int, keywords: dict[str, Any]):
-        stored = kept.read(settings, trial, fold) if settings.reuse else None
+        stored = kept.read(settings, trial, fold) if settings.run.reuse else None
         if stored is None:
             return None
         from ferzoo.training import trainer
@@ -81,7 +81,7 @@ def retrain_best(
     keywords = dict(
         protocol=cfg.protocol,
         num_folds=cfg.num_folds,
-        image_size=settings.image_size,
+        image_size=settings.training.image_size,
         batch_size=int(train_kwargs["batch_size"]),
         augment=float(train_kwargs.get("augment", 0.0)),
         **settings.train_keywords(train_kwargs),

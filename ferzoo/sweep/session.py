@@ -45,36 +45,36 @@ def prepare_data(settings: SweepSettings) -> None:
     """Prepare the dataset once, before any worker starts (TFDS builds are not concurrent)."""
 
     paths = ("data_dir", "manual_dir", "subject_pattern", "detector")
-    data.prepare(settings.study.dataset, **{k: settings.training[k] for k in paths})
+    data.prepare(settings.study.dataset, **{k: settings.training.options[k] for k in paths})
     # The protocol must be possible for this dataset (a subject protocol needs subject ids).
     data.subjects(
         settings.study.dataset,
         protocol=settings.study.protocol,
         fold=settings.study.fold,
         num_folds=settings.study.num_folds,
-        seed=settings.seed,
-        data_dir=settings.training["data_dir"],
+        seed=settings.training.seed,
+        data_dir=settings.training.options["data_dir"],
     )
 
 
 def _remaining(study, settings: SweepSettings) -> int:
     counts = count_trials(study)
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-    return settings.n_trials - done
+    return settings.run.n_trials - done
 
 
 def _say_nothing_to_run(study, settings: SweepSettings) -> None:
-    done = settings.n_trials - _remaining(study, settings)
+    done = settings.run.n_trials - _remaining(study, settings)
     log(
-        f"study {settings.study_name!r} already holds {done} finished trial(s), as many as "
-        f"--n-trials {settings.n_trials} asks: no trial to run. Pass --n-trials "
+        f"study {settings.run.study_name!r} already holds {done} finished trial(s), as many as "
+        f"--n-trials {settings.run.n_trials} asks: no trial to run. Pass --n-trials "
         f"{done + 10} (or more) to run more."
     )
 
 
 def _say_what_cannot_be_built(settings: SweepSettings) -> None:
     """The start-up line on what the image size rules out (a size nothing fits is refused)."""
-    name, size = settings.study.space, settings.image_size
+    name, size = settings.study.space, settings.training.image_size
     ruled_out = space.check_image_size(name, size)
     if not ruled_out:
         return
@@ -92,7 +92,7 @@ def enqueue_paper_models(study, settings: SweepSettings) -> list[str]:
     size (`space.paper_trials`), each marked with the user attribute `paper_model`."""
     if study.get_trials(deepcopy=False):
         return []
-    designs = space.paper_trials(settings.study.space, settings.image_size)
+    designs = space.paper_trials(settings.study.space, settings.training.image_size)
     for name, params in designs.items():
         study.enqueue_trial(params, user_attrs={"paper_model": name}, skip_if_exists=True)
     return list(designs)
@@ -100,22 +100,24 @@ def enqueue_paper_models(study, settings: SweepSettings) -> list[str]:
 
 def _suggest(settings: SweepSettings):
     """The space's `suggest` for this sweep: the choices buildable at its image size."""
-    return functools.partial(space.suggest, image_size=settings.image_size)
+    return functools.partial(space.suggest, image_size=settings.training.image_size)
 
 
 def _compilation_cache(settings: SweepSettings) -> None:
     """Compiled programs kept across processes (JAX: `<results dir>/jax_cache`), said once."""
     from ferzoo.training.reuse import persistent_cache
 
-    applied = persistent_cache(os.path.join(settings.results_dir, "jax_cache"))
-    if applied and not settings.launched:
+    applied = persistent_cache(os.path.join(settings.run.results_dir, "jax_cache"))
+    if applied and not settings.workers.launched:
         log(f"compiled programs are kept in {applied['folder']} (JAX's compilation cache)")
 
 
 def _run_here(study, settings: SweepSettings, objective: Objective) -> None:
     start = time.monotonic()
     ran = run_worker(study, objective, settings, log=log)
-    log(f"[worker {settings.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s")
+    log(
+        f"[worker {settings.workers.worker_id}] ran {ran} trial(s) in {time.monotonic() - start:.0f} s"
+    )
 
 
 def last_line(settings: SweepSettings, best: dict, folder: str) -> str:
@@ -136,32 +138,32 @@ def last_line(settings: SweepSettings, best: dict, folder: str) -> str:
 def _sweep(settings: SweepSettings, storage) -> int:
     folder = own_report_dir(settings)  # refused if another study's, before anything is made
     study = create_or_load_study(settings, storage)
-    if not settings.launched:
-        log(f"study {settings.study_name!r} in {mask_url(settings.storage_url)}: report and "
+    if not settings.workers.launched:
+        log(f"study {settings.run.study_name!r} in {mask_url(settings.run.storage_url)}: report and "
             f"trial files in {folder}")  # fmt: skip
-    if settings.objectives and not settings.launched:
+    if settings.objectives.costs and not settings.workers.launched:
         log(f"objectives: {settings.study.direction} {settings.study.metric}, minimize "
-            f"{', '.join(settings.objectives)} (Optuna's multi-objective TPE; no pruning)")  # fmt: skip
+            f"{', '.join(settings.objectives.costs)} (Optuna's multi-objective TPE; no pruning)")  # fmt: skip
     # Worker 0 of a multi-machine array (launched with --worker-id) enqueues them there.
-    papers = enqueue_paper_models(study, settings) if settings.worker_id == 0 else []
+    papers = enqueue_paper_models(study, settings) if settings.workers.worker_id == 0 else []
     if papers:
         log(f"the first trials are the papers' models: {', '.join(papers)}")
     objective = Objective(settings, _suggest(settings))
-    if _remaining(study, settings) <= 0 and not settings.launched:
+    if _remaining(study, settings) <= 0 and not settings.workers.launched:
         _say_nothing_to_run(study, settings)
     else:
-        if settings.worker_devices != (None,):  # --workers N or --gpus: processes of their own
+        if settings.workers.devices != (None,):  # --workers N or --gpus: processes of their own
             code = run_workers(settings)
             if code:
                 return code
         else:
             _run_here(study, settings, objective)
     counts = count_trials(study)
-    log(f"study {settings.study_name!r}: " + ", ".join(
+    log(f"study {settings.run.study_name!r}: " + ", ".join(
         f"{n} {s.name.lower()}" for s, n in counts.items() if n) + _pace(study))  # fmt: skip
-    if not settings.final:
+    if not settings.run.final:
         return 0
-    models = objective.models if settings.reuse else None  # this worker's compiled models
+    models = objective.models if settings.run.reuse else None  # this worker's compiled models
     try:
         best = finalize(settings, storage, space.to_build, models=models)
     except ClaimHeld as held:  # the same command, run twice: the other process retrains
@@ -226,8 +228,8 @@ def run(settings: SweepSettings) -> int:
     any study is in it (an unknown protocol for the dataset, its data missing, ...).
     """
 
-    path = sqlite_path(settings.storage_url)
-    fresh = not settings.launched and path is not None and not os.path.exists(path)
+    path = sqlite_path(settings.run.storage_url)
+    fresh = not settings.workers.launched and path is not None and not os.path.exists(path)
     dirs = _new_dirs(path) if fresh else []
     code = _run(settings)
     if code and fresh and os.path.exists(path):
@@ -237,22 +239,22 @@ def run(settings: SweepSettings) -> int:
 
 def _run(settings: SweepSettings) -> int:
     try:
-        if settings.final:
+        if settings.run.final:
             final_folds(settings)  # a bad --final-folds is refused before any trial runs
-        if not settings.launched:  # an unknown dataset is refused before any file is made
+        if not settings.workers.launched:  # an unknown dataset is refused before any file is made
             builder(
                 settings.study.dataset,
-                settings.training["data_dir"],
-                manual_dir=settings.training["manual_dir"],
+                settings.training.options["data_dir"],
+                manual_dir=settings.training.options["manual_dir"],
             )
-        if not settings.launched:
+        if not settings.workers.launched:
             _say_what_cannot_be_built(settings)
         storage = open_storage(
-            settings.storage_url,
-            heartbeat_interval=settings.heartbeat_interval,
-            max_retry=settings.max_retry,
+            settings.run.storage_url,
+            heartbeat_interval=settings.run.heartbeat_interval,
+            max_retry=settings.run.max_retry,
         )
-        if not settings.launched:  # the workers inherit its KERAS_BACKEND
+        if not settings.workers.launched:  # the workers inherit its KERAS_BACKEND
             backend.announce()  # after the argument and storage checks, whose errors are one line
             prepare_data(settings)
         _compilation_cache(settings)
@@ -283,7 +285,7 @@ def main(settings: SweepSettings) -> int:
     try:
         return run(settings)
     except KeyboardInterrupt:
-        if not settings.launched:  # a worker started by this command leaves the line to it
+        if not settings.workers.launched:  # a worker started by this command leaves the line to it
             print(
                 "interrupted: finished trials are saved in the study; the running one is "
                 "marked FAIL. Run the same command again to resume.",

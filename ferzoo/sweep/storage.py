@@ -131,9 +131,16 @@ def sampler_seed(settings: SweepSettings, trials_before: int) -> int:
     a restarted sampler with the old seed would draw the same configurations again.
     """
     if trials_before == 0:
-        return settings.seed + settings.worker_id
+        return settings.training.seed + settings.workers.worker_id
     host = int.from_bytes(socket.gethostname().encode()[:8].ljust(8, b"\0"), "little")
-    entropy = [settings.seed, settings.worker_id, trials_before, os.getpid(), time.time_ns(), host]
+    entropy = [
+        settings.training.seed,
+        settings.workers.worker_id,
+        trials_before,
+        os.getpid(),
+        time.time_ns(),
+        host,
+    ]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -153,10 +160,13 @@ def create_or_load_study(
     """
     study = optuna.create_study(
         storage=storage,
-        study_name=settings.study_name,
+        study_name=settings.run.study_name,
         directions=settings.directions,
         load_if_exists=True,
-        pruner=make_pruner(settings.pruner if not settings.objectives else "none", settings.epochs),
+        pruner=make_pruner(
+            settings.run.pruner if not settings.objectives.costs else "none",
+            settings.training.epochs,
+        ),
     )
     trials_before = len(study.get_trials(deepcopy=False))
     study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(settings, trials_before))
@@ -171,7 +181,7 @@ def create_or_load_study(
         diff = [f"{k}={have.get(k)!r} (now {v!r})" for k, v in wanted.items() if have.get(k) != v]
         if diff:
             raise StudyMismatchError(
-                f"study {settings.study_name!r} was created with {', '.join(diff)}; run it with "
+                f"study {settings.run.study_name!r} was created with {', '.join(diff)}; run it with "
                 "the same settings or choose another --study-name"
             )
     if study.metric_names != settings.metric_names:  # also names a study made before this
@@ -187,12 +197,12 @@ def _pinned_values(settings: SweepSettings) -> dict[str, Any]:
         "protocol": s.protocol,
         "fold": s.fold,
         "metric": s.metric,
-        "epochs": settings.epochs,
-        "image_size": settings.image_size,
+        "epochs": settings.training.epochs,
+        "image_size": settings.training.image_size,
         "space": s.space,
-        **{o.name: settings.training[o.name] for o in options.OPTIONS if o.sweep == "pin"},
+        **{o.name: settings.training.options[o.name] for o in options.OPTIONS if o.sweep == "pin"},
         "cv_folds": len(settings.trial_folds),
-        "objectives": list(settings.objectives),
+        "objectives": list(settings.objectives.costs),
     }
 
 

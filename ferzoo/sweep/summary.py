@@ -118,9 +118,9 @@ def summary_markdown(
     (`ferzoo.sweep.baselines.compare`), the papers' models beside them."""
     lines = _header(study, settings)
     lines += _top_trials(study, settings, top)
-    if settings.objectives and best is not None:
+    if settings.objectives.costs and best is not None:
         image = str(plots.get("pareto_front", "")).endswith(".png")
-        lines += costs.pareto_markdown(study, settings.study.metric, settings.objectives,
+        lines += costs.pareto_markdown(study, settings.study.metric, settings.objectives.costs,
                                             image=image)  # fmt: skip
     if best is not None:
         within = f", within {costs.describe_budgets(settings.budgets)}" if settings.budgets else ""
@@ -147,7 +147,7 @@ def summary_markdown(
         "Browse every trial, with its curves and validation confusion matrix:",
         "",
         "```",
-        f"ferzoo dashboard --storage {mask_url(settings.storage_url)} --study {settings.study_name}",
+        f"ferzoo dashboard --storage {mask_url(settings.run.storage_url)} --study {settings.run.study_name}",
         "```",
         "",
     ]
@@ -160,19 +160,19 @@ def _header(study: optuna.Study, settings: SweepSettings) -> list[str]:
     cfg = settings.study
     counts = count_trials(study)
     goal = f"{cfg.direction} `{cfg.metric}` (validation data)"
-    if settings.objectives:
-        goal += ", minimize " + ", ".join(f"`{k}`" for k in settings.objectives)
-    pruner = settings.pruner if not settings.objectives else "none (several objectives)"
+    if settings.objectives.costs:
+        goal += ", minimize " + ", ".join(f"`{k}`" for k in settings.objectives.costs)
+    pruner = settings.run.pruner if not settings.objectives.costs else "none (several objectives)"
     return [
-        f"# Sweep `{settings.study_name}`",
+        f"# Sweep `{settings.run.study_name}`",
         "",
         f"{cfg.description}".strip(),
         "",
         f"- dataset `{cfg.dataset}`, protocol `{cfg.protocol}`, fold {cfg.fold}; objective: {goal}",
-        f"- {settings.epochs} epochs per trial at {settings.image_size} px, "
-        f"pruner `{pruner}`, storage `{mask_url(settings.storage_url)}`",
-        f"- kept epoch of each run: monitor `{settings.training['monitor']}`, min epochs "
-        f"`{settings.training['min_epochs']}` (`ferzoo.training.selection`)",
+        f"- {settings.training.epochs} epochs per trial at {settings.training.image_size} px, "
+        f"pruner `{pruner}`, storage `{mask_url(settings.run.storage_url)}`",
+        f"- kept epoch of each run: monitor `{settings.training.options['monitor']}`, min epochs "
+        f"`{settings.training.options['min_epochs']}` (`ferzoo.training.selection`)",
         "- trials: " + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
         f"- written {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"keras {keras.__version__} ({keras.backend.backend()})",

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -113,7 +114,7 @@ class Objective:
     Returns (when called):
         The trial's value: the study's metric at the epoch the training run kept (chosen by
         the selection options of `settings.training`), the mean over `settings.trial_folds`;
-        with `settings.objectives`, the tuple of it and the costs (`ferzoo.sweep.costs`:
+        with `settings.objectives.costs`, the tuple of it and the costs (`ferzoo.sweep.costs`:
         MACs, parameters, batch-1 latency, each also a user attribute).
     """
 
@@ -167,12 +168,14 @@ class Objective:
                 protocol=cfg.protocol,
                 fold=fold,
                 num_folds=cfg.num_folds,
-                image_size=s.image_size,
+                image_size=s.training.image_size,
                 batch_size=batch_size,
-                seed=s.seed,
+                seed=s.training.seed,
                 augment=augment,
                 **{
-                    o.name: s.training[o.name] for o in options.of_part("data", "paths") if o.sweep
+                    o.name: s.training.options[o.name]
+                    for o in options.of_part("data", "paths")
+                    if o.sweep
                 },  # fmt: skip
             )
         data = self._data[fold]
@@ -187,7 +190,7 @@ class Objective:
         self._time = {"start": time.perf_counter(), "loading": 0.0, "splits": [], "parts": {}}
         if not len(self.models):  # a process that keeps compiled models keeps its session
             keras.backend.clear_session()
-        workdir = tempfile.mkdtemp(prefix=f"ferzoo-{s.study_name}-trial{trial.number}-")
+        workdir = tempfile.mkdtemp(prefix=f"ferzoo-{s.run.study_name}-trial{trial.number}-")
         done = False
         try:
             value = self._run(trial, workdir)
@@ -197,7 +200,7 @@ class Objective:
             done = True  # its time counts too (the device was busy in its steps)
             raise
         finally:
-            if s.keep_trial_dirs:
+            if s.run.keep_trial_dirs:
                 keep = os.path.join(s.study_dir, "trials", f"trial-{trial.number}")
                 shutil.rmtree(keep, ignore_errors=True)
                 os.makedirs(os.path.dirname(keep), exist_ok=True)
@@ -211,10 +214,10 @@ class Objective:
         s = self.settings
         trial.set_user_attr("model", model_name)
         trial.set_user_attr("model_overrides", jsonable(overrides))
-        trial.set_user_attr("worker", s.worker_id)
+        trial.set_user_attr("worker", s.workers.worker_id)
         trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         trial.set_user_attr("device", device_description())
-        trial.set_user_attr("precision", precision.resolve(s.training["precision"]))
+        trial.set_user_attr("precision", precision.resolve(s.training.options["precision"]))
         if s.fixed:
             trial.set_user_attr("fixed", jsonable(s.fixed))
 
@@ -235,7 +238,7 @@ class Objective:
             self._time["loading"] += time.perf_counter() - begin
             try:
                 result = self._train_fold(trial, model_name, overrides, train_kwargs, data,
-                                          fold_dir, step_offset=k * s.epochs)  # fmt: skip
+                                          fold_dir, step_offset=k * s.training.epochs)  # fmt: skip
             except optuna.TrialPruned as pruned:
                 self._time["splits"].append(getattr(pruned, "timings", None) or {})
                 raise
@@ -245,7 +248,7 @@ class Objective:
                 if self.keeps:  # the network trains the next fold: copy what it kept now
                     from ferzoo.training.trainer import kept_of
 
-                    runs.append((fold, kept_of(result, s.epochs)))
+                    runs.append((fold, kept_of(result, s.training.epochs)))
             if len(folds) > 1:
                 values = [score["value"] for score in scores]
                 trial.set_user_attr("cv_folds", folds[: k + 1])
@@ -260,9 +263,9 @@ class Objective:
             self._artifacts(trial, scores, workdir)
         with self._phase("keeping"):
             self._keep(trial, value, runs)
-        if not s.objectives:
+        if not s.objectives.costs:
             return value
-        return (value, *(float(trial.user_attrs[key]) for key in s.objectives))
+        return (value, *(float(trial.user_attrs[key]) for key in s.objectives.costs))
 
     @contextlib.contextmanager
     def _phase(self, name: str):
@@ -293,18 +296,36 @@ class Objective:
                 model_overrides=overrides,
                 callbacks=[
                     pruning_callback_class()(
-                        trial, cfg.metric, step_offset=step_offset, prune=not s.objectives
+                        trial,
+                        cfg.metric,
+                        step_offset=step_offset,
+                        prune=not s.objectives.costs,
+                        progress=self._progress(trial, step_offset),
                     )
                 ],  # fmt: skip
                 evaluate_test=False,
                 resume=False,
                 checkpoint=False,
                 outputs="summary",
-                models=self.models if s.reuse else None,
+                models=self.models if s.run.reuse else None,
             )
         except InfeasibleSizeError as err:  # this backbone cannot take the image size
             trial.set_user_attr("infeasible", str(err).splitlines()[0])
             raise InfeasibleTrial(str(err).splitlines()[0]) from None
+
+    def _progress(self, trial: optuna.Trial, step_offset: int) -> Callable[[str], None] | None:
+        """With `--progress`, the per-epoch line's writer, its words naming the trial and fold."""
+        s = self.settings
+        if not s.run.progress:
+            return None
+        folds, epochs = len(s.trial_folds), s.training.epochs
+        where = f"trial {trial.number}" + (f", fold {step_offset // epochs + 1} of {folds}"
+                                           if folds > 1 else "")  # fmt: skip
+
+        def write(line: str) -> None:
+            print(f"{where}, {line}", file=sys.stderr, flush=True)
+
+        return write
 
     def _score(self, trial: optuna.Trial, result: Any, data: Any, fold: int) -> dict[str, Any]:
         """One fold's value (the study's metric at the kept epoch), recorded as user
@@ -362,7 +383,7 @@ class Objective:
     def keeps(self) -> bool:
         """Whether complete trials keep their runs for the final stage (`ferzoo.sweep.kept`,
         which this process or a later one runs): with reuse on, and the real trainer."""
-        return self.settings.reuse and self.train_fn is None
+        return self.settings.run.reuse and self.train_fn is None
 
     def _keep(self, trial: optuna.Trial, value: float, runs: list) -> None:
         """Keep the trial's runs for the final stage when it may want them."""

@@ -50,8 +50,8 @@ def run_worker(
         KeyboardInterrupt: on Ctrl-C; the running trial is stored as FAIL first.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    poll = poll_interval or max(1.0, min(10.0, settings.heartbeat_interval / 2))
-    deadline = time.monotonic() + settings.timeout if settings.timeout else None
+    poll = poll_interval or max(1.0, min(10.0, settings.run.heartbeat_interval / 2))
+    deadline = time.monotonic() + settings.run.timeout if settings.run.timeout else None
     ran = failures = duplicates = 0
     waiting_logged = False
     finished: list[FrozenTrial] = []
@@ -62,9 +62,9 @@ def run_worker(
         finished.append(trial)
 
     def guarded(trial: optuna.Trial) -> float:
-        if is_surplus(trial, settings.n_trials):
+        if is_surplus(trial, settings.run.n_trials):
             trial.set_user_attr("surplus", True)
-            raise SurplusTrial(f"the study already holds {settings.n_trials} trials")
+            raise SurplusTrial(f"the study already holds {settings.run.n_trials} trials")
         try:
             return objective(trial)
         except optuna.TrialPruned:
@@ -75,20 +75,20 @@ def run_worker(
 
     while True:
         if deadline is not None and time.monotonic() >= deadline:
-            log(f"[worker {settings.worker_id}] timeout reached after {ran} trial(s)")
+            log(f"[worker {settings.workers.worker_id}] timeout reached after {ran} trial(s)")
             break
-        if settings.heartbeat_interval:
+        if settings.run.heartbeat_interval:
             with quiet_experimental():
                 optuna.storages.fail_stale_trials(study)
         counts = count_trials(study)
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-        if done >= settings.n_trials:
+        if done >= settings.run.n_trials:
             break
         active = counts[TrialState.RUNNING] + counts[TrialState.WAITING]
-        if done + active >= settings.n_trials and counts[TrialState.WAITING] == 0:
+        if done + active >= settings.run.n_trials and counts[TrialState.WAITING] == 0:
             if not waiting_logged:
                 log(
-                    f"[worker {settings.worker_id}] {done} trial(s) finished, "
+                    f"[worker {settings.workers.worker_id}] {done} trial(s) finished, "
                     f"{counts[TrialState.RUNNING]} running elsewhere: waiting for them"
                 )
                 waiting_logged = True
@@ -111,7 +111,7 @@ def run_worker(
         if "duplicate_of" in attrs:
             duplicates += 1
             if duplicates >= max_duplicate_draws:
-                log(f"[worker {settings.worker_id}] {duplicates} draws in a row repeated trials "
+                log(f"[worker {settings.workers.worker_id}] {duplicates} draws in a row repeated trials "
                     "the study holds: the search space looks exhausted")  # fmt: skip
                 break
             continue

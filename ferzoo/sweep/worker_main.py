@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ def main(stdin: TextIO | None = None) -> int:
 
     settings = SweepSettings.from_json(json.load(stdin or sys.stdin))
     here = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return session.main(dataclasses.replace(settings, cuda_visible_devices=here))
+    return session.main(settings.replace(cuda_visible_devices=here))
 
 
 if __name__ == "__main__":
