@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,10 +24,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
 
-@pytest.fixture
-def run(tmp_path):
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """One small model and its saved run for the module (building and saving it each time cost
+    more than most tests' own work); a test gets a copy of the run folder, below."""
     model = small_model()
-    return model, save_run(model, tmp_path / "run", normalization=NORM)
+    return model, save_run(model, tmp_path_factory.mktemp("saved") / "run", normalization=NORM)
+
+
+@pytest.fixture
+def run(saved_run, tmp_path):
+    model, path = saved_run
+    shutil.copytree(os.path.dirname(path), tmp_path / "run")
+    return model, str(tmp_path / "run" / os.path.basename(path))
+
+
+@pytest.fixture(scope="module")
+def exported_run(saved_run, tmp_path_factory):
+    """The run's model exported to ONNX once, with its metadata, for the tests that serve or
+    compare an .onnx file (the export itself is checked by the tests that call it)."""
+    model, path = saved_run
+    out = str(tmp_path_factory.mktemp("onnx") / "m.onnx")
+    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+    return out
 
 
 def _ort(path, x):
@@ -96,10 +116,9 @@ def test_capsule_head_exports(tmp_path):
     assert diff <= 1e-4 and ex.read_onnx_metadata(out)["scores"] == "capsule_lengths"
 
 
-def test_onnx_serves_without_keras_or_any_backend(run, tmp_path):
-    model, path = run
-    out = str(tmp_path / "m.onnx")
-    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+def test_onnx_serves_without_keras_or_any_backend(run, exported_run, tmp_path):
+    _, path = run
+    out = exported_run
     picture = write_image(tmp_path / "face.png", drawn_face())
     code = (
         "import sys, time, json\n"
@@ -277,13 +296,12 @@ def test_check_runtimes_prints_a_table(run, tmp_path, capsys):
     assert "--check-runtimes works on .onnx files only" in capsys.readouterr().err
 
 
-def test_predict_on_openvino_gives_onnx_runtimes_rows(run, tmp_path, capsys):
+def test_predict_on_openvino_gives_onnx_runtimes_rows(run, exported_run, tmp_path, capsys):
     pytest.importorskip("openvino")
     import csv
 
-    model, path = run
-    out = str(tmp_path / "m.onnx")
-    ex.export_model(model, out, "onnx", info=load_model(path)[1])
+    _, path = run
+    out = exported_run
     pictures = [write_image(tmp_path / f"{i}.png", drawn_face(seed=i)) for i in (0, 9)]
     tables = {}
     for engine in ("onnxruntime", "openvino"):
@@ -303,13 +321,12 @@ def test_predict_on_openvino_gives_onnx_runtimes_rows(run, tmp_path, capsys):
 
 
 def test_without_openvino_the_engine_says_which_extra_and_the_table_leaves_it_out(
-    run, tmp_path, monkeypatch, capsys
+    run, exported_run, tmp_path, monkeypatch, capsys
 ):
     from ferzoo.serving import runtimes
 
-    model, path = run
-    out = str(tmp_path / "m.onnx")
-    ex.export_model(model, out, "onnx")
+    model, _ = run
+    out = exported_run
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now fails
     real_find = runtimes.importlib.util.find_spec
     monkeypatch.setattr(
