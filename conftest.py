@@ -49,6 +49,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """synthetic_faces/tiny (140 images, 48 px) prepared once per test process, with its
+    ArrayRecord copy, for every module that reads it (each prepared its own before). Tests read
+    it and damage copies only. FERZOO_TEST_DATA_DIR names a folder to prepare into (or reuse)."""
+    from ferzoo import data
+
+    path = os.environ.get("FERZOO_TEST_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
+    data.prepare("synthetic_faces/tiny", data_dir=path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     # Keras' global state (names, policy, TensorFlow's graph and kernel caches) reset before

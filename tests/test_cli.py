@@ -20,13 +20,9 @@ NOISE = ("Traceback", "E0000", "WARNING:tensorflow", "is deprecated", "oneDNN")
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """synthetic_faces/tiny prepared once for this module."""
-    from ferzoo import data
-
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.prepare("synthetic_faces/tiny", data_dir=path)
-    return path
+def data_dir(tiny_data_dir):
+    """synthetic_faces/tiny, prepared once per process (conftest.py)."""
+    return tiny_data_dir
 
 
 @pytest.mark.parametrize(

@@ -28,13 +28,10 @@ ARRAY_RECORD = "synthetic_faces-train.array_record-00000-of-00001"
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """synthetic_faces/tiny prepared once (with its ArrayRecord copy); tests damage copies."""
-    from ferzoo import data
-
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.prepare(DATASET, data_dir=path)
-    return path
+def data_dir(tiny_data_dir):
+    """synthetic_faces/tiny prepared once per process, with its ArrayRecord copy (conftest.py);
+    tests damage copies."""
+    return tiny_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +113,7 @@ def test_no_resume_recovers_from_a_damaged_state(run, data_dir, tmp_path):
     assert os.path.exists(os.path.join(out, "checkpoints", "epoch-0002.weights.h5"))
 
 
+@pytest.mark.backend_free  # NumPy's np.load on a file; no model, no Keras op
 def test_the_kept_weights_are_read_without_pickle(tmp_path):
     """A pickled object array in the .npz is refused, not unpickled."""
     import numpy as np
@@ -235,6 +233,7 @@ def test_a_damaged_dataset_is_one_line_naming_its_folder(data_dir, tmp_path, cap
     ],
     ids=["dataset_info", "features", "truncated_shard", "missing_shard"],
 )
+@pytest.mark.backend_free  # the NumPy reader and pipeline, named: no Keras backend in the path
 def test_the_numpy_reader_names_a_damaged_dataset(data_dir, tmp_path, damage, problem):
     from ferzoo import data
 

@@ -71,11 +71,10 @@ def test_reader_choice():
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
+def data_dir(request):
+    """synthetic_faces/tiny, prepared once per process (conftest.py's tiny_data_dir)."""
     pytest.importorskip("tensorflow")
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.prepare(TINY, data_dir=path)
-    return path
+    return request.getfixturevalue("tiny_data_dir")
 
 
 def _assert_same_parts(a, b):

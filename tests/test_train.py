@@ -36,11 +36,9 @@ def _prepare(name: str, data_dir: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """synthetic_faces/tiny (140 images, 48 px) prepared once for this module."""
-    path = os.environ.get("FERZOO_TEST_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
-    _prepare("synthetic_faces/tiny", path)
-    return path
+def data_dir(tiny_data_dir):
+    """synthetic_faces/tiny (140 images, 48 px), prepared once per process (conftest.py)."""
+    return tiny_data_dir
 
 
 def _read_history(path):
