@@ -100,8 +100,8 @@ def time_model(name: str, size: int, num_classes: int, batch_size: int, steps: i
     import keras
 
     import ferzoo
-    from ferzoo import performance
-    from ferzoo.losses import loss_for
+    from ferzoo.evaluation.losses import loss_for
+    from ferzoo.runtime import performance
     from ferzoo.training.device_input import training_model
 
     keras.backend.clear_session()
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipelines", default=None, help="tf.data,numpy (default: as readers)")
     args = parser.parse_args(argv)
 
-    from ferzoo import logs
+    from ferzoo.runtime import logs
 
     logs.quiet_backends()
     import keras

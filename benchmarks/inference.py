@@ -85,7 +85,7 @@ def worker_keras(model: str, size: int, steps: int) -> dict:
     import keras
 
     from benchmarks.worker import build_compiled
-    from ferzoo import performance
+    from ferzoo.runtime import performance
 
     backend = keras.backend.backend()
     settings = performance.resolve(backend)

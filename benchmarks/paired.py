@@ -8,10 +8,10 @@ On a shared or virtual machine the speed of a whole process drifts by 10 to 50 %
 to the next (results/bench.md), which hides a 10 % change between two `benchmarks/worker.py`
 runs. Here both models live in the same process and their training steps alternate (A B, B A,
 ...), so drift hits both alike; the speed-up is the median over the pairs of A's step time
-over B's, with the range of the pairs. `--a`/`--b` are `ferzoo.performance.resolve` overrides
+over B's, with the range of the pairs. `--a`/`--b` are `ferzoo.runtime.performance.resolve` overrides
 (`fuse_batch_norm`, `native_conv`, `jit_compile`: true/false/auto); the rest of the
 configuration is ferzoo's default on the current backend; `--precision` sets the dtype policy of
-both (`ferzoo.precision`).
+both (`ferzoo.runtime.precision`).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--precision",
         default="float32",
         choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
-        help="dtype policy of both models (ferzoo.precision)",
+        help="dtype policy of both models (ferzoo.runtime.precision)",
     )
     args = parser.parse_args(argv)
     settings_a, settings_b = parse_settings(args.a), parse_settings(args.b)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     if ROOT not in sys.path:  # run as `python benchmarks/paired.py`
         sys.path.insert(0, ROOT)
     from benchmarks.worker import build_compiled
-    from ferzoo import performance, precision
+    from ferzoo.runtime import performance, precision
 
     # Process-wide settings as ferzoo.train has them (TF op determinism), shared by A and B.
     performance.apply_runtime_settings(deterministic=performance.resolve()["deterministic"])

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--plain-keras",
         action="store_true",
-        help="Keras' own layers, without ferzoo.performance.optimize (fused BN, native convs)",
+        help="Keras' own layers, without ferzoo.runtime.performance.optimize (fused BN, native convs)",
     )
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args(argv)
@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         import keras
 
         import ferzoo
-        from ferzoo import performance
-        from ferzoo.losses import loss_for
+        from ferzoo.evaluation.losses import loss_for
+        from ferzoo.runtime import performance
 
         if keras.backend.backend() != "torch":
             raise ValueError("Run with KERAS_BACKEND=torch (torch.profiler sees torch ops only).")
         model = ferzoo.build(args.model, input_shape=(args.size, args.size, 3))
         if not args.plain_keras:
-            print("ferzoo.performance.optimize:", performance.optimize(model))
+            print("ferzoo.runtime.performance.optimize:", performance.optimize(model))
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss_for(model))
         x = rng.random((16, args.size, args.size, 3), dtype=np.float32)
         y = rng.integers(0, 7, 16)

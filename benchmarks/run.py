@@ -15,10 +15,10 @@ redo are kept, so a long suite can be run in parts under the 10-minute limit per
 `results/bench.csv`, and `results/bench.md` is written from all of them, followed by the notes
 in `benchmarks/notes.md` (the speed work and the profiles).
 
-Each Keras run uses ferzoo's default speed configuration (`ferzoo.performance.resolve`: the data
+Each Keras run uses ferzoo's default speed configuration (`ferzoo.runtime.performance.resolve`: the data
 format, `jit_compile` and, on TensorFlow, op determinism that `ferzoo.train` uses), unless
 `--worker-args` overrides it (e.g. `--worker-args "--jit-compile true" --label xla`).
-`--precision` picks the dtype policy of every run (`ferzoo.precision`; the reference then uses
+`--precision` picks the dtype policy of every run (`ferzoo.runtime.precision`; the reference then uses
 PyTorch's AMP); records of different precisions are kept apart, so runs of each policy merge
 into one report.
 """
@@ -47,7 +47,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCE = "reference (torch)"
 #: The backend Keras uses when KERAS_BACKEND is unset, so the one `ferzoo.train` gets by default.
 DEFAULT_BACKEND = "tensorflow"
-#: `ferzoo.precision.CHOICES` (run.py does not import ferzoo before the workers start).
+#: `ferzoo.runtime.precision.CHOICES` (run.py does not import ferzoo before the workers start).
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
@@ -79,7 +79,7 @@ def machine_info() -> dict:
     info.pop("flags")
     info["peak_gflops"], info["peak_source"] = measured_peak_gflops()
     sys.path.insert(0, ROOT)
-    from ferzoo.devices import nvidia_gpus  # nvidia-smi only: no framework is imported
+    from ferzoo.runtime.devices import nvidia_gpus  # nvidia-smi only: no framework is imported
 
     info["gpus"] = [f"{g['model']}, {g['memory_bytes'] >> 20} MiB" for g in nvidia_gpus()]
     return info
@@ -541,7 +541,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--precision",
         default="float32",
         choices=PRECISIONS,
-        help="dtype policy of every run (ferzoo.precision); the reference uses PyTorch's AMP",
+        help="dtype policy of every run (ferzoo.runtime.precision); the reference uses PyTorch's AMP",
     )
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--worker-args", default="", help="extra arguments for worker.py")

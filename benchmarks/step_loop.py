@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="steps per call of the third run")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each variant")
     args = parser.parse_args(argv)
-    from ferzoo import logs
+    from ferzoo.runtime import logs
 
     logs.quiet_backends()
     import keras

@@ -164,7 +164,7 @@ def main(argv=None) -> int:
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     label = args.label or f"{commit}{' --no-reuse' if args.no_reuse else ''}"
     label += f", --data-on-device {args.data_on_device}" if args.data_on_device else ""
-    from ferzoo import logs
+    from ferzoo.runtime import logs
 
     logs.quiet_backends()
     if args.sweep:

@@ -33,7 +33,7 @@ import numpy as np
 BATCH = 16
 #: The arguments every record carries, as `benchmarks/run.py` reads them.
 RECORDED_ARGS = ("model", "size", "steps", "warmup", "label", "threads")
-#: `ferzoo.precision.CHOICES`, spelled out so that `--help` needs no Keras import.
+#: `ferzoo.runtime.precision.CHOICES`, spelled out so that `--help` needs no Keras import.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 
@@ -61,7 +61,7 @@ def build_compiled(
 ):
     """ferzoo model `name` at `size` px, sped up and compiled as `settings` (a `resolve` dict) says.
 
-    The model is built under the dtype policy `policy` (one of `ferzoo.precision.POLICIES`;
+    The model is built under the dtype policy `policy` (one of `ferzoo.runtime.precision.POLICIES`;
     resolve `"auto"` first) and its optimizer gets loss scaling where the policy needs it.
     Returns `(model, switched, images, labels)`: `switched` is `performance.optimize`'s count,
     and `images`/`labels` one fixed random batch of `batch` in the model's data format. The
@@ -71,8 +71,8 @@ def build_compiled(
     import keras
 
     import ferzoo
-    from ferzoo import performance, precision
-    from ferzoo.losses import loss_for
+    from ferzoo.evaluation.losses import loss_for
+    from ferzoo.runtime import performance, precision
 
     data_format = settings["data_format"]
     shape = (size, size, 3) if data_format == "channels_last" else (3, size, size)
@@ -95,7 +95,7 @@ def _keras_record(args) -> dict:
     import keras
 
     import ferzoo
-    from ferzoo import performance, precision
+    from ferzoo.runtime import performance, precision
 
     backend = keras.backend.backend()
     settings = performance.resolve(
@@ -163,7 +163,7 @@ def _reference_record(args) -> dict:
         torch.set_num_threads(args.threads)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.reference_torch import build_reference, count_params
-    from ferzoo import precision
+    from ferzoo.runtime import precision
 
     torch.manual_seed(0)
     fmt = torch.channels_last if args.data_format != "channels_first" else torch.contiguous_format
@@ -273,20 +273,20 @@ def main(argv: list[str] | None = None) -> dict:
         "--deterministic",
         default=None,
         choices=["true", "false"],
-        help="TF op determinism (ferzoo.train turns it on); default: ferzoo.performance's",
+        help="TF op determinism (ferzoo.train turns it on); default: ferzoo.runtime.performance's",
     )
     parser.add_argument("--fuse-bn", default=None, choices=["true", "false"])
     parser.add_argument(
         "--native-conv",
         default=None,
         choices=["true", "false"],
-        help="ferzoo.performance.native_convolutions (torch); default: ferzoo.performance's",
+        help="ferzoo.runtime.performance.native_convolutions (torch); default: ferzoo.runtime.performance's",
     )
     parser.add_argument(
         "--precision",
         default="float32",
         choices=PRECISIONS,
-        help="dtype policy (ferzoo.precision; auto: mixed on a GPU); the reference uses AMP",
+        help="dtype policy (ferzoo.runtime.precision; auto: mixed on a GPU); the reference uses AMP",
     )
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--label", default="", help="a free-form tag stored in the record")

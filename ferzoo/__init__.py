@@ -18,8 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ferzoo import backend as _backend
 from ferzoo import keras_objects as _keras_objects
+from ferzoo.runtime import backend as _backend
 
 __version__ = "0.1.0"
 
@@ -33,13 +33,19 @@ _LAZY = {
     "build": ("ferzoo.registry", "build"),
     "list_models": ("ferzoo.registry", "list_models"),
     "register_model": ("ferzoo.registry", "register_model"),
-    "profile": ("ferzoo.profiling", "profile"),
+    "profile": ("ferzoo.runtime.profiling", "profile"),
     "train": ("ferzoo.training", "train"),
     "Predictor": ("ferzoo.serving.predictor", "Predictor"),
 }
+# name -> module: `ferzoo.losses`, `ferzoo.precision` and `ferzoo.backend` stay reachable as
+# attributes where they lived before the subpackages (`ferzoo.evaluation`, `ferzoo.runtime`).
 _SUBMODULES = {
-    "layers", "models", "losses", "data", "datasets", "registry", "pretrained", "cli", "backend",
-    "precision", "serving",
+    **{name: f"ferzoo.{name}" for name in (
+        "layers", "models", "data", "datasets", "registry", "pretrained", "cli", "serving",
+        "runtime", "evaluation", "training", "sweep")},
+    "losses": "ferzoo.evaluation.losses",
+    "backend": "ferzoo.runtime.backend",
+    "precision": "ferzoo.runtime.precision",
 }  # fmt: skip
 
 
@@ -48,7 +54,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     if name in _SUBMODULES:
-        return importlib.import_module(f"ferzoo.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     raise AttributeError(f"module 'ferzoo' has no attribute {name!r}")
 
 

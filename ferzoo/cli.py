@@ -13,7 +13,8 @@ import importlib
 import os
 import sys
 
-from ferzoo import __version__, backend, logs
+from ferzoo import __version__
+from ferzoo.runtime import backend, logs
 
 # Order here is the order in `ferzoo --help`.
 COMMAND_MODULES = (

@@ -19,7 +19,7 @@ import importlib.util
 import sys
 import warnings
 
-MODULES = ("ferzoo.layers", "ferzoo.losses", "ferzoo.metrics")
+MODULES = ("ferzoo.layers", "ferzoo.evaluation.losses", "ferzoo.evaluation.metrics")
 
 
 def register() -> None:

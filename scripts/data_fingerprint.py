@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=32)
     args = parser.parse_args(argv)
 
-    from ferzoo import data, logs
+    from ferzoo import data
+    from ferzoo.runtime import logs
 
     logs.quiet_backends()
     loaded = data.load(args.name, protocol=args.protocol, image_size=args.image_size,

@@ -95,7 +95,7 @@ class FerHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         import ferzoo
-        from ferzoo.losses import loss_for
+        from ferzoo.evaluation.losses import loss_for
 
         model_name, overrides, train_kwargs = search_space.to_build(self.params(hp), self.space)
         model = ferzoo.build(

@@ -1,4 +1,4 @@
-"""ferzoo.backend: the backend ferzoo picks without KERAS_BACKEND, and the line it prints."""
+"""ferzoo.runtime.backend: the backend ferzoo picks without KERAS_BACKEND, and the line it prints."""
 
 import io
 import os
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ferzoo import backend
+from ferzoo.runtime import backend
 
 
 @pytest.mark.parametrize(

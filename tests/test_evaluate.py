@@ -1,4 +1,4 @@
-"""ferzoo.evaluate: metrics on hand-worked examples, the files they are written to, and the
+"""ferzoo.evaluation.evaluate: metrics on hand-worked examples, the files they are written to, and the
 7-vs-5-class check."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferzoo import evaluate as ev
+from ferzoo.evaluation import evaluate as ev
 
 NAMES = ["anger", "joy", "sad"]
 # true:  a a a j j s

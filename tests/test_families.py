@@ -9,7 +9,8 @@ import optuna
 import pytest
 
 import ferzoo
-from ferzoo import experiments, registry, sweep
+from ferzoo import registry, sweep
+from ferzoo.evaluation import experiments
 from ferzoo.models import FAMILIES, Family, InfeasibleSizeError, attention
 from ferzoo.models.heads import CapsuleHead
 from ferzoo.pretrained.sources import pretrained_name_map

@@ -1,11 +1,11 @@
-"""Tests for ferzoo.losses: the capsule margin loss and loss_for."""
+"""Tests for ferzoo.evaluation.losses: the capsule margin loss and loss_for."""
 
 import keras
 import numpy as np
 import pytest
 
+from ferzoo.evaluation.losses import MarginLoss, SmoothedLoss, loss_for, margin_loss
 from ferzoo.layers.capsule_length import CapsuleLength
-from ferzoo.losses import MarginLoss, SmoothedLoss, loss_for, margin_loss
 from tests.testing import gradients
 
 

@@ -18,8 +18,9 @@ import pytest
 
 import ferzoo
 from ferzoo import layers as L
-from ferzoo import precision, registry
-from ferzoo.losses import MarginLoss, loss_for
+from ferzoo import registry
+from ferzoo.evaluation.losses import MarginLoss, loss_for
+from ferzoo.runtime import precision
 
 SIZE = 64
 NUM_CLASSES = 5

@@ -1,4 +1,4 @@
-"""ferzoo.performance, the benchmark report, and the hand-written PyTorch references.
+"""ferzoo.runtime.performance, the benchmark report, and the hand-written PyTorch references.
 
 The references must be the same networks as ferzoo's: equal parameter counts, and equal outputs
 once ferzoo's weights are copied in. No timing is asserted here (speed belongs to benchmarks/).
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import ferzoo
-from ferzoo import performance
-from ferzoo.losses import loss_for
+from ferzoo.evaluation.losses import loss_for
+from ferzoo.runtime import performance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -23,7 +23,7 @@ if ROOT not in sys.path:
 
 from benchmarks import run as bench_run  # noqa: E402
 
-# --- ferzoo.performance ---------------------------------------------------------------------------
+# --- ferzoo.runtime.performance ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", performance.BACKENDS)
@@ -382,7 +382,7 @@ def test_worker_times_a_keras_configuration():
 
 def test_benchmark_precision_choices_are_ferzoo_precision_choices():
     from benchmarks import worker
-    from ferzoo import precision
+    from ferzoo.runtime import precision
 
     assert worker.PRECISIONS == bench_run.PRECISIONS == precision.CHOICES
 

@@ -1,4 +1,4 @@
-"""ferzoo.precision: the policy names, `auto`, GPU detection, and the Keras facts it relies on.
+"""ferzoo.runtime.precision: the policy names, `auto`, GPU detection, and the Keras facts it relies on.
 
 The models and layers under each policy are tested in tests/test_models.py and tests/layers/.
 """
@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from ferzoo import precision
-from ferzoo.precision import Gpu
+from ferzoo.runtime import precision
+from ferzoo.runtime.precision import Gpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

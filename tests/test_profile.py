@@ -10,7 +10,7 @@ import pytest
 
 import ferzoo
 from ferzoo import layers as L
-from ferzoo.profiling import profile
+from ferzoo.runtime.profiling import profile
 
 
 def test_conv_and_dense_by_hand():

@@ -323,7 +323,8 @@ def test_the_final_stage_writes_what_the_trials_trained_and_trains_no_fold_again
     trial's own fold models' test scores."""
     import keras
 
-    from ferzoo import data, evaluate
+    from ferzoo import data
+    from ferzoo.evaluation import evaluate
     from ferzoo.sweep import kept
 
     url = f"sqlite:///{tmp_path}/optuna.db"

@@ -19,7 +19,7 @@ import pytest
 import ferzoo
 from ferzoo.cli import main
 from ferzoo.commands.common import parse_overrides
-from ferzoo.experiments import ablation_grid, ablation_table
+from ferzoo.evaluation.experiments import ablation_grid, ablation_table
 from ferzoo.training import train
 
 # A ResNet18 cut down to one block per stage and narrow stages: trains in seconds at 32 px.
@@ -121,7 +121,7 @@ def test_cli_trains_on_an_image_folder_with_subject_folds(tmp_path):
 def test_precision_is_checked_and_auto_is_float32_on_a_cpu():
     with pytest.raises(ValueError, match="Received: precision='fp8'"):
         train("resnet18", "synthetic_faces/tiny", epochs=1, precision="fp8")
-    from ferzoo import precision
+    from ferzoo.runtime import precision
 
     assert precision.resolve("auto") == "float32" or precision.gpus()
 

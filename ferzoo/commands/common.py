@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from ferzoo.devices import BACKENDS
+from ferzoo.runtime.devices import BACKENDS
 from ferzoo.training import options
 from ferzoo.training.options import parse_overrides
 

@@ -27,7 +27,8 @@ def collect() -> dict[str, Any]:
     """Everything `ferzoo env` reports, as a dict."""
     import keras
 
-    from ferzoo import __version__, devices, precision
+    from ferzoo import __version__
+    from ferzoo.runtime import devices, precision
 
     backend = keras.backend.backend()
     seen = {}

@@ -14,8 +14,8 @@ import json
 import os
 
 import ferzoo
-from ferzoo import experiments
 from ferzoo.commands.common import add_train_args, set_backend, train_kwargs
+from ferzoo.evaluation import experiments
 from ferzoo.paths import RUNS_DIR
 
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train the ablation grid of a family and write ablation.md (precision, recall, "
         "F1, accuracy, params, MACs, as in the papers' tables), ablation.json and ablation.png.",
     )
-    # The grids and their families come from the model families (ferzoo.experiments.grids);
+    # The grids and their families come from the model families (ferzoo.evaluation.experiments.grids);
     # a name that is not one of them is a one-line error when the command runs.
     p.add_argument("--family", required=True, help="a family column of the grid, e.g. resnet18")
     p.add_argument("--grid", default=None,

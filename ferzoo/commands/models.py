@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _rows(names: list[str], num_classes: int, image_size: int) -> list[list[str]]:
     import keras
 
-    from ferzoo.profiling import profile
+    from ferzoo.runtime.profiling import profile
 
     rows = []
     for name in names:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from ferzoo import evaluate as ev
 from ferzoo.commands.common import (
     add_backend_arg,  # noqa: F401  (other command modules import it from here)
     add_data_args,
@@ -25,6 +24,7 @@ from ferzoo.commands.common import (
     set_backend,
     train_kwargs,
 )
+from ferzoo.evaluation import evaluate as ev
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ class CapsuleLength(keras.layers.Layer):
 
     The length is `sqrt(sum(v^2) + epsilon)`; the small `epsilon` keeps the gradient finite for a
     zero vector (the plain square root has an infinite derivative at 0). A capsule head ends with
-    this layer, and `ferzoo.losses.loss_for` recognises it to pick the margin loss. 16-bit inputs
+    this layer, and `ferzoo.evaluation.losses.loss_for` recognises it to pick the margin loss. 16-bit inputs
     are measured in float32 (their sum of squares overflows float16 from about 256 on) and the
     lengths returned in the compute dtype; ferzoo's heads give this layer `dtype="float32"`.
 

@@ -3,7 +3,7 @@
 A family is one generic builder and its table of variants (`ferzoo/models/resnet.py`,
 `alexnet.py`), plus the hooks the rest of ferzoo asks it about, all attributes of one `Family`:
 the registry checks sizes and unused overrides with them, the sweep space draws its backbones
-from them, `ferzoo.experiments` takes the ablation grids, `ferzoo.pretrained` the layer-name
+from them, `ferzoo.evaluation.experiments` takes the ablation grids, `ferzoo.pretrained` the layer-name
 maps. `ferzoo.models.FAMILIES` maps each name to its `Family`.
 
 Example:

@@ -41,8 +41,8 @@ MODEL_SUFFIXES = (".keras", ".onnx")
 
 def _register_ferzoo_objects() -> None:
     """Import the modules whose classes a ferzoo `.keras` file may name."""
+    import ferzoo.evaluation.losses  # noqa: F401
     import ferzoo.layers  # noqa: F401
-    import ferzoo.losses  # noqa: F401
     import ferzoo.models  # noqa: F401  (custom layers defined with the model families)
 
 

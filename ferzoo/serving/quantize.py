@@ -136,7 +136,7 @@ def compare(
     Returns:
         `{label: {"path", "bytes", "latency_ms", "accuracy", "macro_f1"}}`.
     """
-    from ferzoo.evaluate import classification_metrics
+    from ferzoo.evaluation.evaluate import classification_metrics
     from ferzoo.serving.engines import OnnxEngine
     from ferzoo.serving.runtimes import latency_ms
 

@@ -21,7 +21,7 @@ The parts, each a module:
   front;
 - `final`: `finalize` (retrain the best, test it, best.json, summary.md, plots) in the study's
   own report folder (`ownership`: owner.json, `config.report_dir`); `retrain`: the best
-  retrained on the final folds (`ferzoo.experiments.run_folds`, `ferzoo cv`'s fold loop);
+  retrained on the final folds (`ferzoo.evaluation.experiments.run_folds`, `ferzoo cv`'s fold loop);
   `summary`: summary.md and the plots; `baselines`: the papers' models retrained on the same
   folds beside the best (summary.md's "Did the search pay off?");
 - `claims`: the one-process claim on a study's final retrain, held in the storage;

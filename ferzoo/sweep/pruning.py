@@ -85,7 +85,7 @@ def pruning_callback_class():
             self._start = 0.0
 
         def on_train_begin(self, logs=None):
-            from ferzoo.profiling import profile as profile_fn
+            from ferzoo.runtime.profiling import profile as profile_fn
 
             # The network, not the wrapper `ferzoo.train` fits (ferzoo.training.device_input).
             profile = profile_fn(getattr(self.model, "network", self.model))

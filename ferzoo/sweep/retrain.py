@@ -1,4 +1,4 @@
-"""The best configuration retrained on the final folds and tested (`ferzoo.experiments.run_folds`),
+"""The best configuration retrained on the final folds and tested (`ferzoo.evaluation.experiments.run_folds`),
 or the runs a trial kept of those folds written out instead (`ferzoo.sweep.kept`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ferzoo import experiments
+from ferzoo.evaluation import experiments
 from ferzoo.sweep import kept
 from ferzoo.sweep.config import SweepSettings
 
@@ -65,7 +65,7 @@ def retrain_best(
     write the runs that trial `trial` kept of them (`ferzoo.sweep.kept`: its own fold models,
     the same training, tested now) where it kept them.
 
-    The folds are `ferzoo.experiments.run_folds`'s, `ferzoo cv`'s loop: one fold trains into
+    The folds are `ferzoo.evaluation.experiments.run_folds`'s, `ferzoo cv`'s loop: one fold trains into
     `run_dir`; several into `run_dir/fold-<k>/`, with `run_dir/cv.json` and `cv.md` as
     `ferzoo cv` writes them. `models` (`ferzoo.training.reuse.Models`): the compiled models to
     train with.
@@ -74,7 +74,7 @@ def retrain_best(
         The study's fold's test metrics (`TEST_KEYS`), its `val_accuracy`, `best_epoch`,
         `fold`, `chance` (uniform and majority) and `subjects` per part, and `cv`: the rows of
         every fold (`reused_from`: the trial and fold a row's run was kept from, or None) and
-        mean ± std (`ferzoo.experiments.fold_row`, `mean_std`).
+        mean ± std (`ferzoo.evaluation.experiments.fold_row`, `mean_std`).
     """
     cfg = settings.study
     folds = final_folds(settings)

@@ -11,9 +11,10 @@ import time
 
 from optuna.trial import TrialState
 
-from ferzoo import backend, data, logs
+from ferzoo import data
 from ferzoo.data import DatasetNotReadyError
 from ferzoo.data.preparation import builder
+from ferzoo.runtime import backend, logs
 from ferzoo.sweep import space
 from ferzoo.sweep.claims import ClaimHeld
 from ferzoo.sweep.config import StorageError, StudyMismatchError, SweepError, SweepSettings

@@ -12,7 +12,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ferzoo import experiments, files
+from ferzoo import files
+from ferzoo.evaluation import experiments
 from ferzoo.files import jsonable
 from ferzoo.sweep import baselines as paper_baselines
 from ferzoo.sweep import costs, timesheet

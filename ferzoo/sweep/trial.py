@@ -16,9 +16,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from ferzoo import devices, precision
-from ferzoo import evaluate as ev
+from ferzoo.evaluation import evaluate as ev
 from ferzoo.files import jsonable
+from ferzoo.runtime import devices, precision
 from ferzoo.sweep import costs, kept
 from ferzoo.sweep.config import (
     TRIAL_ARTIFACTS,

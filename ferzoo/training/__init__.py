@@ -26,7 +26,7 @@ Reference:
     The recipe is the papers': Adam at 1e-3, batch 16, 200 epochs (WAMF); early stopping on the
     validation loss with min delta 1e-5 and patience 30, and the parameters of lowest validation
     loss kept and used on the test set (MsC-wCA). Capsule-head models train with the margin loss
-    (`ferzoo.losses.loss_for`). Under the subject-independent protocol ferzoo's default rule
+    (`ferzoo.evaluation.losses.loss_for`). Under the subject-independent protocol ferzoo's default rule
     differs (see `ferzoo.training.selection`), and says so in the run's config and metrics.
 """
 

@@ -19,9 +19,10 @@ import dataclasses
 import json
 from typing import Any, ClassVar
 
-from ferzoo import files, precision, registry
+from ferzoo import files, registry
 from ferzoo.data.loader import check_load_args
 from ferzoo.data.parts import LoadedData
+from ferzoo.runtime import precision
 from ferzoo.training import options
 from ferzoo.training import selection as selection_rules
 

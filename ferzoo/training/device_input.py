@@ -146,7 +146,7 @@ def check_data_on_device(value: Any) -> str:
 
 def device_memory() -> tuple[str, int]:
     """`("gpu", bytes)` of the smallest GPU Keras' backend sees, or `("cpu", bytes of RAM)`."""
-    from ferzoo.devices import backend_devices, nvidia_gpus
+    from ferzoo.runtime.devices import backend_devices, nvidia_gpus
 
     gpus = [d for d in backend_devices() if d["kind"] == "gpu"]
     if gpus:

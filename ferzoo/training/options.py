@@ -211,7 +211,7 @@ def _data_options() -> tuple[Option, ...]:
 
 
 def _training_options() -> tuple[Option, ...]:
-    from ferzoo.precision import CHOICES as PRECISIONS  # Keras-free
+    from ferzoo.runtime.precision import CHOICES as PRECISIONS  # Keras-free
     from ferzoo.training.selection import AUTO, MONITORS
 
     O = Option  # noqa: E741, N806  (the table reads as one)

@@ -24,9 +24,9 @@ import keras
 import numpy as np
 
 from ferzoo import __version__, files
-from ferzoo import evaluate as ev
+from ferzoo.evaluation import evaluate as ev
 from ferzoo.paths import run_dir
-from ferzoo.profiling import profile as profile_of
+from ferzoo.runtime.profiling import profile as profile_of
 
 
 @dataclasses.dataclass
@@ -39,7 +39,7 @@ class TrainResult:
         best_epoch: 0-based epoch whose weights were kept (see `selection`).
         val_loss, val_accuracy, val_macro_f1: the validation metrics at `best_epoch`.
         selection: the model-selection rule used (`Selection.to_json()`).
-        test: the test metrics (`ferzoo.evaluate.classification_metrics`), or None when
+        test: the test metrics (`ferzoo.evaluation.evaluate.classification_metrics`), or None when
             `evaluate_test=False`.
         output_dir: where the run's files are.
         model: the trained Keras model, with the kept weights.
@@ -171,7 +171,7 @@ def save_model(net: keras.Model, path: str) -> None:
     the compile config; the resumable checkpoints keep those. A clone made from the config, not
     compiled, is saved instead: it loads with `keras.saving.load_model(path)` (no
     custom_objects) and holds the same weights. Compile the loaded model to train it further
-    (`ferzoo.losses.loss_for(model)` gives the loss).
+    (`ferzoo.evaluation.losses.loss_for(model)` gives the loss).
     """
     bare = type(net).from_config(net.get_config())  # clone_model would compile it again
     if not bare.built and net.get_build_config():  # a subclassed model: as load_model builds it

@@ -24,12 +24,13 @@ import keras
 import numpy as np
 
 from ferzoo import data as fdata
-from ferzoo import evaluate as ev
-from ferzoo import files, performance, precision
+from ferzoo import files
 from ferzoo.data.parts import LoadedData
-from ferzoo.losses import loss_for
-from ferzoo.metrics import MacroF1
+from ferzoo.evaluation import evaluate as ev
+from ferzoo.evaluation.losses import loss_for
+from ferzoo.evaluation.metrics import MacroF1
 from ferzoo.pretrained import normalization_for
+from ferzoo.runtime import performance, precision
 from ferzoo.training import checkpoints, device_input, options, report, reuse, step_loop, timing
 from ferzoo.training.checkpoints import EpochKeeper
 from ferzoo.training.config import RunConfig

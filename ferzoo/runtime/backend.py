@@ -10,7 +10,7 @@ TensorFlow, JAX and PyTorch. `announce()` is the one line the `ferzoo` command a
 
 Example:
 
-    from ferzoo import backend
+    from ferzoo.runtime import backend
     backend.choose({"KERAS_BACKEND": "jax"}, ["tensorflow", "jax"])   # ('jax', 'KERAS_BACKEND=jax')
     backend.choose({}, ["jax", "torch"])    # ('jax', 'KERAS_BACKEND unset; tensorflow not installed')
 

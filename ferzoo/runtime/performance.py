@@ -5,7 +5,7 @@ Keras' defaults:
 
 ```python
 import keras
-from ferzoo import performance
+from ferzoo.runtime import performance
 
 backend = keras.backend.backend()
 model = ferzoo.build("resnet18", data_format=performance.recommended_data_format(backend))
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferzoo.devices import BACKENDS  # noqa: E402  (one list of backends)
+from ferzoo.runtime.devices import BACKENDS  # noqa: E402  (one list of backends)
 
 # Measured choices (results/bench.md, "Speed work"); see the module docstring.
 _DATA_FORMAT = {"tensorflow": "channels_last", "jax": "channels_last", "torch": "channels_last"}
@@ -38,7 +38,7 @@ _NATIVE_CONV = {"tensorflow": False, "jax": False, "torch": True}
 
 def _check_backend(backend: str | None) -> str:
     if backend is None:
-        import keras  # noqa: PLC0415  (keep `import ferzoo.performance` free of Keras)
+        import keras  # noqa: PLC0415  (keep `import ferzoo.runtime.performance` free of Keras)
 
         backend = keras.backend.backend()
     if backend not in BACKENDS:
@@ -275,7 +275,7 @@ def fuse_batch_norm(model) -> int:
     are those of `keras.layers.BatchNormalization` up to float rounding; layers with a mask,
     renorm, synchronisation, mixed precision or a rank other than 4 keep Keras' own path.
     Call it before `compile`. The layers' class, config and weights are unchanged, so a saved
-    model loads anywhere without ferzoo.performance.
+    model loads anywhere without ferzoo.runtime.performance.
 
     Args:
         model: a built `keras.Model`.

@@ -217,7 +217,7 @@ def _count_macs(model, warned: set) -> int:
                 warnings.warn(
                     f"ferzoo.profile: no MAC counter for {type(layer).__name__} (layer "
                     f"'{layer.name}'); its MACs are not counted. Add one with "
-                    "ferzoo.profiling.register_macs.",
+                    "ferzoo.runtime.profiling.register_macs.",
                     stacklevel=3,
                 )
             continue

@@ -13,7 +13,7 @@ Everything is written below `output` and nowhere else.
 
 Example:
 
-    from ferzoo import experiments
+    from ferzoo.evaluation import experiments
     summary = experiments.cross_validate("resnet18", "synthetic_faces", range(4),
                                          "runs/cv-demo", protocol="subject", num_folds=4,
                                          image_size=48, epochs=10)

@@ -5,7 +5,7 @@ sets it as Keras' global dtype policy, and `optimizer_for` adds loss scaling whe
 
 ```python
 import keras
-from ferzoo import precision
+from ferzoo.runtime import precision
 
 policy = precision.apply("auto")          # before building the model; returns e.g. "float32"
 model = ferzoo.build("resnet18", input_shape=(112, 112, 3))
@@ -108,7 +108,7 @@ def gpus(backend: str | None = None) -> list[Gpu]:
     >>> gpus("torch")  # on a CPU machine  # doctest: +SKIP
     []
     """
-    from ferzoo import devices  # noqa: PLC0415  (what `ferzoo env` lists, per backend)
+    from ferzoo.runtime import devices  # noqa: PLC0415  (what `ferzoo env` lists, per backend)
 
     return [
         Gpu(d.get("model", d["name"]), _capability(d.get("compute_capability")),

@@ -4,7 +4,7 @@
 
 Example:
 
-    from ferzoo import devices
+    from ferzoo.runtime import devices
     devices.installed_backends()   # {"tensorflow": "2.21.0", "jax": "0.10.2", "torch": "2.13.0"}
     devices.backend_devices("torch")   # [{"kind": "cpu", "name": "cpu"}] on a CPU machine
 """

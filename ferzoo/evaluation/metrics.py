@@ -2,14 +2,14 @@
 
 `MacroF1(num_classes)` accumulates the confusion matrix of integer labels against the argmax of
 the scores (softmax probabilities or capsule lengths) and reports the unweighted mean of the
-per-class F1 scores, as `ferzoo.evaluate.classification_metrics` does (a class never predicted
+per-class F1 scores, as `ferzoo.evaluation.evaluate.classification_metrics` does (a class never predicted
 and never present counts 0). Compiled into a model, it gives `macro_f1` and `val_macro_f1` in the
 training logs, so model selection can monitor it.
 
 Example:
 
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", ferzoo.metrics.MacroF1(7)])
+                  metrics=["accuracy", ferzoo.evaluation.metrics.MacroF1(7)])
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ and `write_history` write curves.png and history.csv.
 Example:
 
     import numpy as np
-    from ferzoo.evaluate import classification_metrics
+    from ferzoo.evaluation.evaluate import classification_metrics
 
     m = classification_metrics([0, 0, 1, 2], [0, 1, 1, 2], ["anger", "joy", "sad"])
     m["accuracy"]            # 0.75
