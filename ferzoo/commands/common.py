@@ -74,12 +74,6 @@ def add_train_args(parser: argparse.ArgumentParser, *, fold: bool = True) -> Non
             option.add_to(parser)
 
 
-def add_step_args(parser: argparse.ArgumentParser) -> None:
-    """`--data-on-device` and `--steps-per-execution` (`ferzoo train` and the sweeps)."""
-    for name in ("data_on_device", "steps_per_execution"):
-        options.named(name).add_to(parser)
-
-
 def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The `ferzoo.data.load` keyword arguments that `add_data_args` parsed."""
     picked = [o for o in options.of_part("data", "paths") if hasattr(args, o.name)]
@@ -108,5 +102,5 @@ def print_result(name: str, result: Any) -> None:
     print(f"{line}\nwrote {result.output_dir}")
 
 
-__all__ = ["add_backend_arg", "add_data_args", "add_detector_arg", "add_step_args", "add_train_args",
+__all__ = ["add_backend_arg", "add_data_args", "add_detector_arg", "add_train_args",
            "data_kwargs", "parse_overrides", "print_result", "set_backend", "train_kwargs"]  # fmt: skip

@@ -309,11 +309,6 @@ def of_part(*parts: str) -> tuple[Option, ...]:
     return tuple(o for o in OPTIONS if o.part in parts)
 
 
-def keywords() -> tuple[str, ...]:
-    """`ferzoo.train`'s option keywords (the model, the dataset and `models` aside)."""
-    return tuple(o.name for o in OPTIONS)
-
-
 def signature(head: list[inspect.Parameter], tail: list[inspect.Parameter]):
     """`ferzoo.train`'s signature: `head`, every option keyword-only with its default (a data
     option's is None: the recipe's default, or the loaded data's), then `tail`."""
