@@ -3,7 +3,8 @@
 #
 #   bash scripts/test_no_tensorflow.sh        # after `make setup` (.venv has TensorFlow)
 #
-# 1. The main .venv (with TensorFlow) prepares synthetic_faces into a temporary DIR, with the
+# 1. The main .venv (with TensorFlow) prepares synthetic_faces/tiny (140 images: the install is
+#    under test, not the data's size) into a temporary DIR, with the
 #    ArrayRecord copy, and prints what its tf.data reader reads (ids, labels, pixel hash).
 # 2. A fresh venv gets `pip install torch==2.13.0` then `pip install -e ".[torch,test]"`; the
 #    job fails if `import tensorflow` works there.
@@ -25,9 +26,9 @@ export TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 MPLBACKEND=Agg
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's ferzoo, in both Pythons
 DIR=$WORK/data
 
-step "prepare synthetic_faces into $DIR with TensorFlow ($PY_TF)"
-"$PY_TF" -m ferzoo.cli data build synthetic_faces --data-dir "$DIR" 2>&1 | tail -n 1
-"$PY_TF" scripts/data_fingerprint.py synthetic_faces --data-dir "$DIR" --reader tf.data \
+step "prepare synthetic_faces/tiny into $DIR with TensorFlow ($PY_TF)"
+"$PY_TF" -m ferzoo.cli data build synthetic_faces/tiny --data-dir "$DIR" 2>&1 | tail -n 1
+"$PY_TF" scripts/data_fingerprint.py synthetic_faces/tiny --data-dir "$DIR" --reader tf.data \
   >"$WORK/tf.json"
 
 step "fresh venv without TensorFlow: $VENV"
@@ -42,7 +43,7 @@ echo "ok: import tensorflow fails in $VENV"
 PY=$VENV/bin/python
 
 step "numpy reader (TFDS data source, ArrayRecord) against tf.data"
-env -u KERAS_BACKEND "$PY" scripts/data_fingerprint.py synthetic_faces --data-dir "$DIR" \
+env -u KERAS_BACKEND "$PY" scripts/data_fingerprint.py synthetic_faces/tiny --data-dir "$DIR" \
   --reader numpy >"$WORK/numpy.json"
 "$PY" - "$WORK/tf.json" "$WORK/numpy.json" <<'PYEOF'
 import json, sys
@@ -52,11 +53,12 @@ print("ok: same ids, labels and pixels in " + ", ".join(f"{k} ({len(v['ids'])})"
 PYEOF
 
 step "ferzoo train, KERAS_BACKEND=torch"
-KERAS_BACKEND=torch "$VENV/bin/ferzoo" train --model resnet18 --dataset synthetic_faces \
+KERAS_BACKEND=torch "$VENV/bin/ferzoo" train --model resnet18 --dataset synthetic_faces/tiny \
   --image-size 32 --epochs 1 --data-dir "$DIR" --output "$WORK/train" --verbose 0
 
 step "sweeps/run.py, KERAS_BACKEND unset"
-env -u KERAS_BACKEND "$PY" sweeps/run.py --study demo --n-trials 2 --epochs 1 --image-size 32 \
+env -u KERAS_BACKEND "$PY" sweeps/run.py --study demo --dataset synthetic_faces/tiny --n-trials 2 \
+  --epochs 1 --image-size 32 \
   --data-dir "$DIR" --results-dir "$WORK/sweep" --storage "sqlite:///$WORK/o.db" \
   --no-baselines  # the papers' comparison runs in the wheel job and in tests/
 

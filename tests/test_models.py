@@ -108,17 +108,22 @@ def _train_step(model, policy, x, labels, graph=False):
     first steps of a model can be skipped, so this retries, up to 2**9, until one is applied.
     `graph=True` traces the step on TensorFlow in every precision (float32 always does).
     """
-    # jit_compile=False: compiling each model's step (XLA on JAX) costs more than the step, and
-    # eager JAX reuses its compiled primitives from one model to the next. float32 trains in a
-    # tf.function graph on TensorFlow, as `fit` does (the CNN's pooling failed only there);
-    # the mixed policies run eagerly, which saves the tracing of 34 more graphs (3 to 10 s each).
+    # float32: jit_compile=False, as compiling each model's step (XLA on JAX) costs more than
+    # the step, and eager JAX reuses its compiled primitives from one model to the next (a
+    # later ResNet's eager step 0.5 s, its compiled one 7-9 s). float32 trains in a
+    # tf.function graph on TensorFlow, as `fit` does (the CNN's pooling failed only there).
+    # The mixed policies run eagerly on TensorFlow and PyTorch, which saves the tracing of 34
+    # more graphs (3 to 10 s each), and compiled on JAX, where eager mixed steps reuse little
+    # and repeat under the loss scale: 8 mixed cases took 115 s eager, 46 s compiled
+    # (2026-12-08, 2-core AMD EPYC).
+    compiled = keras.backend.backend() == "jax" and policy != "float32"
     model.compile(
         # A large rate, so that a gradient as small as 1e-7 moves a weight near 1 (a batch
         # norm's gamma) by more than float32's rounding; the step's outputs are not used.
         optimizer=precision.optimizer_for(keras.optimizers.SGD(1.0), policy),
         loss=loss_for(model),
-        jit_compile=False,
-        run_eagerly=not graph and policy != "float32",
+        jit_compile=compiled,
+        run_eagerly=not graph and policy != "float32" and not compiled,
     )
     scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     for _ in range(7 if scaled else 1):
