@@ -87,8 +87,8 @@ def test_the_speed_table_names_the_fastest_and_the_default(capsys):
             "fused_batch_norm": 20, "native_conv": 21}},
     ]  # fmt: skip
     info = {"model": "resnet18", "size": 48, "batch": 16, "seconds": 2.0,
-            "cap": cpu.describe_cap("avx2"), "results": records,
-            "fastest": speed.fastest(records), "default": "tensorflow (KERAS_BACKEND unset)"}  # fmt: skip
+            "cap": cpu.describe_cap("avx2"), "results": records, "fastest": speed.fastest(records),
+            "default": "tensorflow (KERAS_BACKEND unset)"}  # fmt: skip
     env.print_speed(info)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "  capped to AVX2 with ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2, " \

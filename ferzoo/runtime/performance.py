@@ -158,7 +158,8 @@ def in_effect(model) -> dict[str, Any]:
         `{"data_format", "jit_compile", "deterministic", "fused_batch_norm", "native_conv"}`:
         the first Conv2D's data format (None without one), the model's `jit_compile` after
         `compile` (None before), whether TensorFlow's op determinism is on (False on the
-        other backends), and the number of layers `optimize` switched.
+        other backends), and the number of layers `optimize` switched that take the
+        backend's kernel: float32 layers only (under a mixed policy they keep Keras' path).
     """
     import keras  # noqa: PLC0415
 
@@ -174,9 +175,14 @@ def in_effect(model) -> dict[str, Any]:
         "data_format": getattr(conv, "data_format", None),
         "jit_compile": model.jit_compile if getattr(model, "compiled", False) else None,
         "deterministic": deterministic,
-        "fused_batch_norm": sum(bool(getattr(x, "_ferzoo_fused", False)) for x in layers),
-        "native_conv": sum(bool(getattr(x, "_ferzoo_native", False)) for x in layers),
+        "fused_batch_norm": sum(_fast(x, "_ferzoo_fused") for x in layers),
+        "native_conv": sum(_fast(x, "_ferzoo_native") for x in layers),
     }
+
+
+def _fast(layer, flag: str) -> bool:
+    """Whether `optimize` switched `layer` (`flag`) and its calls can take the fast path."""
+    return bool(getattr(layer, flag, False)) and layer.compute_dtype == "float32"
 
 
 def apply_runtime_settings(backend: str | None = None, *, deterministic: bool = False) -> None:
