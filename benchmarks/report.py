@@ -13,6 +13,8 @@ import csv
 import os
 import statistics
 
+from ferzoo.runtime.cpu import describe_cap
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTES = os.path.join(ROOT, "benchmarks", "notes.md")
 MODELS = ("resnet18", "msc_wca_resnet18", "wamf_resnet18", "cnn", "wca_mcnn")
@@ -21,29 +23,6 @@ BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCE = "reference (torch)"
 #: The backend Keras uses when KERAS_BACKEND is unset, so the one `ferzoo.train` gets by default.
 DEFAULT_BACKEND = "tensorflow"
-
-# `ferzoo.runtime.cpu.describe_cap`'s variables per cap, spelled out so that the report needs no
-# ferzoo import (tests/test_performance.py checks that the two agree).
-CAP_VALUES = {
-    "sse4_2": ("SSE41", "default", "SSE4_2", "SSE4_2"),
-    "avx": ("AVX", "default", "AVX", "AVX"),
-    "avx2": ("AVX2", "avx2", "AVX2", "AVX2"),
-    "avx512": ("AVX512_CORE", "avx512", "AVX512", "AVX512"),
-    "avx512_vnni": ("AVX512_CORE_VNNI", "avx512", "AVX512_E1", "AVX512_VNNI"),
-    "avx512_bf16": ("AVX512_CORE_BF16", "avx512", "AVX512_E3", "AVX512_BF16"),
-    "amx": ("AVX512_CORE_AMX", "avx512", "AVX512_E4", "AMX"),
-}
-
-
-def describe_cap(cap: str) -> str:
-    """What `ferzoo.runtime.cpu.describe_cap(cap)` says: "capped to AVX2 with ..."."""
-    onednn, aten, mkl, xla = CAP_VALUES[cap]
-    return (
-        f"capped to {cap.upper()} with ONEDNN_MAX_CPU_ISA={onednn}, "
-        f"ATEN_CPU_CAPABILITY={aten}, MKL_ENABLE_INSTRUCTIONS={mkl}, "
-        f"XLA_FLAGS=--xla_cpu_max_isa={xla}"
-    )
-
 
 # --- the records ----------------------------------------------------------------------------------
 

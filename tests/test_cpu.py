@@ -6,6 +6,7 @@ say what any machine would be read as; none imports Keras.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -122,6 +123,7 @@ def test_a_cap_in_the_environment_lowers_the_effective_level(machine, monkeypatc
 
 def test_cap_environment_sets_every_backend():
     env = cpu.cap_environment("AVX2", environ={})
+    assert env.pop("NPY_DISABLE_CPU_FEATURES")  # NumPy's names: checked in a process below
     assert env == {
         "FERZOO_MAX_CPU_ISA": "avx2",
         "ONEDNN_MAX_CPU_ISA": "AVX2",
@@ -133,14 +135,31 @@ def test_cap_environment_sets_every_backend():
         "AVX512_CORE_VNNI"
     )
     assert cpu.cap_environment("sse4_2", environ={})["ATEN_CPU_CAPABILITY"] == "default"
-    assert cpu.describe_cap("avx2") == (
-        "capped to AVX2 with ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2, "
-        "MKL_ENABLE_INSTRUCTIONS=AVX2, XLA_FLAGS=--xla_cpu_max_isa=AVX2"
-    )
+    assert "NPY_DISABLE_CPU_FEATURES" not in cpu.cap_environment("amx", environ={})  # none above
+    text = cpu.describe_cap("avx2")
+    assert text.startswith("capped to AVX2 with ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2")
+    assert text.endswith(", XLA_FLAGS=--xla_cpu_max_isa=AVX2") and "\n" not in text
     # Every level maps to values that read back as that level.
     for level in cpu.LEVELS:
         env = cpu.cap_environment(level, environ={})
         assert cpu.cap_in_force({"ONEDNN_MAX_CPU_ISA": env["ONEDNN_MAX_CPU_ISA"]}) == level
+
+
+def test_the_numpy_cap_turns_off_its_avx512_loops_and_keeps_avx2():
+    numpy = pytest.importorskip("numpy")
+    from numpy._core._multiarray_umath import __cpu_dispatch__
+
+    code = (
+        "import numpy\nfrom numpy._core._multiarray_umath import __cpu_features__ as f, "
+        "__cpu_dispatch__ as d\nprint(' '.join(k for k in d if f[k]))"
+    )
+    env = {**os.environ, **cpu.cap_environment("avx2")}
+    done = subprocess.run([sys.executable, "-W", "error::ImportWarning", "-c", code], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    enabled = set(done.stdout.split())
+    assert not {g for g in enabled if "512" in g or g == "X86_V4"}, enabled
+    if numpy.lib.NumpyVersion(numpy.__version__) >= "2.4.0" and "X86_V3" in __cpu_dispatch__:
+        assert "X86_V3" in enabled or cpu.processor()["isa"] in ("sse4_2", "avx", "unknown")
 
 
 def test_cap_keeps_other_xla_flags_and_replaces_an_earlier_cap():

@@ -11,10 +11,10 @@ kernels (oneDNN in TensorFlow and PyTorch, PyTorch's own ATen kernels, XLA in JA
 `cap_environment("avx2")` gives the environment variables that make every backend behave as on
 an AVX2 machine, so that an AVX-512 machine can measure what an AVX2 one would do:
 
-    >>> cpu.cap_environment("avx2", environ={})
-    ... # doctest: +NORMALIZE_WHITESPACE
+    >>> cpu.cap_environment("avx2", environ={})  # doctest: +SKIP
     {'FERZOO_MAX_CPU_ISA': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'ATEN_CPU_CAPABILITY': 'avx2',
-     'MKL_ENABLE_INSTRUCTIONS': 'AVX2', 'XLA_FLAGS': '--xla_cpu_max_isa=AVX2'}
+     'MKL_ENABLE_INSTRUCTIONS': 'AVX2', 'NPY_DISABLE_CPU_FEATURES': 'X86_V4 AVX512_ICL AVX512_SPR',
+     'XLA_FLAGS': '--xla_cpu_max_isa=AVX2'}
 
 The backends read these once, when they load: pass them to a new process (the benchmark runner's
 `--max-isa`, `ferzoo env --speed --max-isa`), or call `apply_cap` before any backend is imported.
@@ -24,17 +24,20 @@ Reference:
     oneDNN's CPU dispatcher control (`ONEDNN_MAX_CPU_ISA`: SSE41, AVX, AVX2, AVX512_CORE,
     AVX512_CORE_VNNI, AVX512_CORE_BF16, AVX512_CORE_AMX; an unknown value is ignored without a
     word, hence the check here), PyTorch's `ATEN_CPU_CAPABILITY` (default, avx2, avx512),
-    oneMKL's `MKL_ENABLE_INSTRUCTIONS` (honoured on Intel processors only) and XLA's
-    `--xla_cpu_max_isa` (SSE4_2, AVX, AVX2, AVX512, AVX512_VNNI, AVX512_BF16, AMX). What each
-    cap really changes on an AVX-512 machine, and what it does not (XLA's flag limits the
-    code XLA generates, not the library kernels it calls), is in results/cpu_isa.md.
+    oneMKL's `MKL_ENABLE_INSTRUCTIONS` (honoured on Intel processors only), NumPy's
+    `NPY_DISABLE_CPU_FEATURES` and XLA's `--xla_cpu_max_isa` (SSE4_2, AVX, AVX2, AVX512,
+    AVX512_VNNI, AVX512_BF16, AMX). What each cap really changes on an AVX-512 machine, and
+    what it does not (XLA's flag limits the code XLA generates, not the YNNPACK kernels it
+    calls for dots and reductions), is in results/cpu_isa.md (`benchmarks/isa_check.py`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -71,6 +74,27 @@ _CAP_VALUES = {
     "avx512_vnni": ("AVX512_CORE_VNNI", "avx512", "AVX512_E1", "AVX512_VNNI"),
     "avx512_bf16": ("AVX512_CORE_BF16", "avx512", "AVX512_E3", "AVX512_BF16"),
     "amx": ("AVX512_CORE_AMX", "avx512", "AVX512_E4", "AMX"),
+}
+# NumPy's dispatched groups above each level (NPY_DISABLE_CPU_FEATURES; Keras calls NumPy on
+# the host every step). NumPy 2.4 grouped its x86 targets; earlier versions name features.
+_NUMPY_OFF = {
+    "sse4_2": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+    "avx": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+    "avx2": "X86_V4 AVX512_ICL AVX512_SPR",
+    "avx512": "AVX512_ICL AVX512_SPR",
+    "avx512_vnni": "AVX512_SPR",
+    "avx512_bf16": "AVX512_SPR",
+    "amx": "",
+}
+_AVX512_BEFORE_2_4 = "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX"
+_NUMPY_OFF_BEFORE_2_4 = {
+    "sse4_2": f"AVX F16C FMA3 AVX2 {_AVX512_BEFORE_2_4} AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "avx": f"FMA3 AVX2 {_AVX512_BEFORE_2_4} AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "avx2": f"{_AVX512_BEFORE_2_4} AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "avx512": "AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR",
+    "avx512_vnni": "AVX512_SPR",
+    "avx512_bf16": "AVX512_SPR",
+    "amx": "",
 }
 # oneDNN's own names (and their aliases) for the levels, to read a cap set by hand.
 _ONEDNN_LEVEL = {values[0]: level for level, values in _CAP_VALUES.items()} | {
@@ -225,6 +249,17 @@ def processor() -> dict:
     }
 
 
+def _numpy_off(level: str) -> str:
+    """NPY_DISABLE_CPU_FEATURES for `level`, in the installed NumPy's names ("" without NumPy:
+    a name NumPy does not dispatch is only warned about; a baseline one would stop it)."""
+    try:
+        version = importlib.metadata.version("numpy")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    return (_NUMPY_OFF if (major, minor) >= (2, 4) else _NUMPY_OFF_BEFORE_2_4)[level]
+
+
 def _merge_xla_flags(flags: str, value: str) -> str:
     """`flags` with `--xla_cpu_max_isa=value` in place of any earlier one."""
     kept = [f for f in flags.split() if f != _XLA_FLAG and not f.startswith(_XLA_FLAG + "=")]
@@ -236,14 +271,17 @@ def cap_environment(isa: str, environ: Mapping[str, str] | None = None) -> dict[
 
     Args:
         isa: a level of `LEVELS` ("avx2", "avx512", ...; any case).
-        environ: where XLA_FLAGS already set are read (kept, an earlier `--xla_cpu_max_isa`
-            replaced); None: `os.environ`.
+        environ: where XLA_FLAGS and NPY_DISABLE_CPU_FEATURES already set are read (kept, an
+            earlier `--xla_cpu_max_isa` replaced); None: `os.environ`.
 
     Returns:
         FERZOO_MAX_CPU_ISA (the cap as `processor()` reports it), ONEDNN_MAX_CPU_ISA (oneDNN
-        in TensorFlow and PyTorch), ATEN_CPU_CAPABILITY (PyTorch's own kernels),
-        MKL_ENABLE_INSTRUCTIONS (oneMKL, PyTorch's BLAS; Intel processors only) and XLA_FLAGS
-        (JAX, and TensorFlow's XLA).
+        in TensorFlow, PyTorch and JAX's dots), ATEN_CPU_CAPABILITY (PyTorch's own kernels),
+        MKL_ENABLE_INSTRUCTIONS (oneMKL, PyTorch's BLAS; Intel processors only),
+        NPY_DISABLE_CPU_FEATURES (NumPy's loops above the level, added to any set already;
+        absent when there are none)
+        and XLA_FLAGS (the code XLA generates, JAX's and TensorFlow's; not the YNNPACK
+        kernels XLA calls, see results/cpu_isa.md).
 
     Raises:
         ValueError: `isa` is not a level.
@@ -251,13 +289,19 @@ def cap_environment(isa: str, environ: Mapping[str, str] | None = None) -> dict[
     level = check_isa(isa)
     onednn, aten, mkl, xla = _CAP_VALUES[level]
     environ = os.environ if environ is None else environ
-    return {
+    settings = {
         "FERZOO_MAX_CPU_ISA": level,
         "ONEDNN_MAX_CPU_ISA": onednn,
         "ATEN_CPU_CAPABILITY": aten,
         "MKL_ENABLE_INSTRUCTIONS": mkl,
+        "NPY_DISABLE_CPU_FEATURES": " ".join(
+            dict.fromkeys(
+                [*environ.get("NPY_DISABLE_CPU_FEATURES", "").split(), *_numpy_off(level).split()]
+            )
+        ),
         "XLA_FLAGS": _merge_xla_flags(environ.get("XLA_FLAGS", ""), xla),
     }
+    return {name: value for name, value in settings.items() if value}
 
 
 def describe_cap(isa: str) -> str:
@@ -267,10 +311,10 @@ def describe_cap(isa: str) -> str:
         ValueError: `isa` is not a level.
     """
     level = check_isa(isa)
-    onednn, aten, mkl, xla = _CAP_VALUES[level]
-    return (
-        f"capped to {level.upper()} with ONEDNN_MAX_CPU_ISA={onednn}, "
-        f"ATEN_CPU_CAPABILITY={aten}, MKL_ENABLE_INSTRUCTIONS={mkl}, XLA_FLAGS={_XLA_FLAG}={xla}"
+    settings = cap_environment(level, environ={})
+    del settings["FERZOO_MAX_CPU_ISA"]
+    return f"capped to {level.upper()} with " + ", ".join(
+        f"{name}={shlex.quote(value)}" for name, value in settings.items()
     )
 
 
