@@ -11,8 +11,8 @@ steps run until `seconds` are spent (at least 2); img/s is the batch over the me
 process prints one line, `ferzoo-speed {json}`.
 
 `compare(backends)` runs one process per backend: they load, build and compile side by side,
-then time their steps one at a time (each waits for a "go" line on its standard input), so
-that no backend's steps share the cores with another's. A process that fails or runs out of
+then, once all have compiled, time their steps one at a time (each waits for a "go" line on
+its standard input), so that no backend's steps share the cores with another's work. A process that fails or runs out of
 time is one line, `failed: <the last line of its stderr>`, not a traceback; Ctrl-C stops them.
 """
 
@@ -242,19 +242,30 @@ class Comparison:
             self.children.append(_Child(backend, command, env))
         return self
 
-    def _one(self, child: _Child) -> dict:
+    def _ready(self, child: _Child) -> dict | None:
+        """None once `child` has compiled and waits for its turn; else its failure record."""
         try:
             child.until(READY, self.started + self.timeout)
+        except (RuntimeError, OSError) as err:
+            return {"backend": child.backend, "error": str(err) or type(err).__name__}
+        return None
+
+    def _timed(self, child: _Child) -> dict:
+        try:
             child.go()
-            line = child.until(RESULT, time.monotonic() + self.seconds + 60.0)
-            return json.loads(line)
+            return json.loads(child.until(RESULT, time.monotonic() + self.seconds + 60.0))
         except (RuntimeError, OSError, ValueError) as err:
             return {"backend": child.backend, "error": str(err) or type(err).__name__}
 
     def finish(self) -> list[dict]:
-        """Time each backend in turn; one record per backend (`error` for a failed one)."""
+        """Wait until every process has compiled (or failed), then time each in turn, alone;
+        one record per backend (`error` for a failed one)."""
         try:
-            return [self._one(child) for child in self.children]
+            failed = [self._ready(child) for child in self.children]
+            return [
+                failure or self._timed(child)
+                for child, failure in zip(self.children, failed, strict=True)
+            ]
         finally:
             self.stop()
 
