@@ -3,17 +3,19 @@
     python -m ferzoo.runtime.speed --backend jax --size 48 --batch 16 --seconds 2
 
 Each backend runs in its own process (Keras fixes its backend when it is first imported):
-resnet18 is built at `size` px for 7 classes and sped up and compiled exactly as `ferzoo.train`
-does (`performance.resolve`, TensorFlow's op determinism, `performance.optimize`, Adam and
-sparse categorical cross-entropy with `performance.default_compile_kwargs`); one
+resnet18 is built at `size` px for 7 classes and sped up and compiled as `ferzoo.train` does
+(`performance.resolve`, TensorFlow's op determinism, `performance.optimize`, Adam and sparse
+categorical cross-entropy with `performance.default_compile_kwargs`; the network's own step,
+without the uint8 input, augmentation and metrics of `ferzoo.train`'s step model); one
 `train_on_batch` on a fixed random batch compiles (its time is `compile_s`), then training
 steps run until `seconds` are spent (at least 2); img/s is the batch over the median step. The
 process prints one line, `ferzoo-speed {json}`.
 
 `compare(backends)` runs one process per backend: they load, build and compile side by side,
 then, once all have compiled, time their steps one at a time (each waits for a "go" line on
-its standard input), so that no backend's steps share the cores with another's work. A process that fails or runs out of
-time is one line, `failed: <the last line of its stderr>`, not a traceback; Ctrl-C stops them.
+its standard input), so that no backend's steps share the cores with another's work. A process
+that fails or runs out of time is one line, `failed: <the last line of its stderr>`, not a
+traceback; Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+
+from ferzoo.runtime.devices import BACKENDS
 
 READY = "ferzoo-speed-ready"
 RESULT = "ferzoo-speed"
@@ -115,7 +119,7 @@ def _wait_for_go() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure one backend in this process and print `ferzoo-speed {json}`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", required=True, choices=("tensorflow", "jax", "torch"))
+    parser.add_argument("--backend", required=True, choices=BACKENDS)
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--seconds", type=float, default=2.0)
