@@ -24,6 +24,8 @@ from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ferzoo.runtime import speed  # the standard library only: the parser stays light
+
     p = subparsers.add_parser("env", help="versions, backend, devices, precision")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
@@ -33,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--speed-size", type=int, default=48, help="image size for --speed (px)")
     p.add_argument(
-        "--speed-seconds", type=float, default=2.0, help="timed steps per backend for --speed (s)"
+        "--speed-seconds",
+        type=float,
+        default=speed.SECONDS,
+        help="seconds of timed steps per backend for --speed (at least 2 steps run)",
     )
     p.add_argument(
         "--max-isa",
@@ -44,22 +49,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_env)
 
 
-def collect() -> dict[str, Any]:
-    """Everything `ferzoo env` reports, as a dict."""
+def _devices(reported: dict[str, list] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The devices of each installed backend: `reported` (by the --speed processes, which
+    have the backend loaded), else looked up here (importing the backend)."""
+    from ferzoo.runtime import devices
+
+    seen = {}
+    for name, version in devices.installed_backends().items():
+        if version is None:
+            continue
+        if reported and name in reported:
+            seen[name] = reported[name]
+            continue
+        try:
+            seen[name] = devices.backend_devices(name)
+        except Exception as err:  # noqa: BLE001  (a broken install is reported, not fatal)
+            seen[name] = [{"kind": "error", "name": f"{type(err).__name__}: {err}"}]
+    return seen
+
+
+def collect(seen: dict[str, list] | None = None) -> dict[str, Any]:
+    """Everything `ferzoo env` reports, as a dict (`seen`: the devices, when known already)."""
     import keras
 
     from ferzoo import __version__
     from ferzoo.runtime import cpu, devices, precision
 
     backend = keras.backend.backend()
-    seen = {}
-    for name, version in devices.installed_backends().items():
-        if version is None:
-            continue
-        try:
-            seen[name] = devices.backend_devices(name)
-        except Exception as err:  # noqa: BLE001  (a broken install is reported, not fatal)
-            seen[name] = [{"kind": "error", "name": f"{type(err).__name__}: {err}"}]
+    seen = _devices() if seen is None else seen
     gpus = devices.nvidia_gpus()
     return {
         "ferzoo": __version__,
@@ -187,11 +204,17 @@ def run_env(args: argparse.Namespace) -> int:
     _check(args)
     comparison = _start_speed(args)
     try:
-        if comparison is not None:
+        if comparison is None:
+            info = collect()
+        else:
             _check_size(args.speed_size)  # needs Keras: checked while the processes start
-        info = collect()
-        if comparison is not None:
-            info["speed"] = _speed_info(args, comparison.finish())
+            # The devices come from the processes, which load the backends anyway: loading
+            # them here too would slow theirs.
+            info = collect(seen={})
+            records = comparison.finish()
+            reported = {r["backend"]: r["devices"] for r in records if "devices" in r}
+            info = collect(seen=_devices(reported))
+            info["speed"] = _speed_info(args, records)
     finally:
         if comparison is not None:
             comparison.stop()

@@ -1,6 +1,6 @@
 """How fast ferzoo trains here, per backend: what `ferzoo env --speed` measures.
 
-    python -m ferzoo.runtime.speed --backend jax --size 48 --batch 16 --seconds 2
+    python -m ferzoo.runtime.speed --backend jax --size 48 --batch 16 --seconds 1
 
 Each backend runs in its own process (Keras fixes its backend when it is first imported):
 resnet18 is built at `size` px for 7 classes and sped up and compiled as `ferzoo.train` does
@@ -38,6 +38,8 @@ READY = "ferzoo-speed-ready"
 RESULT = "ferzoo-speed"
 MODEL = "resnet18"
 BATCH = 16
+#: Seconds of timed steps per backend: 3 backends load, compile and time in about 30 s on 2 cores.
+SECONDS = 1.0
 
 
 def _prepare(size: int, batch: int):
@@ -65,7 +67,7 @@ def _prepare(size: int, batch: int):
     return model, images, labels
 
 
-def measure(size: int = 48, batch: int = BATCH, seconds: float = 2.0, wait=None) -> dict:
+def measure(size: int = 48, batch: int = BATCH, seconds: float = SECONDS, wait=None) -> dict:
     """Time resnet18's training on the current Keras backend (see the module docstring).
 
     Args:
@@ -75,12 +77,13 @@ def measure(size: int = 48, batch: int = BATCH, seconds: float = 2.0, wait=None)
         wait: called after the compiling step and before the timed ones (the parent's "go").
 
     Returns:
-        `{"backend", "images_per_s", "step_s", "steps", "compile_s", "size", "batch",
-        "settings", "isa"}`: settings as `performance.in_effect` reads them from the model.
+        `{"backend", "images_per_s", "step_s", "steps", "compile_s", "load_s", "size",
+        "batch", "settings", "isa", "devices"}`: settings as `performance.in_effect` reads
+        them from the model, the devices as `devices.backend_devices` lists them.
     """
     import keras
 
-    from ferzoo.runtime import cpu, performance
+    from ferzoo.runtime import cpu, devices, performance
 
     started = time.perf_counter()
     model, images, labels = _prepare(size, batch)
@@ -107,6 +110,7 @@ def measure(size: int = 48, batch: int = BATCH, seconds: float = 2.0, wait=None)
         "batch": batch,
         "settings": performance.in_effect(model),
         "isa": cpu.processor()["effective_isa"],
+        "devices": devices.backend_devices(keras.backend.backend()),
     }
 
 
@@ -122,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", required=True, choices=BACKENDS)
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--batch", type=int, default=BATCH)
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--wait", action="store_true", help="wait for 'go' before timing")
     args = parser.parse_args(argv)
     if "keras" not in sys.modules:
@@ -189,11 +193,15 @@ class _Child:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """End the process (SIGTERM, or SIGKILL with `kill`) and close its stderr file."""
         if self.stderr.closed:
             return
         if self.proc.poll() is None:
-            self.proc.terminate()
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -226,7 +234,7 @@ class Comparison:
         backends: Sequence[str],
         size: int = 48,
         batch: int = BATCH,
-        seconds: float = 2.0,
+        seconds: float = SECONDS,
         environ: Mapping[str, str] | None = None,
         timeout: float = 120.0,
     ):
@@ -260,6 +268,10 @@ class Comparison:
             return json.loads(child.until(RESULT, time.monotonic() + self.seconds + 60.0))
         except (RuntimeError, OSError, ValueError) as err:
             return {"backend": child.backend, "error": str(err) or type(err).__name__}
+        finally:
+            # Ended before the next one's steps (killed: its result is in): TensorFlow's exit
+            # kept a core busy for seconds and cost the next backend two thirds of its speed.
+            child.stop(kill=True)
 
     def finish(self) -> list[dict]:
         """Wait until every process has compiled (or failed), then time each in turn, alone;
