@@ -199,7 +199,7 @@ def print_speed(info: dict[str, Any]) -> None:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from ferzoo.runtime import cpu
+    from ferzoo.runtime import cpu, logs
 
     _check(args)
     comparison = _start_speed(args)
@@ -207,6 +207,7 @@ def run_env(args: argparse.Namespace) -> int:
         if comparison is None:
             info = collect()
         else:
+            logs.quiet_backends()  # TensorFlow's start-up notice off, once they have started
             _check_size(args.speed_size)  # needs Keras: checked while the processes start
             # The devices come from the processes, which load the backends anyway: loading
             # them here too would slow theirs.
