@@ -17,16 +17,21 @@ in `benchmarks/notes.md` (the speed work and the profiles).
 
 Each Keras run uses ferzoo's default speed configuration (`ferzoo.runtime.performance.resolve`: the data
 format, `jit_compile` and, on TensorFlow, op determinism that `ferzoo.train` uses), unless
-`--worker-args` overrides it (e.g. `--worker-args "--jit-compile true" --label xla`).
+`--worker-args` overrides it (e.g. `--worker-args "--jit-compile true --deterministic false"
+--label xla`; a flag that would not reach the backend stops that run with one line saying why).
 `--precision` picks the dtype policy of every run (`ferzoo.runtime.precision`; the reference then uses
 PyTorch's AMP); records of different precisions are kept apart, so runs of each policy merge
-into one report.
+into one report. `--max-isa avx2` caps every subprocess, the reference's too, to an instruction
+set (`ferzoo.runtime.cpu.cap_environment`: oneDNN, ATen, MKL and XLA), so that an AVX-512
+machine measures what an AVX2 one would do; each record stores its cap, capped records are kept
+apart from uncapped ones, and the report says beside the figures how they were capped
+(results/cpu_isa.md: what each variable changes). The report is written by
+`benchmarks/report.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import importlib.metadata
 import json
@@ -40,13 +45,22 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "benchmarks", "worker.py")
-NOTES = os.path.join(ROOT, "benchmarks", "notes.md")
-MODELS = ("resnet18", "msc_wca_resnet18", "wamf_resnet18", "cnn", "wca_mcnn")
-REFERENCE_MODELS = ("resnet18", "msc_wca_resnet18")
-BACKENDS = ("tensorflow", "jax", "torch")
-REFERENCE = "reference (torch)"
-#: The backend Keras uses when KERAS_BACKEND is unset, so the one `ferzoo.train` gets by default.
-DEFAULT_BACKEND = "tensorflow"
+if ROOT not in sys.path:  # `python benchmarks/run.py`: the benchmarks and ferzoo from this tree
+    sys.path.insert(0, ROOT)
+
+from benchmarks.report import (  # noqa: E402  (after the path: run as a script too)
+    BACKENDS,
+    DEFAULT_BACKEND,
+    MODELS,
+    REFERENCE,
+    REFERENCE_MODELS,
+    combine_rounds,
+    key,
+    paired_ratios,
+    write_csv,
+    write_report,
+)
+
 #: `ferzoo.runtime.precision.CHOICES` (run.py does not import ferzoo before the workers start).
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
@@ -78,8 +92,10 @@ def machine_info() -> dict:
         pass
     info.pop("flags")
     info["peak_gflops"], info["peak_source"] = measured_peak_gflops()
-    sys.path.insert(0, ROOT)
+    from ferzoo.runtime.cpu import processor  # /proc/cpuinfo only: no framework is imported
     from ferzoo.runtime.devices import nvidia_gpus  # nvidia-smi only: no framework is imported
+
+    info["processor"] = processor()
 
     info["gpus"] = [f"{g['model']}, {g['memory_bytes'] >> 20} MiB" for g in nvidia_gpus()]
     return info
@@ -125,7 +141,6 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     try:
-        sys.path.insert(0, ROOT)
         from ferzoo import __version__
 
         out["ferzoo"] = __version__
@@ -140,6 +155,10 @@ def versions() -> dict:
 def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
+    if args.max_isa:
+        from ferzoo.runtime.cpu import cap_environment
+
+        env.update(cap_environment(args.max_isa, environ=env))
     command = [sys.executable, WORKER, "--model", model, "--size", str(size)]
     command += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     command += ["--precision", args.precision, "--batch", str(args.batch)]
@@ -162,22 +181,15 @@ def _run_worker(backend: str, model: str, size: int, args, reference: bool) -> d
     try:
         record = json.loads(last[0])
     except (IndexError, json.JSONDecodeError):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        record = {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        refused = [line for line in tail if line.startswith("worker.py: ")]  # one line: why
+        record = {"error": refused[-1] if refused else " | ".join(tail[-5:])}
+        record["error"] = record["error"] or f"exit code {proc.returncode}"
         record.update(backend=REFERENCE if reference else backend, model=model, size=size)
     record["label"] = "" if reference else args.label
+    record.setdefault("cap", args.max_isa)  # the worker's own reading, where it ran
     record["wall_s"] = wall
     return record
-
-
-def _key(record: dict) -> tuple:
-    return (
-        record.get("backend"),
-        record.get("model"),
-        record.get("size"),
-        record.get("label", ""),
-        record.get("precision", "float32"),  # records from before --precision are float32
-    )
 
 
 def run(args) -> list[dict]:
@@ -212,312 +224,8 @@ def run(args) -> list[dict]:
     return records
 
 
-def combine_rounds(records: list[dict]) -> list[dict]:
-    """One record per configuration: the median over its rounds (a record per round in input).
-
-    The combined record keeps the first round's fields and takes, for every timing, the median
-    over the rounds; `round_train_step_s` lists the rounds' training step times.
-    """
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        if "error" not in r:
-            groups.setdefault(_key(r), []).append(r)
-    combined = []
-    for group in groups.values():
-        out = dict(group[0])
-        out["rounds"] = len(group)
-        out["round_train_step_s"] = [r["train_step_s"] for r in group]
-        for field in (
-            "train_step_s",
-            "first_train_step_s",
-            "infer_images_per_s",
-            "first_infer_s",
-            "latency_ms",
-            "peak_rss_mib",
-        ):
-            values = [r[field] for r in group if r.get(field) is not None]
-            if values:
-                out[field] = statistics.median(values)
-        out["train_images_per_s"] = out.get("batch", 16) / out["train_step_s"]
-        combined.append(out)
-    return combined + [r for r in records if "error" in r]
-
-
-def paired_ratios(
-    records: list[dict], backend: str, model: str, size: int, precision: str = "float32"
-) -> list[float]:
-    """ferzoo / reference training-throughput ratios, one per round that timed both.
-
-    Rounds pair only within one invocation of this script (records with the same command), and
-    only records of the same `precision`.
-    """
-    by_round: dict[tuple, dict[str, dict]] = {}
-    for r in records:
-        if "error" in r or (r.get("model"), r.get("size")) != (model, size):
-            continue
-        if r.get("precision", "float32") != precision:
-            continue
-        if r.get("backend") not in (backend, REFERENCE) or r.get("label", "") != "":
-            continue
-        by_round.setdefault((r.get("command", ""), r.get("round", 0)), {})[r["backend"]] = r
-    return [
-        pair[REFERENCE]["train_step_s"] / pair[backend]["train_step_s"]
-        for _, pair in sorted(by_round.items(), key=lambda item: item[0][1])
-        if backend in pair and REFERENCE in pair
-    ]
-
-
-# --- the report ---------------------------------------------------------------------------------
-
-
-def _fmt(value, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def _train_cells(r, gflops: str, peak: str) -> str:
-    return (
-        f"{r.get('data_format', '-')} | {r.get('jit_compile', '-')} | "
-        f"{_fmt(r['train_images_per_s'])} | {_fmt(r['train_step_s'], 3)} | "
-        f"{_fmt(r['first_train_step_s'], 1)} | {gflops} | {peak} | {_fmt(r['peak_rss_mib'], 0)}"
-    )
-
-
-def _infer_cells(r, gflops: str, peak: str) -> str:
-    return (
-        f"{_fmt(r['infer_images_per_s'])} | {_fmt(r['first_infer_s'], 2)} | {gflops} | {peak} | "
-        f"{_fmt(r['latency_ms'], 1)}"
-    )
-
-
-# (section, the throughput key, FLOPs per MAC-pass factor, header, the cells after
-# model | backend | size): training counts forward and backward (3 passes), inference one.
-_TABLES = (
-    ("Training", "train_images_per_s", 3, [
-        "| model | backend | size | data format | jit | img/s | s/step | first step s | GFLOP/s | % of peak | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ], _train_cells),
-    ("Inference", "infer_images_per_s", 1, [
-        "| model | backend | size | img/s (batch 16) | first call s | GFLOP/s | % of peak | latency ms (batch 1) |",
-        "|---|---|---|---|---|---|---|---|",
-    ], _infer_cells),
-)  # fmt: skip
-
-
-def _peak_for(record: dict, machine: dict) -> float:
-    """The peak of the cores the run could use (`--threads` limits it)."""
-    threads = record.get("threads") or machine["nproc"]
-    return machine["peak_gflops"] * min(threads, machine["nproc"]) / machine["nproc"]
-
-
-def _percent_of_peak(gflops: float | None, record: dict, machine: dict) -> float | None:
-    """GFLOP/s as % of the CPU peak; None for a run on a GPU (no CPU peak applies)."""
-    if not gflops or record.get("device", "cpu") != "cpu":
-        return None
-    return 100 * gflops / _peak_for(record, machine)
-
-
-def _gflops(record: dict, images_per_s: float | None, factor: int) -> float | None:
-    macs = (record.get("profile") or {}).get("macs")
-    if not macs or images_per_s is None:
-        return None
-    return 2 * macs * factor * images_per_s / 1e9
-
-
-def write_report(records: list[dict], meta: dict, path_md: str) -> str:
-    """Write bench.md from the records and the run metadata; return the markdown."""
-    machine = meta["machine"]
-    peak = machine["peak_gflops"]
-    lines = ["# ferzoo benchmarks", ""]
-    batches = ", ".join(str(b) for b in sorted({r.get("batch", 16) for r in records}))
-    lines += ["Produced by `benchmarks/run.py`:", ""]
-    for command in meta["commands"]:
-        lines.append(f"    {command}")
-    lines += [
-        "",
-        f"- Date: {meta['date']}",
-        f"- Machine: {machine['nproc']} cores, {machine['cpu']}, {machine['mhz']:.0f} MHz, "
-        f"{machine['ram_gib']:.1f} GiB RAM."
-        + (f" GPU: {'; '.join(machine['gpus'])}." if machine.get("gpus") else ""),
-        f"- FP32 peak, measured in this run: {peak:.0f} GFLOP/s "
-        f"({machine.get('peak_source', 'estimated from /proc/cpuinfo by an older run')}).",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
-        f"- Load average (1 min) during the runs: {meta['load']} on {machine['nproc']} cores "
-        "(the benchmark's own processes count in it; more than the core count means other jobs "
-        "shared the machine and the figures are noisier: see the per-step times in bench.json).",
-        f"- Batch {batches} for training and inference throughput, batch 1 for latency; "
-        "random images (on the device that computes, before timing), "
-        "one fixed batch (no input pipeline). Medians over the repeated steps after the first "
-        "(the first step, with tracing/compilation, is reported on its own) and the warm-up "
-        "steps. Training: `train_on_batch` with Adam (Keras), forward + backward + Adam step "
-        "(reference). Inference: `predict_on_batch`.",
-        "- GFLOP/s = 2 x MACs (from `ferzoo.profile`, per image, forward) x images/s; a training "
-        "step is counted as 3 forward passes (forward + backward for activations and weights).",
-        "- Threads: "
-        + (", ".join(sorted({str(r.get("threads") or "framework default") for r in records})))
-        + " compute thread(s) per process; % of peak is against the peak of that many cores "
-        "(CPU runs only).",
-        "- Peak memory: the RSS high-water mark of the subprocess that ran the configuration "
-        "(framework import, model, training and inference steps).",
-        "",
-    ]
-    raw = records
-    records = combine_rounds(records)
-    ok = [r for r in records if "error" not in r]
-    precisions = sorted({r.get("precision", "float32") for r in ok}, key=lambda p: p != "float32")
-    configs = sorted({(r.get("label", ""), r.get("precision", "float32")) for r in ok})
-    configs.sort(key=lambda c: c[1] != "float32")  # float32 first, as before --precision
-    sizes = sorted({r["size"] for r in ok}, reverse=True)
-
-    def pick(backend, model, size, label="", precision="float32"):
-        for r in ok:
-            if _key(r) == (backend, model, size, label, precision):
-                return r
-        return None
-
-    order = [b for b in (*BACKENDS, REFERENCE) if any(r["backend"] == b for r in ok)]
-    models = [m for m in MODELS if any(r["model"] == m for r in ok)]
-    models += sorted({r["model"] for r in ok} - set(models))
-
-    # Ratio rows first: the headline.
-    lines += ["## ferzoo / hand-written PyTorch (training throughput)", ""]
-    lines += [
-        f"Training images/s of ferzoo's default configuration (backend `{DEFAULT_BACKEND}`, "
-        "the one Keras uses when KERAS_BACKEND is unset, and the other backends for "
-        "comparison) over the hand-written PyTorch reference (channels_last), same machine, "
-        "same run. >= 1.00 means ferzoo is at least as fast. Where a configuration ran in "
-        "several rounds (reference and backends timed back to back in each), img/s is from "
-        "the median step time over the rounds and the ratio is the median of the rounds' "
-        "ratios, with their range in brackets.",
-        "",
-    ]
-    for precision in precisions:
-        if precision != "float32":  # the reference in PyTorch's AMP of the same 16-bit type
-            lines += [f"Precision `{precision}` (the reference with AMP):", ""]
-        lines += [
-            "| model | size | reference img/s | "
-            + " | ".join(f"{b} img/s (ratio)" for b in BACKENDS if b in order)
-            + " |",
-            "|---|---|---|" + "---|" * len([b for b in BACKENDS if b in order]),
-        ]
-        for model in REFERENCE_MODELS:
-            for size in sizes:
-                ref = pick(REFERENCE, model, size, "", precision)
-                if ref is None:
-                    continue
-                cells = []
-                for backend in BACKENDS:
-                    if backend not in order:
-                        continue
-                    r = pick(backend, model, size, "", precision)
-                    if r is None:
-                        cells.append("-")
-                        continue
-                    ratios = paired_ratios(raw, backend, model, size, precision)
-                    ratio = (
-                        statistics.median(ratios)
-                        if ratios
-                        else r["train_images_per_s"] / ref["train_images_per_s"]
-                    )
-                    spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
-                    mark = "**" if backend == DEFAULT_BACKEND else ""
-                    cells.append(
-                        f"{_fmt(r['train_images_per_s'])} ({mark}{ratio:.2f}{mark}{spread})"
-                    )
-                lines.append(
-                    f"| {model} | {size} | {_fmt(ref['train_images_per_s'])} | "
-                    + " | ".join(cells)
-                    + " |"
-                )
-        lines.append("")
-
-    def gflops(r, images_per_s, factor):
-        """`_gflops` of a picked record; the reference's falls back on a ferzoo twin's MACs."""
-        g = _gflops(r, images_per_s, factor)
-        if g is None and r["backend"] == REFERENCE:
-            model, size = r["model"], r["size"]
-            precision = r.get("precision", "float32")
-            twins = (pick(b, model, size, "", precision) for b in BACKENDS)
-            twin = next((t for t in twins if t), None)
-            g = _gflops(twin, images_per_s, factor) if twin else None
-        return g
-
-    def picked(label, precision, key):
-        """(model, backend, size, record) of every run of `label` that measured `key`."""
-        for model in models:
-            for size in sizes:
-                for backend in order:
-                    r = pick(backend, model, size, "" if backend == REFERENCE else label, precision)
-                    if r is not None and key in r:
-                        yield model, backend, size, r
-
-    for label, precision in configs:
-        parts = ([f"configuration `{label}`"] if label else []) + (
-            [f"precision `{precision}`"] if precision != "float32" else []
-        )
-        title = f" ({', '.join(parts)})" if parts else ""
-        for section, key, factor, header, row in _TABLES:
-            header = [header[0].replace("(batch 16)", f"(batch {batches})"), *header[1:]]
-            lines += [f"## {section}{title}", "", *header]
-            for model, backend, size, r in picked(label, precision, key):
-                g = gflops(r, r[key], factor)
-                peak = _fmt(_percent_of_peak(g, r, machine))
-                lines.append(f"| {model} | {backend} | {size} | {row(r, _fmt(g), peak)} |")
-            lines.append("")
-    failed = [r for r in records if "error" in r]
-    if failed:
-        lines += ["## Failed runs", ""]
-        for r in failed:
-            lines.append(f"- {r['backend']} {r['model']} {r['size']} px: {r['error']}")
-        lines.append("")
-    if os.path.exists(NOTES):
-        with open(NOTES) as f:
-            lines += [f.read().rstrip(), ""]
-    text = "\n".join(lines)
-    with open(path_md, "w") as f:
-        f.write(text)
-    return text
-
-
-def write_csv(records: list[dict], path: str) -> None:
-    fields = [
-        "backend",
-        "model",
-        "size",
-        "label",
-        "precision",
-        "device",
-        "batch",
-        "data_format",
-        "jit_compile",
-        "deterministic",
-        "threads",
-        "steps",
-        "warmup",
-        "train_images_per_s",
-        "train_step_s",
-        "first_train_step_s",
-        "infer_images_per_s",
-        "first_infer_s",
-        "latency_ms",
-        "first_latency_s",
-        "peak_rss_mib",
-        "macs",
-        "params",
-        "error",
-    ]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for r in records:
-            row = dict(r)
-            row.update({k: (r.get("profile") or {}).get(k) for k in ("macs", "params")})
-            writer.writerow(row)
-
-
-def main(argv: list[str] | None = None) -> list[dict]:
-    """Parse the arguments, run the benchmarks, write results/bench.{md,json,csv}."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked: a bad value is a ValueError naming it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--models", default=",".join(MODELS))
@@ -543,6 +251,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         choices=PRECISIONS,
         help="dtype policy of every run (ferzoo.runtime.precision); the reference uses PyTorch's AMP",
     )
+    parser.add_argument(
+        "--max-isa",
+        default=None,
+        help="cap every subprocess to an instruction set: avx2, avx512, ... "
+        "(ferzoo.runtime.cpu.cap_environment)",
+    )
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--worker-args", default="", help="extra arguments for worker.py")
     parser.add_argument("--label", default="", help="configuration label (with --worker-args)")
@@ -565,34 +279,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.steps, args.warmup, args.rounds = min(args.steps, 3), 1, 1
     if args.rounds < 1:
         raise ValueError(f"rounds must be >= 1. Received: rounds={args.rounds}")
+    if args.max_isa is not None:
+        from ferzoo.runtime.cpu import check_isa
 
-    if args.report_only:
-        with open(os.path.join(args.output_dir, "bench.json")) as f:
-            saved = json.load(f)
-        write_csv(saved["records"], os.path.join(args.output_dir, "bench.csv"))
-        write_report(saved["records"], saved, os.path.join(args.output_dir, "bench.md"))
-        return saved["records"]
-    command = "python benchmarks/run.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
-    load_before = os.getloadavg()[0]
-    records = run(args)
-    load_after = os.getloadavg()[0]
-    for r in records:
-        r["command"] = command.strip()
+        args.max_isa = check_isa(args.max_isa, "--max-isa")
+    return args
 
+
+def save(args: argparse.Namespace, records: list[dict], command: str, loads: list[float]):
+    """bench.json (with `--merge`, the other configurations' records kept), bench.csv, bench.md."""
     os.makedirs(args.output_dir, exist_ok=True)
     path_json = os.path.join(args.output_dir, "bench.json")
     previous = {"records": [], "commands": [], "loads": []}
     if args.merge and os.path.exists(path_json):
         with open(path_json) as f:
             previous = json.load(f)
-    redone = {_key(r) for r in records}
-    kept = [r for r in previous["records"] if _key(r) not in redone]
+    redone = {key(r) for r in records}
+    kept = [r for r in previous["records"] if key(r) not in redone]
     all_records = kept + records
     commands = [c for c in previous.get("commands", []) if any(r.get("command") == c for r in kept)]
-    commands.append(command.strip())
-    loads = previous.get("loads", []) + [load_before, load_after]
+    commands.append(command)
+    loads = previous.get("loads", []) + loads
     meta = {
         "commands": commands,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -605,8 +312,43 @@ def main(argv: list[str] | None = None) -> list[dict]:
         json.dump({**meta, "records": all_records}, f, indent=1)
     write_csv(all_records, os.path.join(args.output_dir, "bench.csv"))
     write_report(all_records, meta, os.path.join(args.output_dir, "bench.md"))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Parse the arguments, run the benchmarks, write results/bench.{md,json,csv}."""
+    args = parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.output_dir, "bench.json")) as f:
+            saved = json.load(f)
+        write_csv(saved["records"], os.path.join(args.output_dir, "bench.csv"))
+        write_report(saved["records"], saved, os.path.join(args.output_dir, "bench.md"))
+        return saved["records"]
+    command = "python benchmarks/run.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    if args.max_isa:
+        from ferzoo.runtime.cpu import describe_cap
+
+        print(f"[bench] every subprocess {describe_cap(args.max_isa)}", flush=True)
+    load_before = os.getloadavg()[0]
+    records = run(args)
+    load_after = os.getloadavg()[0]
+    for r in records:
+        r["command"] = command.strip()
+    save(args, records, command.strip(), [load_before, load_after])
     print(f"[bench] wrote {args.output_dir}/bench.md, bench.json, bench.csv")
     return records
+
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "REFERENCE",
+    "combine_rounds",
+    "main",
+    "paired_ratios",
+    "write_csv",
+    "write_report",
+]
 
 
 if __name__ == "__main__":

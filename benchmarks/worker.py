@@ -16,6 +16,14 @@ mark (`resource.getrusage`), which covers everything the process did (imports, t
 inference). On a GPU the reference runs there too (torch's first CUDA device), and each timed call
 ends with `torch.cuda.synchronize()`; the Keras calls wait for their results already (they return
 the loss or the predictions as NumPy). `device` in the record names what ran the steps.
+
+A flag given reaches the backend or the run stops with one line on stderr saying why (exit code
+2): `--jit-compile true` on TensorFlow with op determinism on (Keras would run without XLA),
+`--fuse-bn true` or `--native-conv true` where they change nothing (JAX, a mixed policy), a
+data format or a thread count the backend did not take. `--threads N` also pins the process to
+N cores (XLA's CPU thread pools take no count). The record says what ran: `jit_compile`, the
+layers that took the fused or native kernels, `threads_in_effect`, and the processor's
+instruction-set `cap` (`benchmarks/run.py --max-isa`) and `isa`.
 """
 
 from __future__ import annotations
@@ -107,13 +115,24 @@ def _keras_record(args) -> dict:
         native_conv=args.native_conv,
     )
     performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
+    if args.threads and backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     policy = precision.resolve(args.precision, backend)
-    model, switched, images, labels = build_compiled(
-        args.model, args.size, settings, policy, args.batch
-    )
+    model, _, images, labels = build_compiled(args.model, args.size, settings, policy, args.batch)
+    applied = performance.in_effect(model)
+    check_applied(args, applied, backend, policy)
     # On the backend's device before timing, as the reference's batch is (no copy per step).
     images, labels = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
-    record = {"jit_compile": bool(model.jit_compile), "precision": policy, **switched}
+    record = {
+        "jit_compile": bool(model.jit_compile),
+        "precision": policy,
+        "fused_batch_norm": applied["fused_batch_norm"],
+        "native_conv": applied["native_conv"],
+        "threads_in_effect": threads_in_effect(backend, args.threads),
+    }
     record.update(
         _time_all(
             train=lambda: model.train_on_batch(images, labels),
@@ -130,6 +149,54 @@ def _keras_record(args) -> dict:
         profile=ferzoo.profile(model),
     )
     return record
+
+
+def refuse(message: str) -> None:
+    """Stop the run: `message` as the one line on stderr, exit code 2."""
+    print(f"worker.py: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def check_applied(args, applied: dict, backend: str, policy: str) -> None:
+    """Each speed flag given reached the backend (`applied`: `performance.in_effect`), or
+    `refuse` says why it did not."""
+    if args.jit_compile is True and not applied["jit_compile"]:
+        if applied["deterministic"]:
+            refuse(
+                f"--jit-compile true is refused on {backend} with op determinism on (Keras "
+                "turns XLA off then); add --deterministic false"
+            )
+        refuse(f"--jit-compile true is refused on {backend}: a layer of {args.model} has no XLA")
+    if args.deterministic is not None and applied["deterministic"] != args.deterministic:
+        refuse(f"--deterministic {str(args.deterministic).lower()} does nothing on {backend}")
+    if args.data_format is not None and applied["data_format"] != args.data_format:
+        refuse(f"--data-format {args.data_format} did not reach {args.model} on {backend}")
+    for flag, name, where in (("fuse_bn", "fused_batch_norm", "TensorFlow and torch"),
+                              ("native_conv", "native_conv", "torch")):  # fmt: skip
+        if getattr(args, flag) and not applied[name]:
+            why = f"{where} only" if policy == "float32" else f"float32 layers only, not {policy}"
+            refuse(
+                f"--{flag.replace('_', '-')} true does nothing on {backend} ({why}); leave it out"
+            )
+
+
+def threads_in_effect(backend: str, threads: int) -> dict:
+    """The cores this process may use and the thread count each framework took; with
+    `threads`, `refuse` when one differs from it."""
+    seen = {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+    if backend in ("torch", "reference (torch)"):
+        import torch
+
+        seen["torch"] = torch.get_num_threads()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        seen["intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+    if threads:
+        wrong = {k: v for k, v in seen.items() if v is not None and v != threads}
+        if wrong or seen["cores"] is None and backend == "jax":
+            refuse(f"--threads {threads} did not reach {backend}: {wrong or 'no core pinning'}")
+    return seen
 
 
 def _keras_device(backend: str) -> str:
@@ -212,6 +279,7 @@ def _reference_record(args) -> dict:
         args=args,
     )
     record.update(
+        threads_in_effect=threads_in_effect("reference (torch)", args.threads),
         backend="reference (torch)",
         data_format="channels_last" if fmt is torch.channels_last else "channels_first",
         jit_compile=False,
@@ -244,14 +312,20 @@ def _time_all(train, infer, latency, args) -> dict:
 
 
 def limit_threads(threads: int) -> None:
-    """Limit every framework in this process to `threads` compute threads (call before imports)."""
+    """Limit every framework in this process to `threads` compute threads and pin the process
+    to `threads` cores (call before the frameworks are imported): XLA's CPU thread pools (JAX)
+    take no count, only `--xla_cpu_multi_thread_eigen=false`, which leaves its other pools."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1:
-        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["XLA_FLAGS"] = flags.strip()
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if threads > len(cores):
+            refuse(f"--threads {threads} is more than the {len(cores)} cores this process has")
+        os.sched_setaffinity(0, cores[:threads])
     if "torch" in sys.modules or os.environ.get("KERAS_BACKEND") == "torch":
         import torch
 
@@ -308,6 +382,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.deterministic is not None:
         args.deterministic = args.deterministic == "true"
     record = _reference_record(args) if args.reference else _keras_record(args)
+    from ferzoo.runtime import cpu
+
+    processor = cpu.processor()
+    record.update(cap=processor["cap"], isa=processor["effective_isa"])
     # The run's arguments under their own names, then what the run measured about the machine.
     record.update({name: getattr(args, name) for name in RECORDED_ARGS})
     record.update(batch=args.batch, load_average=os.getloadavg(), peak_rss_mib=_peak_rss_mib())

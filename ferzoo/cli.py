@@ -68,8 +68,10 @@ def user_error(err: BaseException) -> str | None:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
     onnx = str(getattr(args, "model_path", "")).endswith(".onnx")  # ONNX Runtime, no Keras
+    # `env --speed` starts its processes first and loads TensorFlow quietly beside them.
+    speed = args.command == "env" and getattr(args, "speed", False)
     if not debug:
-        logs.quiet_backends(load_tensorflow=not onnx)
+        logs.quiet_backends(load_tensorflow=not onnx and not speed)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

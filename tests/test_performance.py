@@ -6,6 +6,7 @@ once ferzoo's weights are copied in. No timing is asserted here (speed belongs t
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -375,6 +376,10 @@ def test_worker_times_a_keras_configuration():
     assert record["train_images_per_s"] == pytest.approx(worker.BATCH / record["train_step_s"])
     assert record["infer_images_per_s"] > 0 and record["latency_ms"] > 0
     assert record["profile"]["params"] == ferzoo.profile(ferzoo.build("resnet18"))["params"]
+    from ferzoo.runtime import cpu
+
+    assert (record["cap"], record["isa"]) == (cpu.cap_in_force(), cpu.processor()["effective_isa"])
+    assert record["threads_in_effect"]["cores"] == cpu.processor()["cores"]
 
 
 # --- --precision in the benchmarks ----------------------------------------------------------------
@@ -426,3 +431,71 @@ def test_report_keeps_precisions_apart(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| resnet18 | 96 |")]
     assert "12.0 (**1.20**)" in rows[0] and "30.0 (**1.50**)" in rows[1]
     assert "## Training (precision `mixed_bfloat16`)" in text
+
+
+# --- --max-isa and the flags that must reach the backend -----------------------------------------
+
+
+def test_report_keeps_capped_runs_apart_and_says_how_they_were_capped(tmp_path):
+    from ferzoo.runtime import cpu
+
+    records = [
+        _record("tensorflow", "resnet18", 96, 12.0),
+        _record(bench_run.REFERENCE, "resnet18", 96, 10.0),
+        dict(_record("tensorflow", "resnet18", 96, 9.0), cap="avx2"),
+        dict(_record(bench_run.REFERENCE, "resnet18", 96, 6.0), cap="avx2"),
+    ]
+    assert len(bench_run.combine_rounds(records)) == 4  # not merged across caps
+    assert bench_run.paired_ratios(records, "tensorflow", "resnet18", 96, cap="avx2") == [1.5]
+    text = bench_run.write_report(records, _META, str(tmp_path / "bench.md"))
+    described = cpu.describe_cap("avx2")
+    assert f"The backends and the reference {described}:" in text
+    assert f"## Training ({described})" in text
+    rows = [line for line in text.splitlines() if line.startswith("| resnet18 | 96 |")]
+    assert "12.0 (**1.20**)" in rows[0] and "9.0 (**1.50**)" in rows[1]
+
+
+def _args(**given):
+    names = ("jit_compile", "deterministic", "data_format", "fuse_bn", "native_conv")
+    return argparse.Namespace(model="resnet18", **{n: given.get(n) for n in names})
+
+
+_APPLIED = {"data_format": "channels_last", "jit_compile": False, "deterministic": True,
+            "fused_batch_norm": 20, "native_conv": 0}  # fmt: skip
+
+
+@pytest.mark.backend_free
+@pytest.mark.parametrize(
+    "given, applied, backend, policy, says",
+    [
+        (dict(jit_compile=True), {}, "tensorflow", "float32", "add --deterministic false"),
+        (dict(jit_compile=True), dict(deterministic=False), "tensorflow", "float32", "no XLA"),
+        (dict(deterministic=True), dict(deterministic=False), "jax", "float32", "does nothing"),
+        (dict(data_format="channels_first"), {}, "torch", "float32", "did not reach"),
+        (dict(fuse_bn=True), dict(fused_batch_norm=0), "jax", "float32", "TensorFlow and torch"),
+        (dict(native_conv=True), {}, "torch", "mixed_bfloat16", "not mixed_bfloat16"),
+    ],
+)
+def test_a_flag_that_does_not_reach_the_backend_stops_the_worker(
+    capsys, given, applied, backend, policy, says
+):
+    from benchmarks import worker
+
+    with pytest.raises(SystemExit) as stopped:
+        worker.check_applied(_args(**given), {**_APPLIED, **applied}, backend, policy)
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("worker.py: --") and says in line
+    # The same flags that did reach the backend pass.
+    worker.check_applied(_args(), _APPLIED, backend, policy)
+
+
+def test_worker_refuses_jit_compile_that_keras_would_drop(capsys):
+    from benchmarks import worker
+
+    refused = {"tensorflow": ["--jit-compile", "true"], "jax": ["--fuse-bn", "true"],
+               "torch": ["--native-conv", "true", "--precision", "mixed_bfloat16"]}  # fmt: skip
+    args = ["--model", "resnet18", "--size", "32", "--steps", "1", "--warmup", "0", "--train-only"]
+    with pytest.raises(SystemExit):
+        worker.main([*args, *refused[keras.backend.backend()]])
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("worker.py: --")

@@ -79,6 +79,17 @@ def test_cli_train_one_epoch_every_backend(data_dir, tmp_path):
     assert config["model_overrides"] == {"depths": [1, 1, 1, 1], "widths": [16, 32, 32, 64]}
     assert config["class_names"][3] == "happiness" and config["learning_rate"] == 1e-3
     assert config["precision"] == "mixed_float16"
+    # How it computed: the speed settings asked and in effect, and the processor.
+    from ferzoo.runtime import cpu, performance
+
+    speed = config["performance"]
+    assert speed["settings"] == performance.resolve()
+    assert speed["processor"] == json.loads(json.dumps(cpu.processor()))
+    applied = speed["in_effect"]
+    assert applied["data_format"] == "channels_last"
+    assert applied["deterministic"] == (keras.backend.backend() == "tensorflow")
+    assert applied["jit_compile"] == (keras.backend.backend() == "jax")  # no XLA under determinism
+    assert applied["fused_batch_norm"] == applied["native_conv"] == 0  # float16 layers: Keras' path
     metrics = json.loads((out / "metrics.json").read_text())
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["num_examples"] == 14
     # The saved model loads with its class names and gives the metrics' predictions' shape.

@@ -145,6 +145,46 @@ def optimize(model, settings: dict[str, Any] | None = None) -> dict[str, int]:
     }
 
 
+def in_effect(model) -> dict[str, Any]:
+    """What a built (and compiled) model really runs with, read back from the model itself.
+
+    `resolve` says what is asked; Keras may decide otherwise (it turns `jit_compile` off on
+    TensorFlow while op determinism is on, and "auto" becomes True or False at `compile`).
+
+    Args:
+        model: a built `keras.Model`, compiled or not.
+
+    Returns:
+        `{"data_format", "jit_compile", "deterministic", "fused_batch_norm", "native_conv"}`:
+        the first Conv2D's data format (None without one), the model's `jit_compile` after
+        `compile` (None before), whether TensorFlow's op determinism is on (False on the
+        other backends), and the number of layers `optimize` switched that take the
+        backend's kernel: float32 layers only (under a mixed policy they keep Keras' path).
+    """
+    import keras  # noqa: PLC0415
+
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    conv = next((layer for layer in layers if isinstance(layer, keras.layers.Conv2D)), None)
+    deterministic = False
+    if keras.backend.backend() == "tensorflow":
+        # Where Keras reads it (tf.config has the setter only).
+        from tensorflow.python.framework.config import is_op_determinism_enabled  # noqa: PLC0415
+
+        deterministic = bool(is_op_determinism_enabled())
+    return {
+        "data_format": getattr(conv, "data_format", None),
+        "jit_compile": model.jit_compile if getattr(model, "compiled", False) else None,
+        "deterministic": deterministic,
+        "fused_batch_norm": sum(_fast(x, "_ferzoo_fused") for x in layers),
+        "native_conv": sum(_fast(x, "_ferzoo_native") for x in layers),
+    }
+
+
+def _fast(layer, flag: str) -> bool:
+    """Whether `optimize` switched `layer` (`flag`) and its calls can take the fast path."""
+    return bool(getattr(layer, flag, False)) and layer.compute_dtype == "float32"
+
+
 def apply_runtime_settings(backend: str | None = None, *, deterministic: bool = False) -> None:
     """Process-wide settings that go with `resolve`: TF op determinism when asked for.
 

@@ -1,7 +1,8 @@
 """The run's files and result: config.json before training, the rest after it.
 
 <output_dir>/                 default runs/<dataset>/<model>/<protocol>/fold-<k>/
-    config.json               every argument, the selection rule, class names, versions
+    config.json               every argument, the selection rule, class names, versions,
+                              the speed settings in effect and the processor
     history.csv curves.png    per-epoch metrics
     metrics.json metrics.csv  test metrics (accuracy, macro and per-class P/R/F1, confusion)
     confusion_matrix.csv confusion_matrix.png
@@ -26,6 +27,7 @@ import numpy as np
 from ferzoo import __version__, files
 from ferzoo.evaluation import evaluate as ev
 from ferzoo.paths import run_dir
+from ferzoo.runtime import cpu, performance
 from ferzoo.runtime.profiling import profile as profile_of
 
 
@@ -106,7 +108,7 @@ def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, 
     """config.json, written before training starts: the typed configuration under `"config"`
     (`RunConfig.to_json`), and beside it the checkpoint identity, how this call runs (`where`
     the data is, `ferzoo.training.device_input.placement`), and what the data and the model
-    turned out to be (classes, sizes, input shape, versions)."""
+    turned out to be (classes, sizes, input shape, versions, `performance_of(net)`)."""
     config = {
         **identity,
         "config": spec.config.to_json(),
@@ -132,9 +134,22 @@ def write_config(spec, data, net: keras.Model, output_dir: str, identity: dict, 
         "data_sizes": getattr(data, "sizes", None),
         "label_counts": getattr(data, "label_counts", None),
         "versions": library_versions(),
+        "performance": performance_of(net),
         "resumed_from_epoch": state["epochs_done"],
     }
     files.write_json(os.path.join(output_dir, "config.json"), config)
+
+
+def performance_of(net: keras.Model) -> dict[str, Any]:
+    """How the run computes: the speed settings asked (`performance.resolve()`, as
+    `ferzoo.train` applies them), those the compiled network runs with
+    (`performance.in_effect`: Keras may differ, e.g. no XLA under TensorFlow's op determinism)
+    and the processor (`cpu.processor()`: model, cores, vector extensions, level, cap)."""
+    return {
+        "settings": performance.resolve(),
+        "in_effect": performance.in_effect(net),
+        "processor": cpu.processor(),
+    }
 
 
 def _weights_report(net: keras.Model) -> dict | None:
