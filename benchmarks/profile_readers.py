@@ -77,7 +77,7 @@ def profile_tensorflow(step, steps: int, model, work_dir: str, args):
         labelled = []
         for start, end, name, _ in events:
             match = _TF_OP.match(name)
-            label = (step_kinds.tf_kind(name, parts), match.group(1)) if match else None
+            label = (step_kinds.tf_kind(name, parts), match.group(1), name) if match else None
             labelled.append((start, end, label))
         threads.append(labelled)
     return times, _per_step(step_kinds.apportion(threads), steps, 1e-9), []
@@ -139,7 +139,9 @@ def _thunk_label(stats, modules, parts, kernels, hlo_dir, batch, notes):
         kernels=kernels,
         conv=(convs[0].dims, convs[0].op_name) if convs else None,
     )
-    return (kind, short)
+    named = [i.op_name for i in body if i.op_name]
+    where = f"{op}: {convs[0].detail}" if convs else f"{op}: {named[-1] if named else ''}"
+    return (kind, short, where)
 
 
 def profile_torch(step, steps: int, model, work_dir: str, args):

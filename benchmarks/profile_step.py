@@ -186,7 +186,7 @@ def profile(args, work_dir: str) -> dict:
     wall_ms = 1000.0 * statistics.median(times)
     kinds = step_kinds.by_kind(op_ms, wall_ms)
     split = None
-    if "conv_grads" in {kind for kind, _ in op_ms} and args.split_conv == "onednn":
+    if "conv_grads" in {label[0] for label in op_ms} and args.split_conv == "onednn":
         split = readers.onednn_split(step)
         notes.append(readers.split_note(split))
     return {
@@ -204,6 +204,7 @@ def profile(args, work_dir: str) -> dict:
         "kinds_ms": kinds,
         "onednn_split": split,
         "ops_ms": _top_ops(op_ms),
+        "top_instances_ms": _top_instances(op_ms),
         "notes": notes,
         "machine": machine(),
         "versions": versions(),
@@ -214,8 +215,21 @@ def profile(args, work_dir: str) -> dict:
 
 
 def _top_ops(op_ms: dict) -> list[list]:
-    ranked = sorted(op_ms.items(), key=lambda item: -item[1])
+    """`[kind, op, ms]` by op (an op type, an HLO instruction's name less its number), slowest first."""
+    totals: dict[tuple[str, str], float] = {}
+    for (kind, op, *_), ms in op_ms.items():
+        totals[kind, op] = totals.get((kind, op), 0.0) + ms
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
     return [[kind, op, round(ms, 3)] for (kind, op), ms in ranked]
+
+
+def _top_instances(op_ms: dict, count: int = 25) -> list[list]:
+    """`[kind, op, where, ms]` of the slowest single ops where the profile says which they are
+    (TensorFlow's op names, XLA's instructions with their op_name, shape and window)."""
+    ranked = sorted(
+        ((label, ms) for label, ms in op_ms.items() if len(label) > 2), key=lambda item: -item[1]
+    )
+    return [[*label, round(ms, 3)] for label, ms in ranked[:count]]
 
 
 def _command(args) -> str:

@@ -281,10 +281,10 @@ def apportion(threads: Iterable[Sequence[tuple[float, float, object]]]) -> dict[
     return dict(totals)
 
 
-def by_kind(op_ms: Mapping[tuple[str, str], float], wall_ms: float) -> dict[str, float]:
-    """Sum `(kind, op) -> ms` by kind and add the overhead: `wall_ms` less all the ops."""
+def by_kind(op_ms: Mapping[tuple[str, ...], float], wall_ms: float) -> dict[str, float]:
+    """Sum `(kind, op, ...) -> ms` by kind and add the overhead: `wall_ms` less all the ops."""
     kinds = {kind: 0.0 for kind in KINDS}
-    for (kind, _), ms in op_ms.items():
+    for (kind, *_), ms in op_ms.items():
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {tuple(KINDS)}. Received: kind={kind!r}")
         kinds[kind] += ms

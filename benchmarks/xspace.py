@@ -67,12 +67,14 @@ def host_events(path: str) -> list[list[tuple[int, int, str, dict]]]:
 
 @dataclasses.dataclass(frozen=True)
 class Instruction:
-    """One HLO instruction: its opcode, op_name, output dimensions and called computation."""
+    """One HLO instruction: its opcode, op_name, output dimensions and called computation, and
+    for a convolution `detail`: its output shape, window and dim_labels, then its op_name."""
 
     opcode: str
     op_name: str
     dims: tuple[int, ...]
     calls: str | None
+    detail: str = ""
 
 
 _COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%([\w.\-]+)\s.*\{\s*$")
@@ -109,9 +111,21 @@ def parse_hlo(text: str) -> tuple[dict[str, Instruction], dict[str, list[str]]]:
             op_name=op_name.group(1) if op_name else "",
             dims=tuple(int(d) for d in dims.group(1).split(",") if d) if dims else (),
             calls=calls.group(1) if calls else None,
+            detail=_conv_detail(rest, op_name)
+            if opcode and opcode.group(1) == "convolution"
+            else "",
         )
         current.append(name)
     return instructions, computations
+
+
+def _conv_detail(rest: str, op_name) -> str:
+    shape = rest.split(" ", 1)[0].split("{", 1)[0]
+    window = re.search(r"window=\{([^}]*)\}", rest)
+    labels = re.search(r"dim_labels=([\w>-]+)", rest)
+    where = op_name.group(1).removeprefix("jit(train_step)/") if op_name else "(no op_name)"
+    parts = [shape, window.group(1) if window else "", labels.group(1) if labels else "", where]
+    return " ".join(part for part in parts if part)
 
 
 def thunk_body(
