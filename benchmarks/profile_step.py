@@ -197,6 +197,7 @@ def profile(args, work_dir: str) -> dict:
         "warmup": args.warmup,
         "steps": args.steps,
         "cap": args.max_isa,
+        "xla_flags": args.user_xla_flags,
         "plain_keras": args.plain_keras,
         "step_s": times,
         "step_median_ms": wall_ms,
@@ -233,10 +234,14 @@ def _top_instances(op_ms: dict, count: int = 25) -> list[list]:
 
 
 def _command(args) -> str:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in AVX2_CAP.items()) if args.max_isa else ""
-    argv = [a for a in sys.argv[1:]] if sys.argv[0].endswith("profile_step.py") else []
-    command = "python benchmarks/profile_step.py " + " ".join(shlex.quote(a) for a in argv)
-    return f"{env} {command}".strip() if env and "--max-isa" not in argv else command.strip()
+    """The command line that made the record, with the environment it was given."""
+    env = dict(AVX2_CAP) if args.max_isa and "--max-isa" not in sys.argv else {}
+    if args.user_xla_flags:
+        env["XLA_FLAGS"] = args.user_xla_flags
+    argv = sys.argv[1:] if sys.argv[0].endswith("profile_step.py") else []
+    words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    words += ["python", "benchmarks/profile_step.py", *(shlex.quote(a) for a in argv)]
+    return " ".join(words)
 
 
 def print_record(record: dict, top: int) -> None:
@@ -262,6 +267,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         write_report(args.report, args.output)
         return None
     _check(args)
+    args.user_xla_flags = os.environ.get("XLA_FLAGS", "")
     work_dir = args.keep or tempfile.mkdtemp(prefix="ferzoo-profile-")
     try:
         prepare_environment(args.backend, args.max_isa, os.path.join(work_dir, "hlo"))

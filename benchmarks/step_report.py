@@ -29,6 +29,29 @@ _ROWS = (
     "overhead",
 )
 _LABELS = {**KINDS, "conv_both": "convolution gradients, both (sum of the two rows above)"}
+HOW = (
+    "How an op's kind is found (`benchmarks/step_kinds.py`). Each op counts for the wall time "
+    "in which it was the innermost event of its thread, shared equally with the ops of other "
+    "threads running at the same time, so the kinds add up to at most the step.",
+    "",
+    "- TensorFlow: op events `<scope>/<name>:<type>`; the type decides convolutions "
+    "(`Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter` and oneDNN's `_MklNative*`, "
+    "`_MklFused*` forms) and batch norm (`FusedBatchNorm*`); other ops by the layer their "
+    "scope names (Keras' Adam is plain ops under `adam/`).",
+    "- JAX: XLA's thunk runtime names each event after its HLO instruction (stats `hlo_op`, "
+    "`hlo_module`, `program_id`); the optimized module, dumped with `--xla_dump_to`, gives "
+    "each instruction (or each instruction of a fusion) its `op_name`. `transpose(jvp(...))` "
+    "marks the backward pass. A backward convolution whose output has the dimensions of a "
+    "kernel (in any order: XLA picks its own layout, so dim_labels do not tell) is the filter "
+    "gradient, any other the input gradient; XLA leaves most filter gradients it rewrites "
+    "with no op_name, and the shape still tells. A `reverse` (the kernel flip of an input "
+    "gradient, with its copies) is input gradient work. Other fusions go to the kind most of "
+    "their instructions have.",
+    "- torch (Keras on torch, and the reference): `aten::` ops by their own time; the "
+    "attention layers' forward is marked with `record_function` (the reference's modules by "
+    "hooks, Keras' layers by their `call`), their backward found through the autograd "
+    "sequence numbers, the Keras optimizer's `apply` marked too.",
+)
 
 
 def load(folder: str) -> list[dict]:
@@ -128,6 +151,8 @@ def render(records: list[dict], reading: str = "") -> str:
         f"Machine: {cpu.get('model', '?')}, {cpu.get('cores', '?')} cores, "
         f"{' '.join(cpu.get('extensions', []))}. Versions: {versions}. "
         f"Dates: {dates[0]} to {dates[-1]}.",
+        "",
+        *HOW,
         "",
     ]
     groups: dict[tuple, list[dict]] = {}
