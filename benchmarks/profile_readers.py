@@ -166,7 +166,8 @@ def profile_torch(step, steps: int, model, work_dir: str, args):
         threads[event.thread].append((event.time_range.start, event.time_range.end, label))
     notes = [
         "torch: aten::convolution_backward computes the input and the filter gradient in one "
-        "op with no child event for either; its time is the 'not split' row"
+        "op with no child event for either: its time is the 'not split' row (the report shares "
+        "it out by oneDNN's log of one more step, where there is one)"
     ]
     return times, _per_step(step_kinds.apportion(threads.values()), steps, 1e-3), notes
 

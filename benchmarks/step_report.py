@@ -158,13 +158,17 @@ def render(records: list[dict], reading: str = "") -> str:
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         groups.setdefault(_group_key(record), []).append(record)
-    for (cap, model, size), group in sorted(groups.items(), key=lambda kv: kv[0]):
+    order = sorted(groups, key=lambda key: (key[0], len(key[1]), key[1], key[2]))
+    for cap, model, size in order:
+        group = groups[cap, model, size]
         title = f"## {model}, {size} px" + (f", capped at {cap.upper()}" if cap else "")
         steps = group[0]["steps"]
         warmup = group[0]["warmup"]
         out += [title, "", f"{warmup} warm-up steps, then {steps} profiled.", ""]
         out += table(group) + [""]
-        notes = sorted({n for r in group for n in r.get("notes", []) if "oneDNN" not in n})
+        # torch's unsplit gradients are explained once, above the tables
+        notes = {n for r in group for n in r.get("notes", []) if not n.startswith("torch:")}
+        notes = sorted(n for n in notes if "oneDNN" not in n)
         out += [f"- {note}" for note in notes] + ([""] if notes else [])
     out += ["## Commands", "", "```"]
     out += sorted({r["command"] for r in records}) + ["```", ""]
