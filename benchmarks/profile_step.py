@@ -1,110 +1,297 @@
-"""Op breakdown of one training step with torch.profiler: Keras on torch vs the hand-written model.
+"""Where the time of one training step goes, by kind of op, on each Keras backend and the reference.
 
-    KERAS_BACKEND=torch python benchmarks/profile_step.py --model resnet18 --size 96
-    KERAS_BACKEND=torch python benchmarks/profile_step.py --model resnet18 --size 96 --plain-keras
-    python benchmarks/profile_step.py --reference --model resnet18 --size 96
+    python benchmarks/profile_step.py --backend jax --model resnet18 --size 48 \\
+        --json results/step_profiles/jax-resnet18-48.json
+    python benchmarks/profile_step.py --backend reference --model msc_wca_resnet18 --size 96
+    python benchmarks/profile_step.py --backend torch --model resnet18 --size 96 --plain-keras
+    python benchmarks/profile_step.py --backend tensorflow --model resnet18 --size 48 --max-isa avx2
+    python benchmarks/profile_step.py --report results/step_profiles --output results/step_profiles.md
 
-Prints the ops that take the most self CPU time over `--steps` steps (after one warm-up step),
-grouped into convolution, batch norm, element-wise/copies and the optimizer, so the gap between
-ferzoo and the reference can be read off (results/bench.md quotes the output).
+The step is the one `ferzoo.train` trains (`benchmarks/worker.py`'s `build_compiled`, with
+`performance.resolve`, `performance.apply_runtime_settings` and `performance.optimize`:
+`model.train_on_batch` on one fixed random batch of 16), or the hand-written PyTorch step of
+`benchmarks/reference_torch.py` (`worker.reference_steps`). `--warmup` steps (not profiled:
+compilation, allocator warm-up) are followed by `--steps` profiled ones, each timed on the wall
+clock. The profilers: TensorFlow's and JAX's (an XSpace file; JAX's thunks are mapped to their
+HLO instructions through XLA's dump of the optimized module, `--xla_dump_to`), torch.profiler
+for Keras on torch and the reference. `benchmarks/step_kinds.py` sorts the ops into kinds;
+each op counts for the wall time it had (shared where ops of two threads overlapped), so the
+kinds add up to at most the step, and the rest is framework overhead (host-side dispatch,
+Python, waiting). On torch `aten::convolution_backward` computes both gradients with no child
+event for either: its time is one row (`conv_grads`) unless `--split-conv` (the default) can
+split it by oneDNN's own timing of its primitives in one more step (`onednn_split`).
+
+`--json` writes the record; `--report DIR` turns a folder of records into the summary tables of
+results/step_profiles.md. `--max-isa avx2` caps every backend at AVX2 (the environment of
+results/step_profiles.md, set before any backend loads).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
+import shlex
+import shutil
+import statistics
 import sys
+import tempfile
 
-import numpy as np
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
-GROUPS = {
-    "convolution": ("conv", "mkldnn_convolution"),
-    "batch norm": ("batch_norm",),
-    "copies / layout": (
-        "copy_",
-        "contiguous",
-        "clone",
-        "permute",
-        "to_copy",
-        "pad",
-        "constant_pad",
-    ),
-    "optimizer": ("adam", "_foreach", "lerp", "addcdiv", "sqrt"),
+from benchmarks import step_kinds  # noqa: E402
+
+BACKENDS = ("tensorflow", "jax", "torch", "reference")
+#: What `--max-isa avx2` sets: oneDNN (TF, torch), ATen, XLA's code generation, NumPy.
+AVX2_CAP = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
 }
+AVX2_XLA_FLAG = "--xla_cpu_max_isa=AVX2"
+_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+_EXTENSIONS += ("avx512_bf16", "avx512_fp16", "amx_tile")
 
 
-def _group(name: str) -> str:
-    lowered = name.lower()
-    for group, keys in GROUPS.items():
-        if any(k in lowered for k in keys):
-            return group
-    return "other"
-
-
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="default: KERAS_BACKEND")
+    parser.add_argument("--reference", action="store_true", help="same as --backend reference")
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=3, help="unprofiled steps first")
+    parser.add_argument("--steps", type=int, default=5, help="profiled steps")
     parser.add_argument(
         "--plain-keras",
         action="store_true",
         help="Keras' own layers, without ferzoo.runtime.performance.optimize (fused BN, native convs)",
     )
-    parser.add_argument("--top", type=int, default=15)
-    args = parser.parse_args(argv)
-    import torch
-    from torch.profiler import ProfilerActivity, profile
+    parser.add_argument("--max-isa", choices=["avx2"], default=None)
+    parser.add_argument("--split-conv", choices=["onednn", "none"], default="onednn")
+    parser.add_argument("--top", type=int, default=12, help="ops to print")
+    parser.add_argument("--json", default=None, help="write the record here")
+    parser.add_argument("--keep", default=None, help="keep the raw profiles (and HLO) here")
+    parser.add_argument("--report", default=None, help="a folder of records: write the tables")
+    parser.add_argument("--output", default="results/step_profiles.md", help="with --report")
+    return parser
 
-    rng = np.random.default_rng(0)
+
+def _check(args) -> None:
     if args.reference:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from benchmarks.reference_torch import build_reference
+        args.backend = "reference"
+    if args.backend is None:
+        args.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if args.backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={args.backend!r}")
+    for name in ("size", "batch", "steps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"{name} must be positive. Received: {name}={getattr(args, name)}")
+    if args.warmup < 1:
+        raise ValueError(f"warmup must be at least 1 (compilation). Received: {args.warmup}")
 
-        net = build_reference(args.model).to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(net.parameters(), 1e-3)
-        x = torch.rand(16, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, 7, (16,))
 
-        def step():
-            opt.zero_grad()
-            loss = torch.nn.functional.nll_loss(torch.log(net(x).clamp(1e-7, 1 - 1e-7)), y)
-            loss.backward()
-            opt.step()
+def prepare_environment(backend: str, max_isa: str | None, dump_dir: str | None) -> None:
+    """Set what the backends read when they load: Keras' backend, the ISA cap, XLA's dump."""
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    if max_isa == "avx2":
+        os.environ.update(AVX2_CAP)
+        flags.append(AVX2_XLA_FLAG)
+    if backend == "jax" and dump_dir:
+        flags += [f"--xla_dump_to={dump_dir}", "--xla_dump_hlo_as_text"]
+        flags.append("--xla_dump_hlo_module_re=train_step")
+    if flags:
+        os.environ["XLA_FLAGS"] = " ".join(flags)
+    if backend != "reference":
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", backend) != backend:
+            raise ValueError(f"Keras is loaded with another backend. Received: backend={backend}")
+        os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def machine() -> dict:
+    """The processor (`ferzoo.runtime.cpu.processor()` where ferzoo has it), from /proc/cpuinfo."""
+    try:
+        from ferzoo.runtime.cpu import processor  # noqa: PLC0415
+    except ImportError:
+        pass
     else:
-        import keras
+        return processor()
+    model, flags = "?", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "?":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "cores": cores, "extensions": [x for x in _EXTENSIONS if x in flags]}
 
-        import ferzoo
-        from ferzoo.evaluation.losses import loss_for
-        from ferzoo.runtime import performance
 
-        if keras.backend.backend() != "torch":
-            raise ValueError("Run with KERAS_BACKEND=torch (torch.profiler sees torch ops only).")
-        model = ferzoo.build(args.model, input_shape=(args.size, args.size, 3))
-        if not args.plain_keras:
-            print("ferzoo.runtime.performance.optimize:", performance.optimize(model))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss_for(model))
-        x = rng.random((16, args.size, args.size, 3), dtype=np.float32)
-        y = rng.integers(0, 7, 16)
+def versions() -> dict:
+    import importlib.metadata as metadata  # noqa: PLC0415
 
-        def step():
-            model.train_on_batch(x, y)
+    found = {}
+    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch", "numpy"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
-    step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(args.steps):
-            step()
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    groups: dict[str, float] = {}
-    for e in events:
-        groups[_group(e.key)] = groups.get(_group(e.key), 0.0) + e.self_cpu_time_total
-    print(f"total self CPU per step: {total / args.steps / 1e6:.3f} s")
-    for group, t in sorted(groups.items(), key=lambda kv: -kv[1]):
-        print(f"  {group:16s} {t / args.steps / 1e6:7.3f} s  {100 * t / total:5.1f} %")
-    print(events.table(sort_by="self_cpu_time_total", row_limit=args.top))
+
+def keras_step(args):
+    """`(step, model)`: `model.train_on_batch` on one batch, the model compiled as ferzoo.train does."""
+    import keras  # noqa: PLC0415
+
+    from benchmarks.worker import build_compiled  # noqa: PLC0415
+    from ferzoo.runtime import performance  # noqa: PLC0415
+
+    backend = keras.backend.backend()
+    plain = {"fuse_batch_norm": False, "native_conv": False} if args.plain_keras else {}
+    settings = performance.resolve(backend, **plain)
+    performance.apply_runtime_settings(backend, deterministic=settings["deterministic"])
+    if backend == "jax":
+        import jax  # noqa: PLC0415
+
+        jax.config.update("jax_enable_compilation_cache", False)  # compile: XLA dumps it
+    model, _, images, labels = build_compiled(args.model, args.size, settings, batch=args.batch)
+    images, labels = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
+    return (lambda: model.train_on_batch(images, labels)), model
+
+
+def profile(args, work_dir: str) -> dict:
+    """Build the step, run the warm-up steps, profile `args.steps` more; the record."""
+    from benchmarks import profile_readers as readers  # noqa: PLC0415
+
+    if args.backend == "reference":
+        from benchmarks.worker import reference_steps  # noqa: PLC0415
+
+        steps = reference_steps(args.model, args.size, args.batch)
+        step, model = steps["train"], steps["net"]
+    else:
+        step, model = keras_step(args)
+    scopes = readers.install_scopes(args.backend, model)
+    warmup = readers.timed(step, args.warmup)
+    run = getattr(readers, f"profile_{'torch' if args.backend == 'reference' else args.backend}")
+    times, op_ms, notes = run(step, args.steps, model, work_dir, args)
+    scopes()
+    wall_ms = 1000.0 * statistics.median(times)
+    kinds = step_kinds.by_kind(op_ms, wall_ms)
+    split = None
+    if "conv_grads" in {label[0] for label in op_ms} and args.split_conv == "onednn":
+        split = readers.onednn_split(step)
+        notes.append(readers.split_note(split))
+    return {
+        "backend": "reference (torch)" if args.backend == "reference" else args.backend,
+        "model": args.model,
+        "size": args.size,
+        "batch": args.batch,
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "cap": args.max_isa,
+        "xla_flags": args.user_xla_flags,
+        "plain_keras": args.plain_keras,
+        "step_s": times,
+        "step_median_ms": wall_ms,
+        "warmup_s": warmup,
+        "kinds_ms": kinds,
+        "onednn_split": split,
+        "ops_ms": _top_ops(op_ms),
+        "top_instances_ms": _top_instances(op_ms),
+        "notes": notes,
+        "machine": machine(),
+        "versions": versions(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": _command(args),
+        "load_average": os.getloadavg(),
+    }
+
+
+def _top_ops(op_ms: dict) -> list[list]:
+    """`[kind, op, ms]` by op (an op type, an HLO instruction's name less its number), slowest first."""
+    totals: dict[tuple[str, str], float] = {}
+    for (kind, op, *_), ms in op_ms.items():
+        totals[kind, op] = totals.get((kind, op), 0.0) + ms
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return [[kind, op, round(ms, 3)] for (kind, op), ms in ranked]
+
+
+def _top_instances(op_ms: dict, count: int = 25) -> list[list]:
+    """`[kind, op, where, ms]` of the slowest single ops where the profile says which they are
+    (TensorFlow's op names, XLA's instructions with their op_name, shape and window)."""
+    ranked = sorted(
+        ((label, ms) for label, ms in op_ms.items() if len(label) > 2), key=lambda item: -item[1]
+    )
+    return [[*label, round(ms, 3)] for label, ms in ranked[:count]]
+
+
+def _command(args) -> str:
+    """The command line that made the record, with the environment it was given."""
+    env = dict(AVX2_CAP) if args.max_isa and "--max-isa" not in sys.argv else {}
+    if args.user_xla_flags:
+        env["XLA_FLAGS"] = args.user_xla_flags
+    argv = sys.argv[1:] if sys.argv[0].endswith("profile_step.py") else []
+    words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    words += ["python", "benchmarks/profile_step.py", *(shlex.quote(a) for a in argv)]
+    return " ".join(words)
+
+
+def print_record(record: dict, top: int) -> None:
+    wall = record["step_median_ms"]
+    print(
+        f"{record['backend']} {record['model']} {record['size']} px: "
+        f"{wall:.1f} ms/step (median of {record['steps']} profiled steps)"
+    )
+    for kind, ms in record["kinds_ms"].items():
+        if ms or kind != "conv_grads":
+            print(f"  {step_kinds.KINDS[kind]:72s} {ms:8.1f} ms {100 * ms / wall:5.1f} %")
+    for kind, op, ms in record["ops_ms"][:top]:
+        print(f"    {ms:8.1f} ms  {kind:16s} {op}")
+    for note in record["notes"]:
+        print(f"  note: {note}")
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = _parser().parse_args(argv)
+    if args.report:
+        from benchmarks.step_report import write_report  # noqa: PLC0415
+
+        write_report(args.report, args.output)
+        return None
+    _check(args)
+    args.user_xla_flags = os.environ.get("XLA_FLAGS", "")
+    work_dir = args.keep or tempfile.mkdtemp(prefix="ferzoo-profile-")
+    try:
+        prepare_environment(args.backend, args.max_isa, os.path.join(work_dir, "hlo"))
+        record = profile(args, work_dir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    print_record(record, args.top)
+    if args.json:
+        from ferzoo.files import write_json  # noqa: PLC0415
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        write_json(args.json, record)
+    return record
+
+
+def _cli() -> None:
+    try:
+        main()
+    except (ValueError, OSError) as err:
+        message = re.sub(r"\s+", " ", str(err))
+        print(f"profile_step: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
-    main()
+    _cli()

@@ -223,27 +223,36 @@ def _keras_device(backend: str) -> str:
         return f"? ({type(err).__name__})"
 
 
-def _reference_record(args) -> dict:
+def reference_steps(
+    name: str,
+    size: int,
+    batch: int = BATCH,
+    data_format: str | None = None,
+    precision_policy: str = "float32",
+) -> dict:
+    """The hand-written PyTorch model's steps on one fixed random batch (a GPU where there is one).
+
+    Returns `{"train", "infer", "latency"}` (callables: one Adam training step, a batch and a
+    single image of inference), `"net"` (the module) and `"policy"` (the resolved precision).
+    """
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks.reference_torch import build_reference, count_params
+    from benchmarks.reference_torch import build_reference
     from ferzoo.runtime import precision
 
     torch.manual_seed(0)
-    fmt = torch.channels_last if args.data_format != "channels_first" else torch.contiguous_format
+    fmt = torch.channels_last if data_format != "channels_first" else torch.contiguous_format
     cuda = torch.cuda.is_available()
     where = torch.device("cuda" if cuda else "cpu")
-    net = build_reference(args.model, num_classes=7).to(where, memory_format=fmt)
+    net = build_reference(name, num_classes=7).to(where, memory_format=fmt)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    images = torch.rand(args.batch, 3, args.size, args.size, device=where)
+    images = torch.rand(batch, 3, size, size, device=where)
     images = images.contiguous(memory_format=fmt)
-    labels = torch.randint(0, 7, (args.batch,), device=where)
+    labels = torch.randint(0, 7, (batch,), device=where)
     # The PyTorch counterpart of a Keras mixed policy: autocast (AMP), and for float16 a
     # gradient scaler, as PyTorch's AMP recipe has it.
-    policy = precision.resolve(args.precision, "torch")
+    policy = precision.resolve(precision_policy, "torch")
     half = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}.get(policy)
     device = images.device.type
 
@@ -272,21 +281,37 @@ def _reference_record(args) -> dict:
         if cuda:
             torch.cuda.synchronize()
 
+    return {
+        "train": train,
+        "infer": lambda: infer(images),
+        "latency": lambda: infer(images[:1]),
+        "net": net,
+        "policy": policy,
+        "data_format": "channels_last" if fmt is torch.channels_last else "channels_first",
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+    }
+
+
+def _reference_record(args) -> dict:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from benchmarks.reference_torch import count_params
+
+    steps = reference_steps(args.model, args.size, args.batch, args.data_format, args.precision)
     record = _time_all(
-        train=train,
-        infer=lambda: infer(images),
-        latency=lambda: infer(images[:1]),
-        args=args,
+        train=steps["train"], infer=steps["infer"], latency=steps["latency"], args=args
     )
     record.update(
         threads_in_effect=threads_in_effect("reference (torch)", args.threads),
         backend="reference (torch)",
-        data_format="channels_last" if fmt is torch.channels_last else "channels_first",
+        data_format=steps["data_format"],
         jit_compile=False,
         deterministic=False,
-        device=torch.cuda.get_device_name(0) if cuda else "cpu",
-        precision=policy,
-        profile={"params": count_params(net)},
+        device=steps["device"],
+        precision=steps["policy"],
+        profile={"params": count_params(steps["net"])},
     )
     return record
 
