@@ -43,17 +43,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import step_kinds  # noqa: E402
+from ferzoo.runtime.cpu import cap_environment  # noqa: E402  (no framework is imported)
 
 BACKENDS = ("tensorflow", "jax", "torch", "reference")
-#: What `--max-isa avx2` sets: oneDNN (TF, torch), ATen, XLA's code generation, NumPy.
-AVX2_CAP = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
-}
-AVX2_XLA_FLAG = "--xla_cpu_max_isa=AVX2"
-_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
-_EXTENSIONS += ("avx512_bf16", "avx512_fp16", "amx_tile")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,10 +88,9 @@ def _check(args) -> None:
 
 def prepare_environment(backend: str, max_isa: str | None, dump_dir: str | None) -> None:
     """Set what the backends read when they load: Keras' backend, the ISA cap, XLA's dump."""
+    if max_isa:  # oneDNN (TF, torch), ATen, MKL, NumPy and XLA's code generation
+        os.environ.update(cap_environment(max_isa))
     flags = os.environ.get("XLA_FLAGS", "").split()
-    if max_isa == "avx2":
-        os.environ.update(AVX2_CAP)
-        flags.append(AVX2_XLA_FLAG)
     if backend == "jax" and dump_dir:
         flags += [f"--xla_dump_to={dump_dir}", "--xla_dump_hlo_as_text"]
         flags.append("--xla_dump_hlo_module_re=train_step")
@@ -113,26 +104,10 @@ def prepare_environment(backend: str, max_isa: str | None, dump_dir: str | None)
 
 
 def machine() -> dict:
-    """The processor (`ferzoo.runtime.cpu.processor()` where ferzoo has it), from /proc/cpuinfo."""
-    try:
-        from ferzoo.runtime.cpu import processor  # noqa: PLC0415
-    except ImportError:
-        pass
-    else:
-        return processor()
-    model, flags = "?", set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model == "?":
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"model": model, "cores": cores, "extensions": [x for x in _EXTENSIONS if x in flags]}
+    """The processor: model, cores, vector extensions, level and cap (`ferzoo.runtime.cpu`)."""
+    from ferzoo.runtime.cpu import processor  # noqa: PLC0415  (/proc/cpuinfo only)
+
+    return processor()
 
 
 def versions() -> dict:
@@ -235,7 +210,7 @@ def _top_instances(op_ms: dict, count: int = 25) -> list[list]:
 
 def _command(args) -> str:
     """The command line that made the record, with the environment it was given."""
-    env = dict(AVX2_CAP) if args.max_isa and "--max-isa" not in sys.argv else {}
+    env = cap_environment(args.max_isa, {}) if args.max_isa and "--max-isa" not in sys.argv else {}
     if args.user_xla_flags:
         env["XLA_FLAGS"] = args.user_xla_flags
     argv = sys.argv[1:] if sys.argv[0].endswith("profile_step.py") else []

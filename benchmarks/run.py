@@ -70,7 +70,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 def machine_info() -> dict:
     """CPU model, cores, frequency, RAM and an estimated FP32 peak, from /proc."""
-    info = {"nproc": os.cpu_count(), "cpu": platform.processor() or "?", "mhz": None, "flags": ""}
+    info = {"nproc": os.cpu_count(), "cpu": platform.processor() or "?", "mhz": None}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -80,8 +80,6 @@ def machine_info() -> dict:
                     info["cpu"] = value
                 elif key == "cpu MHz" and info["mhz"] is None:
                     info["mhz"] = float(value)
-                elif key == "flags" and not info["flags"]:
-                    info["flags"] = value
                 elif key == "vendor_id" and "vendor" not in info:
                     info["vendor"] = value
                 elif key == "cpu family" and "family" not in info:
@@ -90,7 +88,6 @@ def machine_info() -> dict:
             info["ram_gib"] = int(f.readline().split()[1]) / 2**20
     except OSError:
         pass
-    info.pop("flags")
     info["peak_gflops"], info["peak_source"] = measured_peak_gflops()
     from ferzoo.runtime.cpu import processor  # /proc/cpuinfo only: no framework is imported
     from ferzoo.runtime.devices import nvidia_gpus  # nvidia-smi only: no framework is imported
